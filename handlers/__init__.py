@@ -1,0 +1,32 @@
+"""The conversations, one module per flow. `build_router` is the one place
+that wires them into the engine."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from bot.engine import Ctx, Router
+from handlers import checklist, common
+from handlers.checklists import Checklist, load_all
+
+
+def build_router() -> Router:
+    router = Router(
+        fallback=common.fallback,
+        anytime=frozenset({"start", "help", "cancel", "lang"}),
+    )
+    router.commands.update(
+        start=common.start,
+        help=common.help_,
+        cancel=common.cancel,
+        lang=common.lang,
+    )
+    for definition in load_all().values():
+        router.commands[definition.command] = partial(_run_checklist, definition)
+    router.flows[checklist.FLOW] = checklist.flow
+    router.flows[common.LANG_FLOW] = common.language_flow
+    return router
+
+
+def _run_checklist(definition: Checklist, ctx: Ctx, args: str) -> None:
+    checklist.start(ctx, definition)

@@ -1,0 +1,1 @@
+"""Time: the clock, recurring duties, reminders and digests."""

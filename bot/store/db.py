@@ -49,7 +49,8 @@ def connect(path: str | Path) -> sqlite3.Connection:
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply the numbered migrations the database has not seen; return the version."""
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
+        "CREATE TABLE IF NOT EXISTS schema_version"
+        " (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
     )
     current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
     for version, name, sql in _migrations():
@@ -59,7 +60,9 @@ def migrate(conn: sqlite3.Connection) -> int:
         try:
             for statement in _statements(sql):
                 conn.execute(statement)
-            conn.execute("INSERT INTO schema_version (version, name) VALUES (?, ?)", (version, name))
+            conn.execute(
+                "INSERT INTO schema_version (version, name) VALUES (?, ?)", (version, name)
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -1,0 +1,195 @@
+"""The console channel: chat with the bot in a terminal or through a pipe.
+Buttons show as numbered options; `/photo PATH` and `/location LAT LON` stand
+in for a phone's attachments. It is a real channel: replies come through the
+outbox like any other, and messages no other channel of the person's can
+deliver are shown when they open it."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TextIO
+
+from bot.engine import Engine
+from bot.i18n import t
+from bot.media import MediaError, store_file
+from bot.model import Button, Inbound, InboundKind, Outbound, Staff
+from bot.sender import Sender
+from bot.store import outbox, people
+from bot.store.db import Database
+from schedules.clock import Clock, iso
+
+CHANNEL = "console"
+
+
+class ConsoleTransport:
+    """Prints messages for one person and remembers the last buttons shown,
+    so that a typed number or label can press them."""
+
+    name = CHANNEL
+    per_second = 0.0
+    per_address_gap = 0.0
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.choices: list[Button] = []
+
+    async def deliver(self, message: Outbound, replaces: str | None) -> str | None:
+        self.show(message)
+        return f"console:{message.id}"
+
+    def show(self, message: Outbound) -> None:
+        lines = [message.text]
+        lines.extend(f"📎 {path}" for path in message.attachments)
+        flat = [button for row in message.buttons for button in row]
+        if flat:
+            lines.append("  ".join(f"[{n}] {b.label}" for n, b in enumerate(flat, 1)))
+            self.choices = flat
+        self.out.write("\n".join(lines) + "\n\n")
+        self.out.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class Typed:
+    """What a typed line means before it becomes an Inbound."""
+
+    kind: InboundKind
+    text: str = ""
+    data: dict[str, float] | None = None
+    problem: str | None = None  # a catalog key: the line was not usable
+
+
+def parse_line(line: str, choices: list[Button]) -> Typed | None:
+    """Turn one typed line into what it stands for; None means quit."""
+    text = line.rstrip("\r\n")
+    word, _, rest = text.strip().partition(" ")
+    if word == "/quit":
+        return None
+    if word == "/photo":
+        if not rest.strip():
+            return Typed(InboundKind.PHOTO, problem="console.photo_usage")
+        return Typed(InboundKind.PHOTO, text=rest.strip())
+    if word == "/location":
+        return _location(rest)
+    if text.strip().isdigit() and choices:
+        number = int(text.strip())
+        if 1 <= number <= len(choices):
+            return Typed(InboundKind.ACTION, text=choices[number - 1].action)
+    for button in choices:
+        if text.strip() == button.label:
+            return Typed(InboundKind.ACTION, text=button.action)
+    if text.startswith("/") and len(text) > 1:
+        return Typed(InboundKind.COMMAND, text=text.strip())
+    return Typed(InboundKind.TEXT, text=text)
+
+
+def _location(rest: str) -> Typed:
+    parts = rest.split()
+    try:
+        lat, lon = (float(p) for p in parts) if len(parts) == 2 else (float("nan"),) * 2
+    except ValueError:
+        lat = lon = float("nan")
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):  # also false for NaN
+        return Typed(InboundKind.LOCATION, problem="console.location_usage")
+    return Typed(InboundKind.LOCATION, data={"lat": lat, "lon": lon})
+
+
+class ConsoleChat:
+    def __init__(
+        self,
+        db: Database,
+        engine: Engine,
+        sender: Sender,
+        transport: ConsoleTransport,
+        clock: Clock,
+        staff: Staff,
+        media_dir: Path,
+    ) -> None:
+        self.db = db
+        self.engine = engine
+        self.sender = sender
+        self.transport = transport
+        self.clock = clock
+        self.staff = staff
+        self.media_dir = media_dir
+        self.address = str(staff.id)
+
+    async def open(self) -> None:
+        """Bind the console to the person, show what was held for them, and
+        ask again the question their conversation stands at."""
+        now = iso(self.clock.now())
+
+        def bind_and_take(conn: sqlite3.Connection) -> list[Outbound]:
+            people.bind_identity(conn, CHANNEL, self.address, self.staff.id, now)
+            return outbox.claim_undeliverable_for(conn, self.staff.id)
+
+        held = await self.db.transaction(bind_and_take)
+        if held:
+            self.say("console.held", count=len(held))
+            for message in held:
+                self.transport.show(message)
+                await self.db.transaction(
+                    partial(
+                        outbox.mark_sent, outbox_id=message.id, channel_message_id=None, now=now
+                    )
+                )
+        await self.sender.drain(CHANNEL, self.address)  # replies left by an earlier session
+        await self.engine.resume(CHANNEL, self.address)
+        await self.sender.drain(CHANNEL, self.address)
+
+    async def send(self, line: str) -> bool:
+        """Handle one typed line; False when the person quits."""
+        typed = parse_line(line, self.transport.choices)
+        if typed is None:
+            return False
+        if typed.problem:
+            self.say(typed.problem)
+            return True
+        text = typed.text
+        if typed.kind is InboundKind.PHOTO:
+            try:
+                text = store_file(self.media_dir, Path(typed.text).expanduser())
+            except MediaError:
+                self.say("console.photo_missing", path=typed.text)
+                return True
+        await self.engine.handle(
+            Inbound(
+                channel=CHANNEL,
+                user_id=self.address,
+                event_id=uuid.uuid4().hex,
+                kind=typed.kind,
+                text=text,
+                data=dict(typed.data or {}),
+            )
+        )
+        await self.sender.drain(CHANNEL, self.address)
+        return True
+
+    def say(self, key: str, **params: object) -> None:
+        """Console-only notes (not messages for the person's register)."""
+        self.transport.out.write(t(self.staff.language, key, **params) + "\n\n")
+        self.transport.out.flush()
+
+
+async def read_lines(
+    source: TextIO, handle: Callable[[str], Awaitable[bool]], prompt: TextIO | None = None
+) -> None:
+    """Feed `source` line by line to `handle` until it returns False or the input ends."""
+    loop = asyncio.get_running_loop()
+    while True:
+        if prompt is not None:
+            prompt.write("> ")
+            prompt.flush()
+        line = await loop.run_in_executor(None, source.readline)
+        if not line or not await handle(line):
+            return
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty()

@@ -1,0 +1,202 @@
+"""The `frontline` command: demo, chat, roster import, outbox. Parses the
+command line, loads the settings, and hands over to the app; a bad setting or
+input ends with one line and exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from bot import roster
+from bot.app import App
+from bot.channels.console import CHANNEL, ConsoleChat, ConsoleTransport, read_lines
+from bot.config import ConfigError, Settings, load_settings
+from bot.i18n import t
+from bot.model import Staff
+from bot.store import outbox, people
+from handlers.checklists import ChecklistError
+
+DEMO_DB = Path("frontline-demo.db")
+DEMO_PERSON = "13800000003"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(**({"db": args.db} if getattr(args, "db", None) else {}))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=max(logging.getLevelName(settings.log_level), logging.WARNING)
+        if args.command in ("chat", "demo")
+        else settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(asyncio.run(args.run(settings, args)))
+    except ChecklistError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="frontline", description="Frontline safety bot")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="seed a demo organisation and chat as a demo worker")
+    demo.add_argument("--db", type=Path, help=f"demo database (default {DEMO_DB}, recreated)")
+    demo.add_argument("--as", dest="who", default=DEMO_PERSON, help="phone, employee no or name")
+    demo.set_defaults(run=_demo)
+
+    chat = commands.add_parser("chat", help="chat with the bot in this terminal")
+    chat.add_argument("--as", dest="who", required=True, help="phone, employee no or name")
+    chat.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    chat.set_defaults(run=_chat)
+
+    roster_cmd = commands.add_parser("roster", help="the staff roster")
+    roster_sub = roster_cmd.add_subparsers(dest="roster_command", required=True)
+    importer = roster_sub.add_parser("import", help="import staff from CSV or XLSX")
+    importer.add_argument("file", type=Path)
+    importer.add_argument(
+        "--deactivate-missing", action="store_true", help="deactivate people absent from the file"
+    )
+    importer.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    importer.set_defaults(run=_roster_import)
+
+    box = commands.add_parser("outbox", help="list pending and failed deliveries")
+    box.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    box.set_defaults(run=_outbox)
+    return parser
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    path = args.db or DEMO_DB
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    settings = settings.model_copy(update={"db": Path(path)})
+    app = await App.open(path, {}, language=settings.language, timezone=settings.timezone)
+    try:
+        demo_file = resources.files("bot.data").joinpath("demo_roster.csv")
+        with resources.as_file(demo_file) as csv_path:
+            result = await roster.import_roster_file(
+                app.db,
+                csv_path,
+                deactivate_missing=False,
+                default_language=settings.language,
+                now=datetime.now(UTC),
+            )
+        print(t(settings.language, "cli.demo_ready", path=path, people=result.created))
+    finally:
+        await app.close()
+    return await _chat(settings, args)
+
+
+async def _chat(settings: Settings, args: argparse.Namespace) -> int:
+    transport = ConsoleTransport(sys.stdout)
+    app = await App.open(
+        settings.db, {CHANNEL: transport}, language=settings.language, timezone=settings.timezone
+    )
+    try:
+        staff = await _one_person(app, args.who, settings.language)
+        if staff is None:
+            return 2
+        chat = ConsoleChat(
+            app.db, app.engine, app.sender, transport, app.engine.clock, staff, settings.media_path
+        )
+        if sys.stdin.isatty():
+            print(t(staff.language, "cli.chat_help", name=staff.name))
+        await chat.open()
+        await read_lines(sys.stdin, chat.send, sys.stdout if sys.stdin.isatty() else None)
+    finally:
+        await app.close()
+    return 0
+
+
+async def _one_person(app: App, who: str, language: str) -> Staff | None:
+    found = await app.db.read(lambda conn: people.find_staff(conn, who))
+    active = [person for person in found if person.active]
+    if not found:
+        print(t(language, "cli.no_such_person", who=who), file=sys.stderr)
+        return None
+    if not active:
+        print(t(language, "cli.person_inactive", who=who), file=sys.stderr)
+        return None
+    if len(active) > 1:
+        names = ", ".join(f"{p.name} ({p.employee_no or p.phone})" for p in active)
+        print(t(language, "cli.ambiguous_person", who=who, names=names), file=sys.stderr)
+        return None
+    return active[0]
+
+
+async def _roster_import(settings: Settings, args: argparse.Namespace) -> int:
+    app = await App.open(settings.db, {}, language=settings.language, timezone=settings.timezone)
+    try:
+        result = await roster.import_roster_file(
+            app.db,
+            args.file,
+            deactivate_missing=args.deactivate_missing,
+            default_language=settings.language,
+            now=datetime.now(UTC),
+        )
+    except roster.RosterError as exc:
+        print(t(settings.language, "cli.roster_rejected", count=len(exc.problems)), file=sys.stderr)
+        for problem in exc.problems:
+            print(roster.describe(problem, settings.language), file=sys.stderr)
+        return 2
+    finally:
+        await app.close()
+    print(
+        t(
+            settings.language,
+            "roster.imported",
+            created=result.created,
+            updated=result.updated,
+            deactivated=result.deactivated,
+            units=result.units_created,
+        )
+    )
+    return 0
+
+
+async def _outbox(settings: Settings, args: argparse.Namespace) -> int:
+    app = await App.open(settings.db, {}, language=settings.language, timezone=settings.timezone)
+    try:
+        rows = await app.db.read(outbox.undelivered)
+    finally:
+        await app.close()
+    lang = settings.language
+    if not rows:
+        print(t(lang, "cli.outbox_empty"))
+        return 0
+    print(t(lang, "cli.outbox_header"))
+    for row in rows:
+        first_line = row["text"].splitlines()[0] if row["text"] else ""
+        print(
+            t(
+                lang,
+                "cli.outbox_row",
+                id=row["id"],
+                status=t(lang, f"cli.status_{row['status']}"),
+                recipient=row["recipient"] or "-",
+                channel=row["channel"] or t(lang, "cli.no_channel"),
+                attempts=row["attempts"],
+                created=row["created_at"][:16].replace("T", " "),
+                error=row["last_error"] or "",
+                text=first_line[:60],
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

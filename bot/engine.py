@@ -1,0 +1,426 @@
+"""The engine: takes one Inbound, finds who sent it and where their
+conversation stands, runs the handler step, and commits the event id, the new
+state, the records and the outbox rows in ONE transaction. It knows no channel
+and no particular flow: those are wired in through a `Router`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from bot.i18n import t
+from bot.model import Button, Inbound, InboundKind, Staff, UserError
+from bot.store import conversations, outbox, people
+from bot.store.conversations import Conversation
+from bot.store.db import Database
+from bot.store.outbox import NewMessage
+from schedules.clock import Clock, iso
+
+log = logging.getLogger(__name__)
+
+# A step handles what a person sent while their conversation stands at it.
+Step = Callable[["Ctx", Inbound], None]
+# A command handler gets the words after the command (`/lang en` -> "en").
+Command = Callable[["Ctx", str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    name: str
+    steps: dict[str, Step]
+    # Asks the current step's question again (after a restart, or on input it cannot use).
+    reprompt: Callable[[Ctx], None]
+
+
+@dataclass(slots=True)
+class Router:
+    """What the handlers package offers the engine: commands and flows."""
+
+    commands: dict[str, Command] = field(default_factory=dict)
+    flows: dict[str, Flow] = field(default_factory=dict)
+    # Called for anything no command or step takes (free text outside a flow, a photo ...).
+    fallback: Callable[[Ctx, Inbound], None] | None = None
+    # Commands that may interrupt a flow without leaving it (/help, /cancel, /lang ...).
+    anytime: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class _Pending:
+    staff_id: int | None
+    channel: str | None
+    address: str | None
+    text: str
+    key: str
+    buttons: tuple[tuple[Button, ...], ...]
+    attachments: tuple[str, ...]
+    in_flow: bool
+
+
+class Ctx:
+    """What a handler step sees: the person, their conversation, the time, and
+    ways to reply, notify others and move the conversation on. Replies are
+    queued in the outbox when the step's transaction commits."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        staff: Staff,
+        conversation: Conversation,
+        *,
+        channel: str,
+        address: str,
+        key_prefix: str,
+        now: datetime,
+        default_timezone: str,
+    ) -> None:
+        self.conn = conn
+        self.staff = staff
+        self.conversation = conversation
+        self.channel = channel
+        self.address = address
+        self.now = now
+        self.now_iso = iso(now)
+        self.timezone = people.unit_timezone(conn, staff.unit_id, default_timezone)
+        self._key_prefix = key_prefix
+        self._pending: list[_Pending] = []
+        self._state_changed = False
+
+    @property
+    def lang(self) -> str:
+        return self.staff.language
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.conversation.data
+
+    def text(self, key: str, **params: Any) -> str:
+        return t(self.lang, key, **params)
+
+    # -- replies -----------------------------------------------------------------
+    def say(
+        self,
+        key: str,
+        *,
+        buttons: list[list[Button]] | None = None,
+        attachments: tuple[str, ...] = (),
+        **params: Any,
+    ) -> None:
+        """Reply to the person on the channel they wrote from. Buttons whose
+        action does not start with '/' belong to the current step and go stale
+        when the conversation moves on."""
+        self.say_text(self.text(key, **params), buttons=buttons, attachments=attachments)
+
+    def say_text(
+        self,
+        text: str,
+        *,
+        buttons: list[list[Button]] | None = None,
+        attachments: tuple[str, ...] = (),
+    ) -> None:
+        self._pending.append(
+            _Pending(
+                staff_id=self.staff.id,
+                channel=self.channel,
+                address=self.address,
+                text=text,
+                key=f"{self._key_prefix}:{len(self._pending)}",
+                buttons=tuple(tuple(row) for row in buttons or ()),
+                attachments=attachments,
+                in_flow=True,
+            )
+        )
+
+    def notify(self, recipient: Staff, key: str, *, idempotency_key: str, **params: Any) -> None:
+        """Queue a message for someone else, in their language, on the channel
+        that reaches them (or held for them until one does)."""
+        route = people.reachable_channel(self.conn, recipient.id)
+        self._pending.append(
+            _Pending(
+                staff_id=recipient.id,
+                channel=route[0] if route else None,
+                address=route[1] if route else None,
+                text=t(recipient.language, key, **params),
+                key=idempotency_key,
+                buttons=(),
+                attachments=(),
+                in_flow=False,
+            )
+        )
+
+    # -- conversation ------------------------------------------------------------
+    def goto(self, flow: str, step: str, **data: Any) -> None:
+        """Enter `flow` at `step`, replacing the conversation data with `data`."""
+        self.conversation.flow = flow
+        self.conversation.step = step
+        self.conversation.data = dict(data)
+        self._state_changed = True
+
+    def step_to(self, step: str, **changes: Any) -> None:
+        """Move to another step of the current flow, updating some data."""
+        self.conversation.step = step
+        self.conversation.data.update(changes)
+        self._state_changed = True
+
+    def end(self) -> None:
+        self.conversation.flow = ""
+        self.conversation.step = ""
+        self.conversation.data = {}
+        self._state_changed = True
+
+    # -- commit ------------------------------------------------------------------
+    @property
+    def state_changed(self) -> bool:
+        return self._state_changed
+
+    def _flush(self) -> None:
+        if self._state_changed:
+            self.conversation.version += 1
+            conversations.save(self.conn, self.conversation, self.now_iso)
+        version = self.conversation.version
+        for msg in self._pending:
+            buttons = tuple(
+                tuple(
+                    b
+                    if b.action.startswith("/") or not msg.in_flow
+                    else Button(b.label, f"v{version}:{b.action}")
+                    for b in row
+                )
+                for row in msg.buttons
+            )
+            outbox.enqueue(
+                self.conn,
+                NewMessage(
+                    staff_id=msg.staff_id,
+                    channel=msg.channel,
+                    address=msg.address,
+                    text=msg.text,
+                    idempotency_key=msg.key,
+                    buttons=buttons,
+                    attachments=msg.attachments,
+                ),
+                self.now_iso,
+            )
+        self._pending.clear()
+
+    def _discard(self, conversation: Conversation) -> None:
+        self._pending.clear()
+        self.conversation = conversation
+        self._state_changed = False
+
+
+class Outcome(StrEnum):
+    HANDLED = "handled"
+    DUPLICATE = "duplicate"
+    UNKNOWN_PERSON = "unknown_person"
+    REFUSED = "refused"  # a UserError: replied with its message
+    STALE = "stale"
+    ERROR = "error"  # a bug: logged, the person got an apology
+
+
+class Engine:
+    def __init__(
+        self,
+        db: Database,
+        router: Router,
+        clock: Clock,
+        *,
+        default_language: str,
+        default_timezone: str,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.router = router
+        self.clock = clock
+        self.default_language = default_language
+        self.default_timezone = default_timezone
+        self.on_commit = on_commit
+        # One lock per person while any of their events is in flight: [lock, users].
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def _person(self, channel: str, user_id: str) -> AsyncIterator[None]:
+        key = (channel, user_id)
+        lock, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._locks[key]
+
+    async def handle(self, inbound: Inbound) -> Outcome:
+        """Process one inbound event exactly once. Events from one person run
+        one at a time, in arrival order; different people's run side by side."""
+        started = time.perf_counter()
+        async with self._person(inbound.channel, inbound.user_id):
+            outcome, staff_id, flow = await self.db.transaction(
+                lambda conn: self._process(conn, inbound)
+            )
+        log.info(
+            "inbound channel=%s event=%s staff=%s kind=%s flow=%s outcome=%s ms=%.1f",
+            inbound.channel,
+            inbound.event_id,
+            staff_id,
+            inbound.kind.value,
+            flow or "-",
+            outcome.value,
+            (time.perf_counter() - started) * 1000,
+        )
+        if outcome is not Outcome.DUPLICATE and self.on_commit:
+            self.on_commit()
+        return outcome
+
+    async def resume(self, channel: str, user_id: str) -> bool:
+        """Ask a person the question their conversation stands at (when they
+        reopen a channel after a restart). False if they are in no flow."""
+
+        def run(conn: sqlite3.Connection) -> bool:
+            ctx = self._context(conn, channel, user_id, key=f"resume:{time.time_ns()}")
+            if ctx is None or not ctx.conversation.flow:
+                return False
+            flow = self.router.flows.get(ctx.conversation.flow)
+            if flow is None:
+                return False
+            flow.reprompt(ctx)
+            ctx._flush()
+            return True
+
+        async with self._person(channel, user_id):
+            resumed = await self.db.transaction(run)
+        if resumed and self.on_commit:
+            self.on_commit()
+        return resumed
+
+    # -- inside the transaction ----------------------------------------------------
+    def _context(
+        self, conn: sqlite3.Connection, channel: str, user_id: str, key: str
+    ) -> Ctx | None:
+        staff = people.staff_by_identity(conn, channel, user_id)
+        if staff is None or not staff.active:
+            return None
+        return Ctx(
+            conn,
+            staff,
+            conversations.load(conn, staff.id),
+            channel=channel,
+            address=user_id,
+            key_prefix=key,
+            now=self.clock.now(),
+            default_timezone=self.default_timezone,
+        )
+
+    def _process(
+        self, conn: sqlite3.Connection, inbound: Inbound
+    ) -> tuple[Outcome, int | None, str]:
+        now = iso(self.clock.now())
+        if not conversations.claim_event(conn, inbound.channel, inbound.event_id, now):
+            return Outcome.DUPLICATE, None, ""
+        key = f"reply:{inbound.channel}:{inbound.event_id}"
+        ctx = self._context(conn, inbound.channel, inbound.user_id, key)
+        if ctx is None:
+            self._refuse_stranger(conn, inbound, key, now)
+            return Outcome.UNKNOWN_PERSON, None, ""
+        people.touch_identity(conn, inbound.channel, inbound.user_id, now)
+        flow_name = ctx.conversation.flow
+        snapshot = replace(ctx.conversation, data=dict(ctx.conversation.data))
+        conn.execute("SAVEPOINT step")
+        try:
+            outcome = self._route(ctx, inbound)
+            ctx._flush()
+        except UserError as refusal:
+            conn.execute("ROLLBACK TO step")
+            ctx._discard(snapshot)
+            ctx.say(refusal.key, **refusal.params)
+            self._reprompt(ctx)
+            ctx._flush()
+            outcome = Outcome.REFUSED
+        except Exception:
+            log.exception(
+                "handler failed channel=%s event=%s staff=%s flow=%s step=%s",
+                inbound.channel,
+                inbound.event_id,
+                ctx.staff.id,
+                snapshot.flow or "-",
+                snapshot.step or "-",
+            )
+            conn.execute("ROLLBACK TO step")
+            ctx._discard(snapshot)
+            ctx.say("errors.internal")
+            ctx._flush()
+            outcome = Outcome.ERROR
+        conn.execute("RELEASE step")
+        return outcome, ctx.staff.id, flow_name
+
+    def _route(self, ctx: Ctx, inbound: Inbound) -> Outcome:
+        conversation = ctx.conversation
+        if inbound.kind is InboundKind.COMMAND or (
+            inbound.kind is InboundKind.ACTION and inbound.text.startswith("/")
+        ):
+            name, _, args = inbound.text.strip().lstrip("/").partition(" ")
+            command = self.router.commands.get(name.lower().split("@", 1)[0])
+            if command is None:
+                ctx.say("errors.unknown_command")
+                self._reprompt(ctx)
+                return Outcome.REFUSED
+            if conversation.flow and name.lower() not in self.router.anytime:
+                ctx.say("errors.finish_first")
+                self._reprompt(ctx)
+                return Outcome.REFUSED
+            command(ctx, args.strip())
+            if conversation.flow and not ctx.state_changed:
+                self._reprompt(ctx)  # /help mid-checklist: show the open question again
+            return Outcome.HANDLED
+        if inbound.kind is InboundKind.ACTION:
+            version, _, value = inbound.text.partition(":")
+            if not conversation.flow or version != f"v{conversation.version}":
+                ctx.say("errors.stale_button")
+                return Outcome.STALE
+            inbound = Inbound(
+                channel=inbound.channel,
+                user_id=inbound.user_id,
+                event_id=inbound.event_id,
+                kind=InboundKind.ACTION,
+                text=value,
+                data=inbound.data,
+            )
+        flow = self.router.flows.get(conversation.flow) if conversation.flow else None
+        step = flow.steps.get(conversation.step) if flow else None
+        if step is not None:
+            step(ctx, inbound)
+            return Outcome.HANDLED
+        if conversation.flow:
+            # A flow or step that no longer exists (renamed in an upgrade): start afresh.
+            ctx.end()
+        if self.router.fallback is not None:
+            self.router.fallback(ctx, inbound)
+        return Outcome.HANDLED
+
+    def _reprompt(self, ctx: Ctx) -> None:
+        flow = self.router.flows.get(ctx.conversation.flow) if ctx.conversation.flow else None
+        if flow is not None:
+            flow.reprompt(ctx)
+
+    def _refuse_stranger(
+        self, conn: sqlite3.Connection, inbound: Inbound, key: str, now: str
+    ) -> None:
+        outbox.enqueue(
+            conn,
+            NewMessage(
+                staff_id=None,
+                channel=inbound.channel,
+                address=inbound.user_id,
+                text=t(self.default_language, "errors.not_registered"),
+                idempotency_key=f"{key}:0",
+            ),
+            now,
+        )

@@ -1,0 +1,43 @@
+"""The media folder: photos and files people send, stored by content hash,
+readable by the service's user only."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+MAX_BYTES = 20 * 1024 * 1024
+
+
+class MediaError(Exception):
+    """The file cannot be taken (missing, unreadable, too large)."""
+
+
+def store_file(media_dir: Path, source: Path) -> str:
+    """Copy `source` into the media folder under its SHA-256; return the path
+    relative to the folder. The same content is stored once."""
+    try:
+        size = source.stat().st_size
+        if not source.is_file():
+            raise MediaError("not a file")
+        if size > MAX_BYTES:
+            raise MediaError("too large")
+        digest = hashlib.sha256()
+        with source.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise MediaError(str(exc)) from None
+    name = digest.hexdigest()
+    relative = Path(name[:2]) / (name + source.suffix.lower()[:10])
+    target = media_dir / relative
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(media_dir, 0o700)
+        temporary = target.with_suffix(target.suffix + ".part")
+        shutil.copyfile(source, temporary)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, target)
+    return relative.as_posix()

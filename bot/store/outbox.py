@@ -1,0 +1,172 @@
+"""The outbox: every message a person must receive is a row here first. Rows
+are written in the transaction that decided to send them and drained by the
+sender, which records each attempt."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.model import Button, Outbound
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    staff_id: int | None
+    channel: str | None
+    address: str | None
+    text: str
+    idempotency_key: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    attachments: tuple[str, ...] = ()
+    replaces_id: int | None = None
+
+
+def enqueue(conn: sqlite3.Connection, message: NewMessage, now: str) -> int | None:
+    """Queue a message; a second row with the same idempotency key is ignored
+    (None is returned), so a retried decision never sends twice."""
+    buttons = (
+        json.dumps(
+            [[[b.label, b.action] for b in row] for row in message.buttons], ensure_ascii=False
+        )
+        if message.buttons
+        else None
+    )
+    attachments = json.dumps(list(message.attachments)) if message.attachments else None
+    cursor = conn.execute(
+        "INSERT INTO outbox (staff_id, channel, address, text, buttons, attachments,"
+        " idempotency_key, replaces_id, next_attempt_at, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+        (
+            message.staff_id,
+            message.channel,
+            message.address,
+            message.text,
+            buttons,
+            attachments,
+            message.idempotency_key,
+            message.replaces_id,
+            now,
+            now,
+        ),
+    )
+    return cursor.lastrowid if cursor.rowcount else None
+
+
+def _outbound(row: sqlite3.Row) -> Outbound:
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    if row["buttons"]:
+        buttons = tuple(
+            tuple(Button(label, action) for label, action in r) for r in json.loads(row["buttons"])
+        )
+    return Outbound(
+        id=row["id"],
+        staff_id=row["staff_id"],
+        channel=row["channel"],
+        address=row["address"],
+        text=row["text"],
+        buttons=buttons,
+        attachments=tuple(json.loads(row["attachments"])) if row["attachments"] else (),
+        idempotency_key=row["idempotency_key"],
+        replaces_id=row["replaces_id"],
+        attempts=row["attempts"],
+    )
+
+
+_COLUMNS = (
+    "id, staff_id, channel, address, text, buttons, attachments, idempotency_key,"
+    " replaces_id, attempts"
+)
+
+
+def claim_due(
+    conn: sqlite3.Connection, channel: str, now: str, limit: int, address: str | None = None
+) -> list[Outbound]:
+    """Take up to `limit` due rows of one channel (optionally one address) and
+    mark them 'sending', oldest first, inside the caller's transaction."""
+    sql = (
+        f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending' AND channel = ?"
+        " AND next_attempt_at <= ?"
+    )
+    params: list[object] = [channel, now]
+    if address is not None:
+        sql += " AND address = ?"
+        params.append(address)
+    sql += " ORDER BY id LIMIT ?"
+    params.append(limit)
+    rows = [_outbound(row) for row in conn.execute(sql, params).fetchall()]
+    if rows:
+        marks = ",".join("?" * len(rows))
+        conn.execute(
+            f"UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id IN ({marks})",
+            [row.id for row in rows],
+        )
+    return rows
+
+
+def claim_undeliverable_for(conn: sqlite3.Connection, staff_id: int) -> list[Outbound]:
+    """Rows for a person that no channel of theirs can deliver (no reachable
+    identity when queued), marked 'sending' for the console to show."""
+    rows = [
+        _outbound(row)
+        for row in conn.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending' AND staff_id = ?"
+            " AND channel IS NULL ORDER BY id",
+            (staff_id,),
+        ).fetchall()
+    ]
+    if rows:
+        marks = ",".join("?" * len(rows))
+        conn.execute(
+            f"UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id IN ({marks})",
+            [row.id for row in rows],
+        )
+    return rows
+
+
+def mark_sent(
+    conn: sqlite3.Connection, outbox_id: int, channel_message_id: str | None, now: str
+) -> None:
+    conn.execute(
+        "UPDATE outbox SET status = 'sent', channel_message_id = ?, sent_at = ?, last_error = NULL"
+        " WHERE id = ?",
+        (channel_message_id, now, outbox_id),
+    )
+
+
+def mark_retry(conn: sqlite3.Connection, outbox_id: int, error: str, next_attempt_at: str) -> None:
+    conn.execute(
+        "UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ?",
+        (error, next_attempt_at, outbox_id),
+    )
+
+
+def mark_failed(conn: sqlite3.Connection, outbox_id: int, error: str) -> None:
+    conn.execute(
+        "UPDATE outbox SET status = 'failed', last_error = ? WHERE id = ?", (error, outbox_id)
+    )
+
+
+def release_interrupted(conn: sqlite3.Connection) -> int:
+    """Rows left 'sending' by a process that died: back to pending, so the
+    sender decides again (at start, before any sender runs)."""
+    return conn.execute("UPDATE outbox SET status = 'pending' WHERE status = 'sending'").rowcount
+
+
+def channel_message_id(conn: sqlite3.Connection, outbox_id: int) -> str | None:
+    row = conn.execute(
+        "SELECT channel_message_id FROM outbox WHERE id = ?", (outbox_id,)
+    ).fetchone()
+    return row["channel_message_id"] if row else None
+
+
+def undelivered(conn: sqlite3.Connection, limit: int = 200) -> Sequence[sqlite3.Row]:
+    """Pending and failed rows for admins, oldest first, with the recipient's name."""
+    return conn.execute(
+        "SELECT o.id, o.status, o.channel, o.attempts, o.last_error, o.created_at, o.text,"
+        " s.name AS recipient FROM outbox o LEFT JOIN staff s ON s.id = o.staff_id"
+        " WHERE o.status IN ('pending', 'failed') ORDER BY o.id LIMIT ?",
+        (limit,),
+    ).fetchall()

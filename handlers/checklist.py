@@ -1,0 +1,278 @@
+"""The one checklist conversation that runs every checklist file: ask each
+item with ✅ / ⚠️ / ➖, take a problem's description and optional photo,
+record a hazard and alert the supervisors, then sum up. Channel-blind."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from bot.engine import Ctx, Flow
+from bot.model import Button, Inbound, InboundKind, UserError
+from bot.store import checklists as runs
+from bot.store import hazards, people
+from handlers.checklists import Checklist, load_all
+from handlers.text import clean_text
+from schedules.clock import end_of_local_day, local_date, local_time_text
+
+FLOW = "checklist"
+ANSWERS = ("ok", "problem", "na")
+MAX_DESCRIPTION = 2000
+
+
+# -- starting ---------------------------------------------------------------------
+def start(ctx: Ctx, checklist: Checklist) -> None:
+    """The checklist's command: refuse who may not run it, offer a redo when
+    this period's check is done, else begin at the first item."""
+    if not checklist.may_run(ctx.staff.roles):
+        raise UserError("check.not_allowed", title=checklist.title.get(ctx.lang))
+    today = local_date(ctx.now, ctx.timezone)
+    done = runs.latest_completed(
+        ctx.conn, ctx.staff.id, checklist.id, period_start(checklist, today)
+    )
+    if done is not None:
+        show_result(ctx, checklist, done["id"])
+        ctx.goto(FLOW, "confirm_redo", checklist=checklist.id, previous=done["id"])
+        ask_redo(ctx)
+        return
+    begin(ctx, checklist, redo_of=None)
+
+
+def period_start(checklist: Checklist, today: date) -> str:
+    """The first local date of the period a run counts for."""
+    if checklist.period == "quarter":
+        return date(today.year, 3 * ((today.month - 1) // 3) + 1, 1).isoformat()
+    return today.isoformat()
+
+
+def begin(ctx: Ctx, checklist: Checklist, redo_of: int | None) -> None:
+    run_id = runs.start_run(
+        ctx.conn,
+        checklist=checklist.id,
+        staff_id=ctx.staff.id,
+        unit_id=ctx.staff.unit_id,
+        local_date=local_date(ctx.now, ctx.timezone).isoformat(),
+        redo_of=redo_of,
+        now=ctx.now_iso,
+    )
+    ctx.goto(FLOW, "item", checklist=checklist.id, run=run_id, index=0)
+    ctx.say("check.intro", title=checklist.title.get(ctx.lang), count=len(checklist.items))
+    ask_item(ctx)
+
+
+# -- the questions ----------------------------------------------------------------
+def ask_item(ctx: Ctx) -> None:
+    checklist = current(ctx)
+    index = ctx.data["index"]
+    item = checklist.items[index]
+    section = f" 【{item.section.get(ctx.lang)}】" if item.section else ""
+    ctx.say(
+        "check.item",
+        number=index + 1,
+        count=len(checklist.items),
+        section=section,
+        text=item.text.get(ctx.lang),
+        buttons=[[Button(ctx.text(f"check.answer_{a}"), a) for a in ANSWERS]],
+    )
+
+
+def ask_description(ctx: Ctx) -> None:
+    ctx.say("check.ask_problem", item=current_item_text(ctx))
+
+
+def ask_photo(ctx: Ctx) -> None:
+    ctx.say("check.ask_photo", buttons=[[Button(ctx.text("check.skip_photo"), "skip")]])
+
+
+def ask_redo(ctx: Ctx) -> None:
+    ctx.say(
+        "check.ask_redo",
+        buttons=[[Button(ctx.text("check.redo"), "redo"), Button(ctx.text("check.keep"), "keep")]],
+    )
+
+
+# -- the answers ------------------------------------------------------------------
+def on_item(ctx: Ctx, inbound: Inbound) -> None:
+    answer = choice(ctx, inbound, {a: ctx.text(f"check.answer_{a}") for a in ANSWERS})
+    if answer is None:
+        ctx.say("check.use_buttons")
+        ask_item(ctx)
+        return
+    if answer == "problem":
+        ctx.step_to("problem_text")
+        ask_description(ctx)
+        return
+    record(ctx, answer, note=None, hazard_id=None)
+
+
+def on_description(ctx: Ctx, inbound: Inbound) -> None:
+    if inbound.kind is not InboundKind.TEXT:
+        ctx.say("check.need_text")
+        ask_description(ctx)
+        return
+    description = clean_text(inbound.text)
+    if not description:
+        ctx.say("check.need_text")
+        ask_description(ctx)
+        return
+    if len(description) > MAX_DESCRIPTION:
+        raise UserError("check.too_long", limit=MAX_DESCRIPTION, length=len(description))
+    ctx.step_to("problem_photo", description=description)
+    ask_photo(ctx)
+
+
+def on_photo(ctx: Ctx, inbound: Inbound) -> None:
+    if inbound.kind is InboundKind.PHOTO and inbound.text:
+        report_hazard(ctx, photo=inbound.text)
+    elif choice(ctx, inbound, {"skip": ctx.text("check.skip_photo")}) == "skip":
+        report_hazard(ctx, photo=None)
+    else:
+        ctx.say("check.need_photo")
+        ask_photo(ctx)
+
+
+def on_redo(ctx: Ctx, inbound: Inbound) -> None:
+    picked = choice(ctx, inbound, {"redo": ctx.text("check.redo"), "keep": ctx.text("check.keep")})
+    if picked == "redo":
+        begin(ctx, current(ctx), redo_of=ctx.data["previous"])
+    elif picked == "keep":
+        ctx.end()
+        ctx.say("check.kept")
+    else:
+        ctx.say("check.use_buttons")
+        ask_redo(ctx)
+
+
+# -- what an answer does ----------------------------------------------------------
+def report_hazard(ctx: Ctx, photo: str | None) -> None:
+    """A ⚠️ answer: a general hazard of the worker's unit, due the end of the
+    local day (REGULATIONS §2), and an alert to the unit's supervisors."""
+    checklist = current(ctx)
+    item = checklist.items[ctx.data["index"]]
+    description = ctx.data["description"]
+    deadline = end_of_local_day(ctx.now, ctx.timezone)
+    hazard_id = hazards.create(
+        ctx.conn,
+        unit_id=ctx.staff.unit_id,
+        reported_by=ctx.staff.id,
+        source=f"checklist:{checklist.id}:{item.key}",
+        description=description,
+        photo=photo,
+        severity="general",
+        deadline_at=deadline.isoformat(),
+        now=ctx.now_iso,
+    )
+    unit = people.unit_path(ctx.conn, ctx.staff.unit_id)
+    for supervisor in people.supervisors_for_unit(ctx.conn, ctx.staff.unit_id):
+        if supervisor.id == ctx.staff.id:
+            continue
+        ctx.notify(
+            supervisor,
+            "check.alert",
+            idempotency_key=f"hazard:{hazard_id}:alert:{supervisor.id}",
+            hazard=hazard_id,
+            reporter=ctx.staff.name,
+            unit=unit,
+            checklist=checklist.title.get(supervisor.language),
+            item=item.text.get(supervisor.language),
+            description=description,
+            deadline=local_time_text(deadline, ctx.timezone),
+            photo="📷" if photo else "",
+        )
+    ctx.say("check.hazard_recorded", hazard=hazard_id)
+    record(ctx, "problem", note=description, hazard_id=hazard_id)
+
+
+def record(ctx: Ctx, answer: str, note: str | None, hazard_id: int | None) -> None:
+    checklist = current(ctx)
+    index = ctx.data["index"]
+    runs.record_answer(
+        ctx.conn,
+        run_id=ctx.data["run"],
+        item=checklist.items[index].key,
+        answer=answer,
+        note=note,
+        hazard_id=hazard_id,
+        now=ctx.now_iso,
+    )
+    if index + 1 < len(checklist.items):
+        ctx.step_to("item", index=index + 1, description=None)
+        ask_item(ctx)
+        return
+    runs.complete_run(ctx.conn, ctx.data["run"], ctx.staff.id, ctx.now_iso)
+    run_id = ctx.data["run"]
+    ctx.end()
+    show_result(ctx, checklist, run_id)
+
+
+def show_result(ctx: Ctx, checklist: Checklist, run_id: int) -> None:
+    answers = runs.answers(ctx.conn, run_id)
+    counts = {a: sum(1 for row in answers if row["answer"] == a) for a in ANSWERS}
+    texts = {item.key: item.text.get(ctx.lang) for item in checklist.items}
+    problems = "".join(
+        ctx.text("check.summary_problem", hazard=row["hazard_id"], item=texts.get(row["item"], ""))
+        for row in answers
+        if row["answer"] == "problem"
+    )
+    ctx.say(
+        "check.summary",
+        title=checklist.title.get(ctx.lang),
+        ok=counts["ok"],
+        problem=counts["problem"],
+        na=counts["na"],
+        problems=problems,
+    )
+
+
+def cancel(ctx: Ctx) -> None:
+    """Leave the checklist: the run is marked cancelled; what was reported stays."""
+    if "run" in ctx.data:
+        runs.cancel_run(ctx.conn, ctx.data["run"], ctx.staff.id, ctx.now_iso)
+
+
+# -- helpers ----------------------------------------------------------------------
+def current(ctx: Ctx) -> Checklist:
+    return load_all()[ctx.data["checklist"]]
+
+
+def current_item_text(ctx: Ctx) -> str:
+    index: int = ctx.data["index"]
+    return current(ctx).items[index].text.get(ctx.lang)
+
+
+def choice(ctx: Ctx, inbound: Inbound, options: dict[str, str]) -> str | None:
+    """The option a button press or a typed answer picks: a button's action, or
+    text equal to an option's label with or without its leading symbol."""
+    if inbound.kind is InboundKind.ACTION:
+        return inbound.text if inbound.text in options else None
+    if inbound.kind is not InboundKind.TEXT:
+        return None
+    typed = inbound.text.strip().casefold()
+    for value, label in options.items():
+        bare = label.split(" ", 1)[-1].strip().casefold()
+        if typed in {label.casefold(), bare, value}:
+            return value
+    return None
+
+
+def reprompt(ctx: Ctx) -> None:
+    step = ctx.conversation.step
+    if step == "item":
+        ask_item(ctx)
+    elif step == "problem_text":
+        ask_description(ctx)
+    elif step == "problem_photo":
+        ask_photo(ctx)
+    elif step == "confirm_redo":
+        ask_redo(ctx)
+
+
+flow = Flow(
+    name=FLOW,
+    steps={
+        "item": on_item,
+        "problem_text": on_description,
+        "problem_photo": on_photo,
+        "confirm_redo": on_redo,
+    },
+    reprompt=reprompt,
+)
