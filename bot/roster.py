@@ -1,0 +1,466 @@
+"""The roster import: read a CSV or XLSX staff list, validate every row, and apply
+the whole list through the store in one transaction. It reports every problem at
+once as catalog keys, and imports nothing unless every row is good; no SQL here."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import csv
+import io
+import logging
+import re
+import sqlite3
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from bot.i18n import t
+from bot.model import LANGUAGES, ROLE_ALIASES, Role
+from bot.store import roster as store
+from bot.store.db import Database
+from bot.store.roster import RosterResult, StaffEntry
+
+__all__ = [
+    "RosterError",
+    "RosterProblem",
+    "RosterResult",
+    "RosterRow",
+    "describe",
+    "import_roster_file",
+    "load_roster",
+    "normalize_phone",
+]
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("name", "phone", "unit", "roles")
+OPTIONAL_COLUMNS = ("language", "telegram_id", "wecom_userid", "employee_no")
+COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+
+# Header spellings we accept, after lower-casing and turning spaces/dashes into '_'.
+HEADER_ALIASES: dict[str, str] = {
+    **{column: column for column in COLUMNS},
+    "role": "roles",
+    "姓名": "name",
+    "手机": "phone",
+    "手机号": "phone",
+    "手机号码": "phone",
+    "电话": "phone",
+    "部门": "unit",
+    "单位": "unit",
+    "角色": "roles",
+    "语言": "language",
+    "工号": "employee_no",
+}
+
+LANGUAGE_ALIASES: dict[str, str] = {
+    **{language.lower(): language for language in LANGUAGES},
+    "zh": "zh-CN",
+    "zh_cn": "zh-CN",
+    "中文": "zh-CN",
+    "english": "en",
+    "英文": "en",
+    "英语": "en",
+}
+
+MAX_NAME = 64
+MAX_EMPLOYEE_NO = 64
+ROLE_SEPARATORS = re.compile(r"[,，、]")
+MAINLAND_MOBILE = re.compile(r"1[0-9]{10}")
+INTERNATIONAL = re.compile(r"\+[0-9]{8,15}")
+PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
+TELEGRAM_ID = re.compile(r"[0-9]{1,20}")
+# WeCom's own rule for a member's UserID.
+WECOM_USERID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class RosterProblem:
+    """One thing wrong with a roster; `line` is None when it concerns the whole file."""
+
+    line: int | None
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class RosterError(Exception):
+    """The roster was not imported; `problems` says why, every one of them."""
+
+    def __init__(self, problems: list[RosterProblem]) -> None:
+        super().__init__(f"roster not imported: {len(problems)} problem(s)")
+        self.problems = problems
+
+
+def describe(problem: RosterProblem, language: str) -> str:
+    """The problem as an admin reads it, e.g. '第 3 行：手机号无效：12345'."""
+    reason = t(language, problem.key, **problem.params)
+    if problem.line is None:
+        return reason
+    return t(language, "roster.row_error", line=problem.line, reason=reason)
+
+
+def normalize_phone(raw: str) -> str | None:
+    """A phone in E.164 form ('+8613800000001'), or None if it is not a phone number."""
+    # NFKC turns full-width digits, '＋' and '（）' typed with a Chinese IME into ASCII.
+    phone = PHONE_PUNCTUATION.sub("", unicodedata.normalize("NFKC", raw))
+    if phone.startswith("0086"):
+        phone = "+86" + phone[4:]
+    elif phone.startswith("86") and len(phone) == 13:
+        phone = "+" + phone
+    if phone.startswith("+86") and MAINLAND_MOBILE.fullmatch(phone[3:]):
+        return phone
+    if MAINLAND_MOBILE.fullmatch(phone):
+        return "+86" + phone
+    if INTERNATIONAL.fullmatch(phone):
+        return phone
+    return None
+
+
+def _fail(key: str, **params: Any) -> PydanticCustomError:
+    # The error type is the catalog key, so a ValidationError maps straight to problems.
+    return PydanticCustomError(key, key, params)
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
+class RosterRow(BaseModel):
+    """One data row of the roster, validated and normalised."""
+
+    model_config = ConfigDict(frozen=True)
+
+    line: int
+    name: str
+    phone: str
+    unit: str
+    roles: tuple[Role, ...]
+    language: str
+    employee_no: str | None = None
+    telegram_id: str | None = None
+    wecom_userid: str | None = None
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value:
+            raise _fail("roster.name_missing")
+        if len(value) > MAX_NAME:
+            raise _fail("roster.name_too_long", max=MAX_NAME)
+        if _has_control(value):
+            raise _fail("roster.name_invalid")
+        return value
+
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        if not value:
+            raise _fail("roster.phone_missing")
+        phone = normalize_phone(value)
+        if phone is None:
+            raise _fail("roster.phone_invalid", value=value)
+        return phone
+
+    @field_validator("unit", mode="before")
+    @classmethod
+    def _unit(cls, value: str) -> str:
+        if not value:
+            raise _fail("roster.unit_missing")
+        segments = [segment.strip() for segment in value.split("/")]
+        if not all(segments) or _has_control(value):
+            raise _fail("roster.unit_invalid", value=value)
+        return "/".join(segments)
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _roles(cls, value: str) -> tuple[Role, ...]:
+        names = [name.strip() for name in ROLE_SEPARATORS.split(value)]
+        roles: set[Role] = set()
+        for name in filter(None, names):
+            role = ROLE_ALIASES.get(name) or ROLE_ALIASES.get(
+                name.lower().replace(" ", "_").replace("-", "_")
+            )
+            if role is None:
+                raise _fail("roster.role_unknown", value=name)
+            roles.add(role)
+        if not roles:
+            raise _fail("roster.roles_missing")
+        return tuple(sorted(roles))
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, value: str, info: ValidationInfo) -> str:
+        if not value:
+            context = info.context or {}
+            return str(context.get("default_language", LANGUAGES[0]))
+        language = LANGUAGE_ALIASES.get(value.lower())
+        if language is None:
+            raise _fail("roster.language_unknown", value=value)
+        return language
+
+    @field_validator("employee_no", mode="before")
+    @classmethod
+    def _employee_no(cls, value: str) -> str | None:
+        if len(value) > MAX_EMPLOYEE_NO or _has_control(value):
+            raise _fail("roster.employee_no_invalid", value=value[:MAX_EMPLOYEE_NO])
+        return value or None
+
+    @field_validator("telegram_id", mode="before")
+    @classmethod
+    def _telegram_id(cls, value: str) -> str | None:
+        if value and not TELEGRAM_ID.fullmatch(value):
+            raise _fail("roster.telegram_id_invalid", value=value)
+        return value or None
+
+    @field_validator("wecom_userid", mode="before")
+    @classmethod
+    def _wecom_userid(cls, value: str) -> str | None:
+        if value and not WECOM_USERID.fullmatch(value):
+            raise _fail("roster.wecom_userid_invalid", value=value)
+        return value or None
+
+    def entry(self) -> StaffEntry:
+        return StaffEntry(
+            line=self.line,
+            name=self.name,
+            phone=self.phone,
+            unit=self.unit,
+            roles=",".join(role.value for role in self.roles),
+            language=self.language,
+            employee_no=self.employee_no,
+            telegram_id=self.telegram_id,
+            wecom_userid=self.wecom_userid,
+        )
+
+
+def load_roster(path: Path, default_language: str) -> list[RosterRow]:
+    """Read and validate a roster file; raise RosterError listing every problem."""
+    if default_language not in LANGUAGES:
+        raise ValueError(f"unknown default language {default_language!r}")
+    records = _records(_read_table(path))
+    problems = _duplicates(records)
+    rows: list[RosterRow] = []
+    context = {"default_language": default_language}
+    for line, record in records:
+        try:
+            rows.append(RosterRow.model_validate({"line": line, **record}, context=context))
+        except ValidationError as exc:
+            problems.extend(_problems(line, exc))
+    if problems:
+        problems.sort(key=lambda problem: problem.line or 0)
+        raise RosterError(problems)
+    if not rows:
+        raise RosterError([RosterProblem(None, "roster.no_rows")])
+    return rows
+
+
+async def import_roster_file(
+    db: Database,
+    path: Path,
+    *,
+    deactivate_missing: bool,
+    default_language: str,
+    now: datetime,
+) -> RosterResult:
+    """Import a roster file: all of it in one transaction, or nothing and a RosterError."""
+    rows = await asyncio.to_thread(load_roster, path, default_language)
+    entries = [row.entry() for row in rows]
+    stamp = _utc_iso(now)
+
+    def apply(conn: sqlite3.Connection) -> RosterResult:
+        conflicts = store.find_conflicts(conn, entries)
+        if conflicts:
+            raise RosterError(
+                [RosterProblem(c.line, f"roster.{c.kind}", c.params) for c in conflicts]
+            )
+        return store.apply_roster(conn, entries, deactivate_missing=deactivate_missing, now=stamp)
+
+    result = await db.transaction(apply)
+    log.info(
+        "roster imported rows=%d created=%d updated=%d deactivated=%d units_created=%d",
+        len(entries),
+        result.created,
+        result.updated,
+        result.deactivated,
+        result.units_created,
+    )
+    return result
+
+
+def _utc_iso(now: datetime) -> str:
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    # The store's timestamp format (schedules.clock.iso): UTC with microseconds.
+    return now.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _problems(line: int, exc: ValidationError) -> list[RosterProblem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        key = error["type"]
+        params = dict(error.get("ctx") or {})
+        if not key.startswith("roster."):
+            column = str(error["loc"][0]) if error["loc"] else ""
+            key, params = "roster.value_invalid", {"column": column}
+        problems.append(RosterProblem(line, key, params))
+    return problems
+
+
+def _unreadable(path: Path) -> RosterError:
+    return RosterError([RosterProblem(None, "roster.file_unreadable", {"path": path.name})])
+
+
+def _read_table(path: Path) -> list[tuple[int, list[str]]]:
+    """Every row of the file with its line number (the sheet row for XLSX), cells trimmed."""
+    if not path.is_file():
+        key = "roster.file_unreadable" if path.exists() else "roster.file_missing"
+        raise RosterError([RosterProblem(None, key, {"path": str(path)})])
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        return _read_csv(path)
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_xlsx(path)
+    raise RosterError([RosterProblem(None, "roster.file_unsupported", {"path": path.name})])
+
+
+def _decode(data: bytes) -> str | None:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            return None
+    if b"\x00" in data:
+        return None
+    # Excel in China saves "CSV" as GB18030/GBK unless told UTF-8; valid UTF-8 is rarely also
+    # meant as GBK, so UTF-8 goes first.
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def _read_csv(path: Path) -> list[tuple[int, list[str]]]:
+    try:
+        text = _decode(path.read_bytes())
+    except OSError:
+        text = None
+    if text is None:
+        raise _unreadable(path)
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    # Excel's "Unicode text" export is tab-separated.
+    delimiter = "\t" if "\t" in first and "," not in first else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for cells in reader:
+            rows.append((start, [cell.strip() for cell in cells]))
+            # A quoted cell may span lines; the next record starts after this one ends.
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise _unreadable(path) from exc
+    return rows
+
+
+def _read_xlsx(path: Path) -> list[tuple[int, list[str]]]:
+    rows: list[tuple[int, list[str]]] = []
+    # A broken upload can fail anywhere inside openpyxl, with any exception type,
+    # and corrupt sheets only fail lazily while rows are read.
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise _unreadable(path) from exc
+    try:
+        if not workbook.worksheets:
+            return rows
+        sheet = workbook.worksheets[0]
+        # The read-only reader yields empty tuples for missing rows, so numbers stay true.
+        for number, values in enumerate(sheet.iter_rows(min_row=1, values_only=True), start=1):
+            rows.append((number, [_cell_text(value) for value in values]))
+    except Exception as exc:
+        raise _unreadable(path) from exc
+    finally:
+        workbook.close()
+    return rows
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        # Excel stores a typed-in phone number as a float: 13800000001.0.
+        return str(int(value))
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _records(table: list[tuple[int, list[str]]]) -> list[tuple[int, dict[str, str]]]:
+    """The data rows as {column: cell}, every known column present; blank rows skipped."""
+    rows = [(line, cells) for line, cells in table if any(cells)]
+    if not rows:
+        raise RosterError([RosterProblem(None, "roster.file_empty")])
+    (header_line, header), data = rows[0], rows[1:]
+    positions: dict[str, int] = {}
+    problems: list[RosterProblem] = []
+    for index, title in enumerate(header):
+        column = HEADER_ALIASES.get(title.lower().replace(" ", "_").replace("-", "_"))
+        if column is None:
+            continue  # extra columns (notes, seat numbers) are the admin's business
+        if column in positions:
+            problems.append(
+                RosterProblem(header_line, "roster.column_duplicate", {"column": column})
+            )
+        positions[column] = index
+    for column in REQUIRED_COLUMNS:
+        if column not in positions:
+            problems.append(RosterProblem(None, "roster.column_missing", {"column": column}))
+    if problems:
+        raise RosterError(problems)
+    return [
+        (line, {column: _cell(cells, positions.get(column)) for column in COLUMNS})
+        for line, cells in data
+    ]
+
+
+def _cell(cells: list[str], index: int | None) -> str:
+    return cells[index] if index is not None and index < len(cells) else ""
+
+
+def _duplicates(records: Iterable[tuple[int, dict[str, str]]]) -> list[RosterProblem]:
+    """Rows repeating an earlier row's phone, employee number or channel identity."""
+    first: dict[tuple[str, str], int] = {}
+    problems: list[RosterProblem] = []
+    for line, record in records:
+        phone = normalize_phone(record["phone"]) if record["phone"] else None
+        if phone is not None:
+            if ("phone", phone) in first:
+                problems.append(
+                    RosterProblem(
+                        line, "roster.duplicate_phone", {"first_line": first["phone", phone]}
+                    )
+                )
+            else:
+                first["phone", phone] = line
+        for column in ("employee_no", "telegram_id", "wecom_userid"):
+            value = record[column]
+            if not value:
+                continue
+            if (column, value) in first:
+                kind = "employee_no" if column == "employee_no" else "identity"
+                key = f"roster.duplicate_{kind}"
+                params = {"column": column, "value": value, "first_line": first[column, value]}
+                problems.append(RosterProblem(line, key, params))
+            else:
+                first[column, value] = line
+    return problems
