@@ -1,4 +1,5 @@
-"""The SQLite connection and the thread that owns it. A unit of work is a plain
+"""The SQLite connection and the thread that owns it (in place of aiosqlite, whose
+one hop per statement costs ~100 µs here). A unit of work is a plain
 function run on that thread inside one transaction, so a whole inbound event
 costs one hop between the event loop and the database, not one per statement."""
 
