@@ -96,27 +96,23 @@ def claim_due(
         params.append(address)
     sql += " ORDER BY id LIMIT ?"
     params.append(limit)
-    rows = [_outbound(row) for row in conn.execute(sql, params).fetchall()]
-    if rows:
-        marks = ",".join("?" * len(rows))
-        conn.execute(
-            f"UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id IN ({marks})",
-            [row.id for row in rows],
-        )
-    return rows
+    return _take(conn, conn.execute(sql, params).fetchall())
 
 
 def claim_undeliverable_for(conn: sqlite3.Connection, staff_id: int) -> list[Outbound]:
     """Rows for a person that no channel of theirs can deliver (no reachable
     identity when queued), marked 'sending' for the console to show."""
-    rows = [
-        _outbound(row)
-        for row in conn.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending' AND staff_id = ?"
-            " AND channel IS NULL ORDER BY id",
-            (staff_id,),
-        ).fetchall()
-    ]
+    found = conn.execute(
+        f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending' AND staff_id = ?"
+        " AND channel IS NULL ORDER BY id",
+        (staff_id,),
+    ).fetchall()
+    return _take(conn, found)
+
+
+def _take(conn: sqlite3.Connection, found: Sequence[sqlite3.Row]) -> list[Outbound]:
+    """Mark rows 'sending' (one more attempt) and return them as Outbound."""
+    rows = [_outbound(row) for row in found]
     if rows:
         marks = ",".join("?" * len(rows))
         conn.execute(
