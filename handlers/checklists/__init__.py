@@ -6,6 +6,7 @@ from __future__ import annotations
 import tomllib
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -66,10 +67,15 @@ class ChecklistError(Exception):
 
 @cache
 def load_all() -> dict[str, Checklist]:
-    """Every checklist, by id; raises ChecklistError naming the first bad file."""
+    """Every shipped checklist, by id, in /help order."""
+    return load_folder(resources.files(__name__))
+
+
+def load_folder(folder: Traversable) -> dict[str, Checklist]:
+    """The checklists of one folder; raises ChecklistError naming the first bad file."""
     found: dict[str, Checklist] = {}
     commands: dict[str, str] = {}
-    for entry in sorted(resources.files(__name__).iterdir(), key=lambda e: e.name):
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".toml"):
             continue
         try:
