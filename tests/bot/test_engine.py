@@ -149,3 +149,14 @@ async def test_closed_database_refuses_work(tmp_path) -> None:
     await db.close()
     with pytest.raises(RuntimeError):
         await db.read(lambda c: 1)
+
+
+@pytest.mark.parametrize("setup", [[], ["/check"], ["/check", "⚠️ 有问题"], ["/lang"]])
+async def test_huge_and_empty_messages_in_every_state(person, app: App, setup) -> None:
+    worker = await person("张伟")
+    for text in setup:
+        await worker.send(text)
+    for text in ["x" * 100_000, "", "   ", "\x00\x01\x02"]:
+        replies = await worker.send(text)
+        assert worker.outcome in (Outcome.HANDLED, Outcome.REFUSED) and replies
+        assert all(len(reply) < 5000 for reply in replies)  # never echoed back in full
