@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -44,6 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(asyncio.run(args.run(settings, args)))
     except ChecklistError as exc:
         print(exc, file=sys.stderr)
+        return 2
+    except (sqlite3.Error, OSError) as exc:  # the database cannot be opened or created
+        print(
+            t(settings.language, "cli.database_error", path=settings.db, error=exc), file=sys.stderr
+        )
         return 2
     except KeyboardInterrupt:
         return 130

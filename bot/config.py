@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     media_dir: Path | None = None  # default: `media/` beside the database
     log_level: str = "INFO"
 
+    @field_validator("db")
+    @classmethod
+    def _database_file(cls, value: Path) -> Path:
+        # An empty FRONTLINE_DB reads as "."; SQLite cannot open a folder.
+        if value == Path(".") or value.is_dir():
+            raise ValueError(f"{str(value)!r} is a folder, not a database file")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -66,12 +74,19 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = os.environ.get("FRONTLINE_CONFIG", "frontline.toml")
+        toml_file = config_file()
+        if "FRONTLINE_CONFIG" in os.environ and not toml_file.is_file():
+            # Only the default file may be absent; a named one that is not there is a mistake.
+            raise FileNotFoundError("no such file")
         return (
             init_settings,
             env_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
         )
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("FRONTLINE_CONFIG", "frontline.toml"))
 
 
 class ConfigError(Exception):
@@ -84,8 +99,10 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(part) for part in first["loc"]) or "configuration"
+        if first["type"] == "extra_forbidden":  # only a config file can bring unknown keys
+            raise ConfigError(f"unknown setting {name!r} in {config_file()}") from None
         setting = f"FRONTLINE_{name.upper()}" if first["loc"] else name
         message = first["msg"].removeprefix("Value error, ")
         raise ConfigError(f"bad setting {setting}: {message}") from None
     except (OSError, ValueError) as exc:  # an unreadable or malformed frontline.toml
-        raise ConfigError(f"bad configuration file: {exc}") from None
+        raise ConfigError(f"bad configuration file {config_file()}: {exc}") from None

@@ -54,9 +54,13 @@ class Retry:
     base_seconds: float = 2.0
     cap_seconds: float = 600.0
 
+    min_seconds: float = 1.0
+
     def delay(self, attempts: int, retry_after: float | None) -> float:
+        """Seconds before the next attempt; never zero, so a retry is never
+        claimed again inside the drain that failed it."""
         if retry_after is not None:
-            return retry_after
+            return max(self.min_seconds, retry_after)
         backoff = min(self.cap_seconds, self.base_seconds * 2.0 ** max(0, attempts - 1))
         return backoff * random.uniform(0.8, 1.2)
 
@@ -135,14 +139,28 @@ class Sender:
             )
             if not rows:
                 return delivered
+            # A person reads messages in the order they were queued: once one
+            # waits for a retry, the later ones to the same address wait too.
+            held_back: dict[str | None, str] = {}
             for row in rows:
+                if row.address in held_back:
+                    until = held_back[row.address]
+                    await self.db.transaction(
+                        partial(outbox.postpone, outbox_id=row.id, until=until)
+                    )
+                    continue
                 wait = pace.wait_for(row.address)
                 if wait:
                     await asyncio.sleep(wait)
-                delivered += await self._deliver(transport, row)
+                result = await self._deliver(transport, row)
                 pace.sent(row.address)
+                if result is True:
+                    delivered += 1
+                elif result is not False:
+                    held_back[row.address] = result
 
-    async def _deliver(self, transport: Transport, row: Outbound) -> int:
+    async def _deliver(self, transport: Transport, row: Outbound) -> bool | str:
+        """True if delivered, False if failed for good, else the time of the retry."""
         replaces = None
         if row.replaces_id is not None:
             replaces = await self.db.read(
@@ -153,7 +171,7 @@ class Sender:
         except TransientError as exc:
             if row.attempts >= self.retry.max_attempts:
                 await self._fail(row, f"gave up after {row.attempts} attempts: {exc}")
-                return 0
+                return False
             delay = self.retry.delay(row.attempts, exc.retry_after)
             later = iso(self.clock.now() + timedelta(seconds=delay))
             reason = str(exc)
@@ -166,14 +184,14 @@ class Sender:
                 delay,
                 exc,
             )
-            return 0
+            return later
         except PermanentError as exc:
             await self._fail(row, str(exc))
-            return 0
+            return False
         except Exception as exc:  # a bug in a transport: keep the row, tell the admins' log
             log.exception("delivery crashed channel=%s outbox=%s", transport.name, row.id)
             await self._fail(row, f"{type(exc).__name__}: {exc}")
-            return 0
+            return False
         sent_at = iso(self.clock.now())
         await self.db.transaction(lambda conn: outbox.mark_sent(conn, row.id, message_id, sent_at))
         log.info(
@@ -183,7 +201,7 @@ class Sender:
             row.staff_id,
             row.attempts,
         )
-        return 1
+        return True
 
     async def _fail(self, row: Outbound, error: str) -> None:
         def mark(conn: sqlite3.Connection) -> None:

@@ -12,7 +12,6 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -134,11 +133,12 @@ class ConsoleChat:
             self.say("console.held", count=len(held))
             for message in held:
                 self.transport.show(message)
-                await self.db.transaction(
-                    partial(
-                        outbox.mark_sent, outbox_id=message.id, channel_message_id=None, now=now
-                    )
-                )
+
+            def shown(conn: sqlite3.Connection) -> None:
+                for message in held:
+                    outbox.mark_sent(conn, message.id, None, now)
+
+            await self.db.transaction(shown)
         await self.sender.drain(CHANNEL, self.address)  # replies left by an earlier session
         await self.engine.resume(CHANNEL, self.address)
         await self.sender.drain(CHANNEL, self.address)

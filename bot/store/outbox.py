@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.model import Button, Outbound
 
@@ -86,11 +86,15 @@ def claim_due(
 ) -> list[Outbound]:
     """Take up to `limit` due rows of one channel (optionally one address) and
     mark them 'sending', oldest first, inside the caller's transaction."""
+    # Skip rows queued behind an earlier row to the same address that waits
+    # for a retry: a person reads messages in the order they were queued.
     sql = (
-        f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending' AND channel = ?"
-        " AND next_attempt_at <= ?"
+        f"SELECT {_COLUMNS} FROM outbox o WHERE status = 'pending' AND channel = ?"
+        " AND next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM outbox e"
+        " WHERE e.channel = o.channel AND e.address = o.address AND e.status = 'pending'"
+        " AND e.id < o.id AND e.next_attempt_at > ?)"
     )
-    params: list[object] = [channel, now]
+    params: list[object] = [channel, now, now]
     if address is not None:
         sql += " AND address = ?"
         params.append(address)
@@ -111,8 +115,8 @@ def claim_undeliverable_for(conn: sqlite3.Connection, staff_id: int) -> list[Out
 
 
 def _take(conn: sqlite3.Connection, found: Sequence[sqlite3.Row]) -> list[Outbound]:
-    """Mark rows 'sending' (one more attempt) and return them as Outbound."""
-    rows = [_outbound(row) for row in found]
+    """Mark rows 'sending' and return them, their attempt counts including this one."""
+    rows = [replace(_outbound(row), attempts=row["attempts"] + 1) for row in found]
     if rows:
         marks = ",".join("?" * len(rows))
         conn.execute(
@@ -136,6 +140,15 @@ def mark_retry(conn: sqlite3.Connection, outbox_id: int, error: str, next_attemp
     conn.execute(
         "UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ?",
         (error, next_attempt_at, outbox_id),
+    )
+
+
+def postpone(conn: sqlite3.Connection, outbox_id: int, until: str) -> None:
+    """Put a claimed row back unsent, its claim not counted as an attempt."""
+    conn.execute(
+        "UPDATE outbox SET status = 'pending', attempts = attempts - 1, next_attempt_at = ?"
+        " WHERE id = ?",
+        (until, outbox_id),
     )
 
 

@@ -71,6 +71,7 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_due ON outbox(status, channel, next_attempt_at);
 CREATE INDEX outbox_staff ON outbox(staff_id, status);
+CREATE INDEX outbox_address ON outbox(channel, address, status, id);
 
 CREATE TABLE checklist_runs (
     id            INTEGER PRIMARY KEY,
