@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -25,6 +26,8 @@ from bot.store.outbox import NewMessage
 from schedules.clock import Clock, iso
 
 log = logging.getLogger(__name__)
+
+SEEN_PRECISION = timedelta(minutes=10)
 
 # A step handles what a person sent while their conversation stands at it.
 Step = Callable[["Ctx", Inbound], None]
@@ -88,10 +91,15 @@ class Ctx:
         self.address = address
         self.now = now
         self.now_iso = iso(now)
-        self.timezone = people.unit_timezone(conn, staff.unit_id, default_timezone)
+        self._default_timezone = default_timezone
         self._key_prefix = key_prefix
         self._pending: list[_Pending] = []
         self._state_changed = False
+
+    @functools.cached_property
+    def timezone(self) -> str:
+        """The person's unit's time zone (looked up only by steps that need local time)."""
+        return people.unit_timezone(self.conn, self.staff.unit_id, self._default_timezone)
 
     @property
     def lang(self) -> str:
@@ -305,9 +313,15 @@ class Engine:
     def _context(
         self, conn: sqlite3.Connection, channel: str, user_id: str, key: str
     ) -> Ctx | None:
-        staff = people.staff_by_identity(conn, channel, user_id)
-        if staff is None or not staff.active:
+        found = people.identify(conn, channel, user_id)
+        if found is None or not found[0].active:
             return None
+        staff, last_seen = found
+        now = self.clock.now()
+        # Last-seen picks the channel that reaches a person; minutes are precise enough,
+        # and skipping the write on most events keeps a page out of every commit.
+        if last_seen is None or last_seen < iso(now - SEEN_PRECISION):
+            people.touch_identity(conn, channel, user_id, iso(now))
         return Ctx(
             conn,
             staff,
@@ -315,7 +329,7 @@ class Engine:
             channel=channel,
             address=user_id,
             key_prefix=key,
-            now=self.clock.now(),
+            now=now,
             default_timezone=self.default_timezone,
         )
 
@@ -330,7 +344,6 @@ class Engine:
         if ctx is None:
             self._refuse_stranger(conn, inbound, key, now)
             return Outcome.UNKNOWN_PERSON, None, ""
-        people.touch_identity(conn, inbound.channel, inbound.user_id, now)
         flow_name = ctx.conversation.flow
         snapshot = replace(ctx.conversation, data=dict(ctx.conversation.data))
         conn.execute("SAVEPOINT step")

@@ -203,7 +203,7 @@ class Database:
                 job.outcome = (True, job.fn(self._conn))
             except BaseException as exc:  # handed to the awaiting caller
                 job.outcome = (False, exc)
-            _resolve(job)
+            _resolve([job])
         self._commit_group(group)
 
     def _commit_group(self, group: list[_Job]) -> None:
@@ -227,20 +227,26 @@ class Database:
             log.exception("group commit failed jobs=%s", len(group))
             for job in group:
                 job.outcome = (False, exc)
-        for job in group:
-            _resolve(job)
+        _resolve(group)
 
 
-def _resolve(job: _Job) -> None:
-    def settle() -> None:
+def _resolve(jobs: list[_Job]) -> None:
+    """Hand results back: one wake-up of each waiting event loop per group."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+    for job in jobs:
+        by_loop.setdefault(job.loop, []).append(job)
+    for loop, waiting in by_loop.items():
+        # A closed loop (RuntimeError) means nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, waiting)
+
+
+def _settle(jobs: list[_Job]) -> None:
+    for job in jobs:
         if job.future.done():  # the caller was cancelled
-            return
+            continue
         ok, value = job.outcome
         if ok:
             job.future.set_result(value)
         else:
             job.future.set_exception(value)
-
-    # A closed loop (RuntimeError) means nobody is waiting any more.
-    with contextlib.suppress(RuntimeError):
-        job.loop.call_soon_threadsafe(settle)

@@ -24,12 +24,20 @@ def _staff(row: sqlite3.Row) -> Staff:
 
 
 def staff_by_identity(conn: sqlite3.Connection, channel: str, user_id: str) -> Staff | None:
+    found = identify(conn, channel, user_id)
+    return found[0] if found else None
+
+
+def identify(
+    conn: sqlite3.Connection, channel: str, user_id: str
+) -> tuple[Staff, str | None] | None:
+    """Who is behind a channel identity, and when they were last seen there."""
     row = conn.execute(
-        f"SELECT {_STAFF_COLUMNS} FROM channel_identities i JOIN staff s ON s.id = i.staff_id"
-        " WHERE i.channel = ? AND i.user_id = ?",
+        f"SELECT {_STAFF_COLUMNS}, i.last_seen_at FROM channel_identities i"
+        " JOIN staff s ON s.id = i.staff_id WHERE i.channel = ? AND i.user_id = ?",
         (channel, user_id),
     ).fetchone()
-    return _staff(row) if row else None
+    return (_staff(row), row["last_seen_at"]) if row else None
 
 
 def staff_by_id(conn: sqlite3.Connection, staff_id: int) -> Staff | None:
