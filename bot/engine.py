@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.i18n import t
-from bot.model import Button, Inbound, InboundKind, Staff, UserError
+from bot.model import LANGUAGES, Button, Inbound, InboundKind, Staff, UserError
 from bot.store import conversations, outbox, people
 from bot.store.conversations import Conversation
 from bot.store.db import Database
@@ -28,6 +28,12 @@ from schedules.clock import Clock, iso
 log = logging.getLogger(__name__)
 
 SEEN_PRECISION = timedelta(minutes=10)
+# Telegram carries 64 bytes of callback data; our actions stay well inside.
+MAX_ACTION_BYTES = 64
+# The largest photo or file a person may send (Telegram's download limit for bots).
+MAX_FILE_MB = 20
+
+V = TypeVar("V", bound="Visitor")
 
 # A step handles what a person sent while their conversation stands at it.
 Step = Callable[["Ctx", Inbound], None]
@@ -53,6 +59,10 @@ class Router:
     fallback: Callable[[Ctx, Inbound], None] | None = None
     # Commands that may interrupt a flow without leaving it (/help, /cancel, /lang ...).
     anytime: frozenset[str] = frozenset()
+    # Someone the roster does not know yet (sign-up).
+    stranger: Callable[[Visitor, Inbound], None] | None = None
+    # Anything sent in a group chat; a Ctx when the sender is staff, else a Visitor.
+    group: Callable[[Visitor, Inbound], None] | None = None
 
 
 @dataclass(slots=True)
@@ -62,15 +72,158 @@ class _Pending:
     address: str | None
     text: str
     key: str
-    buttons: tuple[tuple[Button, ...], ...]
-    attachments: tuple[str, ...]
-    in_flow: bool
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    attachments: tuple[str, ...] = ()
+    in_flow: bool = False
+    replaces_id: int | None = None
 
 
-class Ctx:
-    """What a handler step sees: the person, their conversation, the time, and
-    ways to reply, notify others and move the conversation on. Replies are
+class Visitor:
+    """Whoever wrote to the bot, known or not (sign-up, group chats): the
+    time, their channel, and ways to reply and to notify staff. Messages are
     queued in the outbox when the step's transaction commits."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        channel: str,
+        user_id: str,
+        address: str,
+        key_prefix: str,
+        now: datetime,
+        language: str,
+    ) -> None:
+        self.conn = conn
+        self.channel = channel
+        self.user_id = user_id
+        self.address = address
+        self.now = now
+        self.now_iso = iso(now)
+        self.language = language
+        self._key_prefix = key_prefix
+        self._pending: list[_Pending] = []
+
+    @property
+    def lang(self) -> str:
+        return self.language
+
+    def text(self, key: str, **params: Any) -> str:
+        return t(self.lang, key, **params)
+
+    def say(
+        self,
+        key: str,
+        *,
+        buttons: list[list[Button]] | None = None,
+        attachments: tuple[str, ...] = (),
+        **params: Any,
+    ) -> None:
+        """Reply where the person wrote from. Buttons whose action does not
+        start with '/' or '@' belong to the current step and go stale when the
+        conversation moves on; '@contact' and '@location' ask the phone for them."""
+        self.say_text(self.text(key, **params), buttons=buttons, attachments=attachments)
+
+    def say_text(
+        self,
+        text: str,
+        *,
+        buttons: list[list[Button]] | None = None,
+        attachments: tuple[str, ...] = (),
+    ) -> None:
+        self._pending.append(
+            _Pending(
+                staff_id=self._staff_id(),
+                channel=self.channel,
+                address=self.address,
+                text=text,
+                key=f"{self._key_prefix}:{len(self._pending)}",
+                buttons=tuple(tuple(row) for row in buttons or ()),
+                attachments=attachments,
+                in_flow=True,
+            )
+        )
+
+    def notify(self, recipient: Staff, key: str, *, idempotency_key: str, **params: Any) -> None:
+        """Queue a message for a member of staff, in their language, on the
+        channel that reaches them (or held for them until one does)."""
+        self.notify_text(
+            recipient, t(recipient.language, key, **params), idempotency_key=idempotency_key
+        )
+
+    def notify_text(self, recipient: Staff, text: str, *, idempotency_key: str) -> None:
+        route = people.reachable_channel(self.conn, recipient.id)
+        self._pending.append(
+            _Pending(
+                staff_id=recipient.id,
+                channel=route[0] if route else None,
+                address=route[1] if route else None,
+                text=text,
+                key=idempotency_key,
+            )
+        )
+
+    def post(self, channel: str, address: str, text: str, *, idempotency_key: str) -> None:
+        """Queue a message for a chat that is not a person (a unit's alert group)."""
+        self._pending.append(
+            _Pending(
+                staff_id=None, channel=channel, address=address, text=text, key=idempotency_key
+            )
+        )
+
+    def edit(self, outbox_id: int, text: str) -> None:
+        """Replace an earlier message of this chat (a question, to show the answer given)."""
+        self._pending.append(
+            _Pending(
+                staff_id=self._staff_id(),
+                channel=self.channel,
+                address=self.address,
+                text=text,
+                key=f"{self._key_prefix}:edit",
+                replaces_id=outbox_id,
+            )
+        )
+
+    def bind(self, staff_id: int) -> None:
+        """From now on this channel identity is that member of staff."""
+        people.bind_identity(self.conn, self.channel, self.user_id, staff_id, self.now_iso)
+
+    def _staff_id(self) -> int | None:
+        return None
+
+    def _flush(self, version: int = 0) -> None:
+        for msg in self._pending:
+            buttons = tuple(
+                tuple(
+                    b
+                    if b.action.startswith(("/", "@")) or not msg.in_flow
+                    else Button(b.label, f"v{version}:{b.action}")
+                    for b in row
+                )
+                for row in msg.buttons
+            )
+            if any(len(b.action.encode()) > MAX_ACTION_BYTES for row in buttons for b in row):
+                raise ValueError("a button action is longer than channels carry")
+            outbox.enqueue(
+                self.conn,
+                NewMessage(
+                    staff_id=msg.staff_id,
+                    channel=msg.channel,
+                    address=msg.address,
+                    text=msg.text,
+                    idempotency_key=msg.key,
+                    buttons=buttons,
+                    attachments=msg.attachments,
+                    replaces_id=msg.replaces_id,
+                ),
+                self.now_iso,
+            )
+        self._pending.clear()
+
+
+class Ctx(Visitor):
+    """What a handler step sees of a member of staff: the person, their
+    conversation, and ways to move the conversation on."""
 
     def __init__(
         self,
@@ -79,21 +232,24 @@ class Ctx:
         conversation: Conversation,
         *,
         channel: str,
+        user_id: str,
         address: str,
         key_prefix: str,
         now: datetime,
         default_timezone: str,
     ) -> None:
-        self.conn = conn
+        super().__init__(
+            conn,
+            channel=channel,
+            user_id=user_id,
+            address=address,
+            key_prefix=key_prefix,
+            now=now,
+            language=staff.language,
+        )
         self.staff = staff
         self.conversation = conversation
-        self.channel = channel
-        self.address = address
-        self.now = now
-        self.now_iso = iso(now)
         self._default_timezone = default_timezone
-        self._key_prefix = key_prefix
-        self._pending: list[_Pending] = []
         self._state_changed = False
 
     @functools.cached_property
@@ -109,59 +265,8 @@ class Ctx:
     def data(self) -> dict[str, Any]:
         return self.conversation.data
 
-    def text(self, key: str, **params: Any) -> str:
-        return t(self.lang, key, **params)
-
-    # -- replies -----------------------------------------------------------------
-    def say(
-        self,
-        key: str,
-        *,
-        buttons: list[list[Button]] | None = None,
-        attachments: tuple[str, ...] = (),
-        **params: Any,
-    ) -> None:
-        """Reply to the person on the channel they wrote from. Buttons whose
-        action does not start with '/' belong to the current step and go stale
-        when the conversation moves on."""
-        self.say_text(self.text(key, **params), buttons=buttons, attachments=attachments)
-
-    def say_text(
-        self,
-        text: str,
-        *,
-        buttons: list[list[Button]] | None = None,
-        attachments: tuple[str, ...] = (),
-    ) -> None:
-        self._pending.append(
-            _Pending(
-                staff_id=self.staff.id,
-                channel=self.channel,
-                address=self.address,
-                text=text,
-                key=f"{self._key_prefix}:{len(self._pending)}",
-                buttons=tuple(tuple(row) for row in buttons or ()),
-                attachments=attachments,
-                in_flow=True,
-            )
-        )
-
-    def notify(self, recipient: Staff, key: str, *, idempotency_key: str, **params: Any) -> None:
-        """Queue a message for someone else, in their language, on the channel
-        that reaches them (or held for them until one does)."""
-        route = people.reachable_channel(self.conn, recipient.id)
-        self._pending.append(
-            _Pending(
-                staff_id=recipient.id,
-                channel=route[0] if route else None,
-                address=route[1] if route else None,
-                text=t(recipient.language, key, **params),
-                key=idempotency_key,
-                buttons=(),
-                attachments=(),
-                in_flow=False,
-            )
-        )
+    def _staff_id(self) -> int | None:
+        return self.staff.id
 
     # -- conversation ------------------------------------------------------------
     def goto(self, flow: str, step: str, **data: Any) -> None:
@@ -183,40 +288,17 @@ class Ctx:
         self.conversation.data = {}
         self._state_changed = True
 
-    # -- commit ------------------------------------------------------------------
     @property
     def state_changed(self) -> bool:
         return self._state_changed
 
-    def _flush(self) -> None:
+    # -- commit ------------------------------------------------------------------
+    def _flush(self, version: int = 0) -> None:
         if self._state_changed:
             self.conversation.version += 1
             conversations.save(self.conn, self.conversation, self.now_iso)
-        version = self.conversation.version
-        for msg in self._pending:
-            buttons = tuple(
-                tuple(
-                    b
-                    if b.action.startswith("/") or not msg.in_flow
-                    else Button(b.label, f"v{version}:{b.action}")
-                    for b in row
-                )
-                for row in msg.buttons
-            )
-            outbox.enqueue(
-                self.conn,
-                NewMessage(
-                    staff_id=msg.staff_id,
-                    channel=msg.channel,
-                    address=msg.address,
-                    text=msg.text,
-                    idempotency_key=msg.key,
-                    buttons=buttons,
-                    attachments=msg.attachments,
-                ),
-                self.now_iso,
-            )
-        self._pending.clear()
+            self._state_changed = False
+        super()._flush(self.conversation.version)
 
     def _discard(self, conversation: Conversation) -> None:
         self._pending.clear()
@@ -293,7 +375,7 @@ class Engine:
         reopen a channel after a restart). False if they are in no flow."""
 
         def run(conn: sqlite3.Connection) -> bool:
-            ctx = self._context(conn, channel, user_id, key=f"resume:{time.time_ns()}")
+            ctx = self._context(conn, channel, user_id, f"resume:{time.time_ns()}")
             if ctx is None or not ctx.conversation.flow:
                 return False
             flow = self.router.flows.get(ctx.conversation.flow)
@@ -311,23 +393,27 @@ class Engine:
 
     # -- inside the transaction ----------------------------------------------------
     def _context(
-        self, conn: sqlite3.Connection, channel: str, user_id: str, key: str
+        self, conn: sqlite3.Connection, channel: str, user_id: str, key: str, address: str = ""
     ) -> Ctx | None:
         found = people.identify(conn, channel, user_id)
-        if found is None or not found[0].active:
+        if found is None or not found.staff.active:
             return None
-        staff, last_seen = found
         now = self.clock.now()
         # Last-seen picks the channel that reaches a person; minutes are precise enough,
         # and skipping the write on most events keeps a page out of every commit.
-        if last_seen is None or last_seen < iso(now - SEEN_PRECISION):
+        if (
+            not found.reachable
+            or not found.last_seen
+            or found.last_seen < iso(now - SEEN_PRECISION)
+        ):
             people.touch_identity(conn, channel, user_id, iso(now))
         return Ctx(
             conn,
-            staff,
-            conversations.load(conn, staff.id),
+            found.staff,
+            conversations.load(conn, found.staff.id),
             channel=channel,
-            address=user_id,
+            user_id=user_id,
+            address=address or user_id,
             key_prefix=key,
             now=now,
             default_timezone=self.default_timezone,
@@ -340,52 +426,103 @@ class Engine:
         if not conversations.claim_event(conn, inbound.channel, inbound.event_id, now):
             return Outcome.DUPLICATE, None, ""
         key = f"reply:{inbound.channel}:{inbound.event_id}"
-        ctx = self._context(conn, inbound.channel, inbound.user_id, key)
+        address = str(inbound.data.get("chat") or inbound.user_id)
+        ctx = self._context(conn, inbound.channel, inbound.user_id, key, address)
+        if inbound.data.get("group"):
+            visitor = ctx or self._visitor(conn, inbound, key, address)
+            outcome = self._guarded(conn, visitor, inbound, self.router.group)
+            return outcome, ctx.staff.id if ctx else None, "group"
         if ctx is None:
-            self._refuse_stranger(conn, inbound, key, now)
-            return Outcome.UNKNOWN_PERSON, None, ""
+            visitor = self._visitor(conn, inbound, key, address)
+            outcome = self._guarded(conn, visitor, inbound, self.router.stranger)
+            return (
+                Outcome.UNKNOWN_PERSON if outcome is Outcome.HANDLED else outcome,
+                None,
+                "stranger",
+            )
         flow_name = ctx.conversation.flow
-        snapshot = replace(ctx.conversation, data=dict(ctx.conversation.data))
+        return self._guarded(conn, ctx, inbound, self._route), ctx.staff.id, flow_name
+
+    def _visitor(
+        self, conn: sqlite3.Connection, inbound: Inbound, key: str, address: str
+    ) -> Visitor:
+        hint = str(inbound.data.get("language", ""))
+        return Visitor(
+            conn,
+            channel=inbound.channel,
+            user_id=inbound.user_id,
+            address=address,
+            key_prefix=key,
+            now=self.clock.now(),
+            language=hint if hint in LANGUAGES else self.default_language,
+        )
+
+    def _guarded(
+        self,
+        conn: sqlite3.Connection,
+        visitor: V,
+        inbound: Inbound,
+        handler: Callable[[V, Inbound], Outcome | None] | None,
+    ) -> Outcome:
+        """Run a handler inside a savepoint: a refusal or a bug undoes what it
+        wrote and leaves the person a message instead; the event still counts
+        as processed, so a redelivery does not repeat it."""
+        snapshot = (
+            replace(visitor.conversation, data=dict(visitor.conversation.data))
+            if isinstance(visitor, Ctx)
+            else None
+        )
         conn.execute("SAVEPOINT step")
         try:
-            outcome = self._route(ctx, inbound)
-            ctx._flush()
+            outcome = handler(visitor, inbound) if handler else None
+            visitor._flush()
         except UserError as refusal:
             conn.execute("ROLLBACK TO step")
-            ctx._discard(snapshot)
-            ctx.say(refusal.key, **refusal.params)
-            self._reprompt(ctx)
-            ctx._flush()
+            self._discard(visitor, snapshot)
+            visitor.say(refusal.key, **refusal.params)
+            if isinstance(visitor, Ctx):
+                self._reprompt(visitor)
+            visitor._flush()
             outcome = Outcome.REFUSED
         except Exception:
             log.exception(
                 "handler failed channel=%s event=%s staff=%s flow=%s step=%s",
                 inbound.channel,
                 inbound.event_id,
-                ctx.staff.id,
-                snapshot.flow or "-",
-                snapshot.step or "-",
+                visitor.staff.id if isinstance(visitor, Ctx) else "-",
+                snapshot.flow if snapshot else "-",
+                snapshot.step if snapshot else "-",
             )
             conn.execute("ROLLBACK TO step")
-            ctx._discard(snapshot)
-            ctx.say("errors.internal")
-            ctx._flush()
+            self._discard(visitor, snapshot)
+            visitor.say("errors.internal")
+            visitor._flush()
             outcome = Outcome.ERROR
         conn.execute("RELEASE step")
-        return outcome, ctx.staff.id, flow_name
+        return outcome or Outcome.HANDLED
+
+    @staticmethod
+    def _discard(visitor: Visitor, snapshot: Conversation | None) -> None:
+        if isinstance(visitor, Ctx) and snapshot is not None:
+            visitor._discard(snapshot)
+        else:
+            visitor._pending.clear()
 
     def _route(self, ctx: Ctx, inbound: Inbound) -> Outcome:
         conversation = ctx.conversation
+        if inbound.data.get("too_large"):
+            raise UserError("errors.file_too_large", limit=MAX_FILE_MB)
         if inbound.kind is InboundKind.COMMAND or (
             inbound.kind is InboundKind.ACTION and inbound.text.startswith("/")
         ):
             name, _, args = inbound.text.strip().lstrip("/").partition(" ")
-            command = self.router.commands.get(name.lower().split("@", 1)[0])
+            name = name.lower().split("@", 1)[0]
+            command = self.router.commands.get(name)
             if command is None:
                 ctx.say("errors.unknown_command")
                 self._reprompt(ctx)
                 return Outcome.REFUSED
-            if conversation.flow and name.lower() not in self.router.anytime:
+            if conversation.flow and name not in self.router.anytime:
                 ctx.say("errors.finish_first")
                 self._reprompt(ctx)
                 return Outcome.REFUSED
@@ -396,8 +533,10 @@ class Engine:
         if inbound.kind is InboundKind.ACTION:
             version, _, value = inbound.text.partition(":")
             if not conversation.flow or version != f"v{conversation.version}":
-                ctx.say("errors.stale_button")
+                if not inbound.data.get("ack"):  # else the channel shows it on the button
+                    ctx.say("errors.stale_button")
                 return Outcome.STALE
+            self._show_answer(ctx, inbound)
             inbound = Inbound(
                 channel=inbound.channel,
                 user_id=inbound.user_id,
@@ -418,22 +557,23 @@ class Engine:
             self.router.fallback(ctx, inbound)
         return Outcome.HANDLED
 
+    @staticmethod
+    def _show_answer(ctx: Ctx, inbound: Inbound) -> None:
+        """Edit the question whose button was pressed to show the answer and
+        drop its buttons, where the channel told us which message it was."""
+        message_id = inbound.data.get("message_id")
+        if message_id is None:
+            return
+        question = outbox.delivered_message(ctx.conn, ctx.channel, ctx.address, str(message_id))
+        if question is None:
+            return
+        label = next(
+            (b.label for row in question.buttons for b in row if b.action == inbound.text), None
+        )
+        if label is not None:
+            ctx.edit(question.id, f"{question.text}\n→ {label}")
+
     def _reprompt(self, ctx: Ctx) -> None:
         flow = self.router.flows.get(ctx.conversation.flow) if ctx.conversation.flow else None
         if flow is not None:
             flow.reprompt(ctx)
-
-    def _refuse_stranger(
-        self, conn: sqlite3.Connection, inbound: Inbound, key: str, now: str
-    ) -> None:
-        outbox.enqueue(
-            conn,
-            NewMessage(
-                staff_id=None,
-                channel=inbound.channel,
-                address=inbound.user_id,
-                text=t(self.default_language, "errors.not_registered"),
-                idempotency_key=f"{key}:0",
-            ),
-            now,
-        )

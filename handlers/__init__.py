@@ -6,13 +6,15 @@ from __future__ import annotations
 from functools import partial
 
 from bot.engine import Ctx, Router
-from handlers import checklist, common
+from handlers import checklist, common, groups, signup
 from handlers.checklists import Checklist, load_all
 
 
 def build_router() -> Router:
     router = Router(
         fallback=common.fallback,
+        stranger=signup.on_stranger,
+        group=groups.on_group,
         anytime=frozenset({"start", "help", "cancel", "lang"}),
     )
     router.commands.update(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 from bot.engine import Ctx, Flow
+from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, UserError
 from bot.store import checklists as runs
 from bot.store import hazards, people
@@ -162,22 +163,30 @@ def report_hazard(ctx: Ctx, photo: str | None) -> None:
         now=ctx.now_iso,
     )
     unit = people.unit_path(ctx.conn, ctx.staff.unit_id)
-    for supervisor in people.supervisors_for_unit(ctx.conn, ctx.staff.unit_id):
-        if supervisor.id == ctx.staff.id:
-            continue
-        ctx.notify(
-            supervisor,
+
+    def alert(language: str) -> str:
+        return t(
+            language,
             "check.alert",
-            idempotency_key=f"hazard:{hazard_id}:alert:{supervisor.id}",
             hazard=hazard_id,
             reporter=ctx.staff.name,
             unit=unit,
-            checklist=checklist.title.get(supervisor.language),
-            item=item.text.get(supervisor.language),
+            checklist=checklist.title.get(language),
+            item=item.text.get(language),
             description=description,
             deadline=local_time_text(deadline, ctx.timezone),
             photo="📷" if photo else "",
         )
+
+    for supervisor in people.supervisors_for_unit(ctx.conn, ctx.staff.unit_id):
+        if supervisor.id != ctx.staff.id:
+            ctx.notify_text(
+                supervisor,
+                alert(supervisor.language),
+                idempotency_key=f"hazard:{hazard_id}:alert:{supervisor.id}",
+            )
+    for channel, chat, language in people.alert_groups(ctx.conn, ctx.staff.unit_id):
+        ctx.post(channel, chat, alert(language), idempotency_key=f"hazard:{hazard_id}:group:{chat}")
     ctx.say("check.hazard_recorded", hazard=hazard_id)
     record(ctx, "problem", note=description, hazard_id=hazard_id)
 

@@ -171,6 +171,18 @@ def channel_message_id(conn: sqlite3.Connection, outbox_id: int) -> str | None:
     return row["channel_message_id"] if row else None
 
 
+def delivered_message(
+    conn: sqlite3.Connection, channel: str, address: str, channel_message_id: str
+) -> Outbound | None:
+    """The message we delivered to a chat under the channel's message id."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM outbox WHERE channel = ? AND address = ?"
+        " AND channel_message_id = ? ORDER BY id DESC LIMIT 1",
+        (channel, address, channel_message_id),
+    ).fetchone()
+    return _outbound(row) if row else None
+
+
 def undelivered(conn: sqlite3.Connection, limit: int = 200) -> Sequence[sqlite3.Row]:
     """Pending and failed rows for admins, oldest first, with the recipient's name."""
     return conn.execute(

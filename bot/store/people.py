@@ -4,6 +4,7 @@ identity, who supervises a unit, which channel reaches a person."""
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 
 from bot.model import Role, Staff
 
@@ -25,19 +26,27 @@ def _staff(row: sqlite3.Row) -> Staff:
 
 def staff_by_identity(conn: sqlite3.Connection, channel: str, user_id: str) -> Staff | None:
     found = identify(conn, channel, user_id)
-    return found[0] if found else None
+    return found.staff if found else None
 
 
-def identify(
-    conn: sqlite3.Connection, channel: str, user_id: str
-) -> tuple[Staff, str | None] | None:
-    """Who is behind a channel identity, and when they were last seen there."""
+@dataclass(frozen=True, slots=True)
+class Identity:
+    staff: Staff
+    last_seen: str | None
+    reachable: bool
+
+
+def identify(conn: sqlite3.Connection, channel: str, user_id: str) -> Identity | None:
+    """Who is behind a channel identity, when they were last seen there, and
+    whether the channel still delivers to them."""
     row = conn.execute(
-        f"SELECT {_STAFF_COLUMNS}, i.last_seen_at FROM channel_identities i"
+        f"SELECT {_STAFF_COLUMNS}, i.last_seen_at, i.reachable FROM channel_identities i"
         " JOIN staff s ON s.id = i.staff_id WHERE i.channel = ? AND i.user_id = ?",
         (channel, user_id),
     ).fetchone()
-    return (_staff(row), row["last_seen_at"]) if row else None
+    if row is None:
+        return None
+    return Identity(_staff(row), row["last_seen_at"], bool(row["reachable"]))
 
 
 def staff_by_id(conn: sqlite3.Connection, staff_id: int) -> Staff | None:
@@ -72,10 +81,78 @@ def bind_identity(
 
 
 def touch_identity(conn: sqlite3.Connection, channel: str, user_id: str, now: str) -> None:
+    """They wrote to us from here: seen now, and reachable again if they had blocked us."""
     conn.execute(
-        "UPDATE channel_identities SET last_seen_at = ? WHERE channel = ? AND user_id = ?",
+        "UPDATE channel_identities SET last_seen_at = ?, reachable = 1"
+        " WHERE channel = ? AND user_id = ?",
         (now, channel, user_id),
     )
+
+
+def mark_unreachable(conn: sqlite3.Connection, channel: str, user_id: str) -> Staff | None:
+    """The channel refuses to deliver to this identity (the person blocked the
+    bot); returns who it belonged to if it was reachable until now."""
+    changed = conn.execute(
+        "UPDATE channel_identities SET reachable = 0"
+        " WHERE channel = ? AND user_id = ? AND reachable = 1",
+        (channel, user_id),
+    ).rowcount
+    return staff_by_identity(conn, channel, user_id) if changed else None
+
+
+def menu_signature(conn: sqlite3.Connection, channel: str, user_id: str) -> str | None:
+    row = conn.execute(
+        "SELECT menu FROM channel_identities WHERE channel = ? AND user_id = ?", (channel, user_id)
+    ).fetchone()
+    return row["menu"] if row else None
+
+
+def set_menu_signature(conn: sqlite3.Connection, channel: str, user_id: str, menu: str) -> None:
+    conn.execute(
+        "UPDATE channel_identities SET menu = ? WHERE channel = ? AND user_id = ?",
+        (menu, channel, user_id),
+    )
+
+
+def admins(conn: sqlite3.Connection) -> list[Staff]:
+    rows = conn.execute(
+        f"SELECT {_STAFF_COLUMNS} FROM staff s WHERE s.active = 1"
+        " AND (',' || s.roles || ',') LIKE ? ORDER BY s.id",
+        (f"%,{Role.ADMIN.value},%",),
+    ).fetchall()
+    return [_staff(row) for row in rows]
+
+
+def active_by_phone(conn: sqlite3.Connection, phone: str) -> Staff | None:
+    row = conn.execute(
+        f"SELECT {_STAFF_COLUMNS} FROM staff s WHERE s.phone = ? AND s.active = 1", (phone,)
+    ).fetchone()
+    return _staff(row) if row else None
+
+
+def bind_group(
+    conn: sqlite3.Connection, channel: str, chat_id: str, unit_id: int, staff_id: int, now: str
+) -> None:
+    conn.execute(
+        "INSERT INTO alert_groups (channel, chat_id, unit_id, bound_by, bound_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, chat_id) DO UPDATE SET"
+        " unit_id = excluded.unit_id, bound_by = excluded.bound_by, bound_at = excluded.bound_at",
+        (channel, chat_id, unit_id, staff_id, now),
+    )
+
+
+def alert_groups(conn: sqlite3.Connection, unit_id: int) -> list[tuple[str, str, str]]:
+    """Group chats bound to the unit or any unit above it, as (channel, chat
+    id, language): a group reads the language of the supervisor who bound it."""
+    ids = [row["id"] for row in unit_chain(conn, unit_id)]
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(
+        f"SELECT g.channel, g.chat_id, s.language FROM alert_groups g"
+        f" JOIN staff s ON s.id = g.bound_by WHERE g.unit_id IN ({marks})"
+        " ORDER BY g.channel, g.chat_id",
+        ids,
+    ).fetchall()
+    return [(row["channel"], row["chat_id"], row["language"]) for row in rows]
 
 
 def set_language(conn: sqlite3.Connection, staff_id: int, language: str, now: str) -> None:
