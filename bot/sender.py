@@ -16,9 +16,11 @@ from datetime import timedelta
 from functools import partial
 from typing import Protocol
 
+from bot.i18n import t
 from bot.model import Outbound
-from bot.store import outbox
+from bot.store import outbox, people
 from bot.store.db import Database
+from bot.store.outbox import NewMessage
 from schedules.clock import Clock, iso
 
 log = logging.getLogger(__name__)
@@ -33,17 +35,24 @@ class TransientError(Exception):
 
 
 class PermanentError(Exception):
-    """Retrying cannot help (the person blocked the bot, a malformed request)."""
+    """Retrying cannot help (a malformed request, an unknown chat)."""
+
+
+class Unreachable(PermanentError):
+    """The channel will not deliver to this address any more (the person
+    blocked the bot). The identity is marked unreachable and admins are told once."""
 
 
 class Transport(Protocol):
     """A channel's way out. `deliver` returns the channel's message id."""
 
     name: str
-    # Pace: messages per second for the whole channel, and the least gap
-    # between two messages to one address (0 means no limit).
+    # Messages per second for the whole channel (0: no limit).
     per_second: float
-    per_address_gap: float
+
+    def limit(self, address: str | None) -> tuple[float, float]:
+        """(messages per second, burst) for one address; (0, 0) for no limit."""
+        ...
 
     async def deliver(self, message: Outbound, replaces: str | None) -> str | None: ...
 
@@ -53,7 +62,6 @@ class Retry:
     max_attempts: int = 8
     base_seconds: float = 2.0
     cap_seconds: float = 600.0
-
     min_seconds: float = 1.0
 
     def delay(self, attempts: int, retry_after: float | None) -> float:
@@ -65,28 +73,48 @@ class Retry:
         return backoff * random.uniform(0.8, 1.2)
 
 
+class Bucket:
+    """A token bucket: `rate` tokens a second, at most `burst` saved up."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = max(burst, 1.0)
+        self.tokens = self.burst
+        self.stamp = time.monotonic()
+
+    def wait(self) -> float:
+        """Take a token; return how long to wait before using it (0: now)."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        self.tokens -= 1
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+
 class _Pace:
-    """Spaces deliveries: a channel-wide rate and a per-address gap."""
+    """A channel's pace: one bucket for the channel, one per address."""
 
-    def __init__(self, per_second: float, per_address_gap: float) -> None:
-        self.interval = 1.0 / per_second if per_second > 0 else 0.0
-        self.gap = per_address_gap
-        self.next_any = 0.0
-        self.next_for: dict[str, float] = {}
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.channel = Bucket(transport.per_second, max(transport.per_second, 1.0))
+        self.addresses: dict[str | None, Bucket] = {}
 
-    def wait_for(self, address: str | None) -> float:
-        now = time.monotonic()
-        ready = max(self.next_any, self.next_for.get(address or "", 0.0))
-        return max(0.0, ready - now)
-
-    def sent(self, address: str | None) -> None:
-        now = time.monotonic()
-        self.next_any = max(now, self.next_any) + self.interval
-        if self.gap:
-            self.next_for[address or ""] = now + self.gap
+    async def acquire(self, address: str | None) -> None:
+        bucket = self.addresses.get(address)
+        if bucket is None:
+            bucket = self.addresses[address] = Bucket(*self.transport.limit(address))
+        wait = max(bucket.wait(), self.channel.wait())
+        if wait > 0:
+            await asyncio.sleep(wait)
 
 
 class Sender:
+    """Delivers due outbox rows. Messages to one address go one at a time, in
+    the order they were queued; different addresses go side by side, up to
+    `parallel` at once, within the channel's pace."""
+
     def __init__(
         self,
         db: Database,
@@ -94,17 +122,17 @@ class Sender:
         clock: Clock,
         *,
         retry: Retry | None = None,
-        batch: int = 100,
+        batch: int = 200,
+        parallel: int = 16,
     ) -> None:
         self.db = db
         self.transports = dict(transports)
         self.clock = clock
         self.retry = retry or Retry()
         self.batch = batch
+        self.parallel = parallel
         self._wake = asyncio.Event()
-        self._paces = {
-            name: _Pace(t.per_second, t.per_address_gap) for name, t in self.transports.items()
-        }
+        self._paces = {name: _Pace(transport) for name, transport in self.transports.items()}
 
     def wake(self) -> None:
         """Called when a transaction has queued rows: look now, not at the next tick."""
@@ -124,8 +152,6 @@ class Sender:
     async def drain(self, channel: str, address: str | None = None) -> int:
         """Deliver every due row of one channel (optionally one address);
         return how many were handed over successfully."""
-        transport = self.transports[channel]
-        pace = self._paces[channel]
         delivered = 0
         while True:
             rows = await self.db.transaction(
@@ -139,25 +165,35 @@ class Sender:
             )
             if not rows:
                 return delivered
-            # A person reads messages in the order they were queued: once one
-            # waits for a retry, the later ones to the same address wait too.
-            held_back: dict[str | None, str] = {}
+            queues: dict[str | None, list[Outbound]] = {}
             for row in rows:
-                if row.address in held_back:
-                    until = held_back[row.address]
-                    await self.db.transaction(
-                        partial(outbox.postpone, outbox_id=row.id, until=until)
-                    )
-                    continue
-                wait = pace.wait_for(row.address)
-                if wait:
-                    await asyncio.sleep(wait)
+                queues.setdefault(row.address, []).append(row)
+            gate = asyncio.Semaphore(self.parallel)
+            results = await asyncio.gather(
+                *(self._deliver_in_order(channel, queue, gate) for queue in queues.values())
+            )
+            delivered += sum(results)
+
+    async def _deliver_in_order(
+        self, channel: str, queue: list[Outbound], gate: asyncio.Semaphore
+    ) -> int:
+        """One address's rows, oldest first. Once one waits for a retry, the
+        later ones wait with it: a person reads messages in the order queued."""
+        transport = self.transports[channel]
+        pace = self._paces[channel]
+        delivered = 0
+        async with gate:
+            for index, row in enumerate(queue):
+                await pace.acquire(row.address)
                 result = await self._deliver(transport, row)
-                pace.sent(row.address)
                 if result is True:
                     delivered += 1
                 elif result is not False:
-                    held_back[row.address] = result
+                    later = queue[index + 1 :]
+                    if later:
+                        await self.db.transaction(partial(_postpone, rows=later, until=result))
+                    break
+        return delivered
 
     async def _deliver(self, transport: Transport, row: Outbound) -> bool | str:
         """True if delivered, False if failed for good, else the time of the retry."""
@@ -185,6 +221,9 @@ class Sender:
                 exc,
             )
             return later
+        except Unreachable as exc:
+            await self._fail(row, str(exc), unreachable=True)
+            return False
         except PermanentError as exc:
             await self._fail(row, str(exc))
             return False
@@ -203,9 +242,40 @@ class Sender:
         )
         return True
 
-    async def _fail(self, row: Outbound, error: str) -> None:
+    async def _fail(self, row: Outbound, error: str, *, unreachable: bool = False) -> None:
+        now = iso(self.clock.now())
+
         def mark(conn: sqlite3.Connection) -> None:
             outbox.mark_failed(conn, row.id, error)
+            if unreachable and row.channel and row.address:
+                _report_unreachable(conn, row.channel, row.address, now)
 
         await self.db.transaction(mark)
         log.error("delivery failed channel=%s outbox=%s error=%s", row.channel, row.id, error)
+
+
+def _postpone(conn: sqlite3.Connection, rows: list[Outbound], until: str) -> None:
+    for row in rows:
+        outbox.postpone(conn, row.id, until)
+
+
+def _report_unreachable(conn: sqlite3.Connection, channel: str, address: str, now: str) -> None:
+    """Mark the identity unreachable; the first time, tell every admin."""
+    person = people.mark_unreachable(conn, channel, address)
+    if person is None:
+        return
+    for admin in people.admins(conn):
+        if admin.id == person.id:
+            continue
+        route = people.reachable_channel(conn, admin.id)
+        outbox.enqueue(
+            conn,
+            NewMessage(
+                staff_id=admin.id,
+                channel=route[0] if route else None,
+                address=route[1] if route else None,
+                text=t(admin.language, "admin.unreachable", name=person.name, channel=channel),
+                idempotency_key=f"unreachable:{channel}:{address}:{now}:{admin.id}",
+            ),
+            now,
+        )

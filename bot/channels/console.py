@@ -33,7 +33,9 @@ class ConsoleTransport:
 
     name = CHANNEL
     per_second = 0.0
-    per_address_gap = 0.0
+
+    def limit(self, address: str | None) -> tuple[float, float]:
+        return 0.0, 0.0
 
     def __init__(self, out: TextIO) -> None:
         self.out = out

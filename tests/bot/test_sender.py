@@ -28,7 +28,9 @@ class FakeTransport:
 
     name = CHANNEL
     per_second = 0.0
-    per_address_gap = 0.0
+
+    def limit(self, address: str | None) -> tuple[float, float]:
+        return 0.0, 0.0
 
     def __init__(self) -> None:
         self.delivered: list[Outbound] = []
