@@ -3,17 +3,25 @@ and sender. The command line and the tests both start from here."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.channels.telegram.channel import TelegramChannel, TelegramSettings, build_application
+from bot.channels.telegram.transport import TelegramTransport
+from bot.config import Settings
 from bot.engine import Engine
 from bot.sender import Sender, Transport
 from bot.store import outbox
 from bot.store.db import Database
-from handlers import build_router
+from handlers import build_router, menu
 from handlers.checklists import load_all
 from schedules.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,3 +58,47 @@ class App:
 
     async def close(self) -> None:
         await self.db.close()
+
+
+def telegram_settings(settings: Settings) -> TelegramSettings | None:
+    if settings.telegram_token is None:
+        return None
+    secret = settings.telegram_webhook_secret
+    return TelegramSettings(
+        token=settings.telegram_token.get_secret_value(),
+        api_url=settings.telegram_api_url,
+        webhook_url=settings.telegram_webhook_url,
+        webhook_secret=secret.get_secret_value() if secret else None,
+        listen=settings.telegram_listen,
+        poll_timeout=settings.telegram_poll_timeout,
+    )
+
+
+async def serve(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = None) -> None:
+    """`frontline run`: the Telegram channel and the sender, until `stop` is set."""
+    telegram = telegram_settings(settings)
+    if telegram is None:
+        raise ValueError("FRONTLINE_TELEGRAM_TOKEN is not set")
+    application = build_application(telegram)
+    transport = TelegramTransport(application.bot, settings.media_path)
+    app = await App.open(
+        settings.db,
+        {transport.name: transport},
+        clock=clock,
+        language=settings.language,
+        timezone=settings.timezone,
+    )
+    channel = TelegramChannel(application, app.engine, app.db, settings.media_path, menu)
+    sender = asyncio.create_task(app.sender.run(), name="sender")
+    try:
+        await channel.start(telegram)
+        log.info(
+            "running channel=telegram mode=%s", "webhook" if telegram.webhook_url else "polling"
+        )
+        await stop.wait()
+    finally:
+        await channel.stop()
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+        await app.close()

@@ -7,21 +7,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import secrets
+import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
 from bot import roster
-from bot.app import App
+from bot.app import App, serve, telegram_settings
 from bot.channels.console import CHANNEL, ConsoleChat, ConsoleTransport, read_lines
+from bot.channels.telegram.channel import build_application
 from bot.config import ConfigError, Settings, load_settings
 from bot.i18n import t
 from bot.model import Staff
-from bot.store import outbox, people
+from bot.store import invites, outbox, people
 from handlers.checklists import ChecklistError
+from schedules.clock import iso
 
 DEMO_DB = Path("frontline-demo.db")
 DEMO_PERSON = "13800000003"
@@ -78,6 +82,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     importer.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     importer.set_defaults(run=_roster_import)
+
+    run = commands.add_parser("run", help="run the bot: Telegram channel and sender")
+    run.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    run.set_defaults(run=_run)
+
+    invite = commands.add_parser("invite", help="print a one-time Telegram sign-in link")
+    invite.add_argument("who", help="phone, employee no or name")
+    invite.add_argument("--days", type=int, default=7, choices=range(1, 31), metavar="1-30")
+    invite.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    invite.set_defaults(run=_invite)
 
     box = commands.add_parser("outbox", help="list pending and failed deliveries")
     box.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
@@ -171,6 +185,43 @@ async def _roster_import(settings: Settings, args: argparse.Namespace) -> int:
             units=result.units_created,
         )
     )
+    return 0
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.telegram_token is None:
+        print(t(settings.language, "cli.no_token"), file=sys.stderr)
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await serve(settings, stop)
+    return 0
+
+
+async def _invite(settings: Settings, args: argparse.Namespace) -> int:
+    telegram = telegram_settings(settings)
+    if telegram is None:
+        print(t(settings.language, "cli.no_token"), file=sys.stderr)
+        return 2
+    app = await App.open(settings.db, {}, language=settings.language, timezone=settings.timezone)
+    try:
+        staff = await _one_person(app, args.who, settings.language)
+        if staff is None:
+            return 2
+        async with build_application(telegram).bot as bot:
+            username = bot.username
+        code = secrets.token_urlsafe(16)
+        now = datetime.now(UTC)
+        expires = now + timedelta(days=args.days)
+        await app.db.transaction(
+            lambda conn: invites.create(conn, code, staff.id, iso(now), iso(expires))
+        )
+    finally:
+        await app.close()
+    print(f"https://t.me/{username}?start={code}")
+    print(t(settings.language, "cli.invite_valid", name=staff.name, days=args.days))
     return 0
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,6 +29,34 @@ class Settings(BaseSettings):
     language: str = "zh-CN"
     media_dir: Path | None = None  # default: `media/` beside the database
     log_level: str = "INFO"
+    telegram_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_listen: str = "127.0.0.1:8443"
+    telegram_poll_timeout: int = Field(default=30, ge=0, le=50)
+
+    @field_validator("telegram_api_url", "telegram_webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("telegram_listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be HOST:PORT, for example 127.0.0.1:8443")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_has_secret(self) -> Settings:
+        if self.telegram_webhook_url and not self.telegram_webhook_secret:
+            # Without it anyone who finds the URL could post updates as any user.
+            raise ValueError("FRONTLINE_TELEGRAM_WEBHOOK_SECRET is required with a webhook URL")
+        return self
 
     @field_validator("db")
     @classmethod

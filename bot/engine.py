@@ -512,6 +512,8 @@ class Engine:
         conversation = ctx.conversation
         if inbound.data.get("too_large"):
             raise UserError("errors.file_too_large", limit=MAX_FILE_MB)
+        if inbound.data.get("unavailable"):
+            raise UserError("errors.file_unavailable")
         if inbound.kind is InboundKind.COMMAND or (
             inbound.kind is InboundKind.ACTION and inbound.text.startswith("/")
         ):

@@ -6,6 +6,8 @@ from __future__ import annotations
 from functools import partial
 
 from bot.engine import Ctx, Router
+from bot.i18n import t
+from bot.model import Role
 from handlers import checklist, common, groups, signup
 from handlers.checklists import Checklist, load_all
 
@@ -28,6 +30,15 @@ def build_router() -> Router:
     router.flows[checklist.FLOW] = checklist.flow
     router.flows[common.LANG_FLOW] = common.language_flow
     return router
+
+
+def menu(roles: frozenset[Role], language: str) -> list[tuple[str, str]]:
+    """The commands a person with these roles sees in their chat menu."""
+    items = [(c.command, c.title.get(language)) for c in load_all().values() if c.may_run(roles)]
+    items += [(name, t(language, f"menu.{name}")) for name in ("help", "lang", "cancel", "start")]
+    if Role.SUPERVISOR in roles or Role.ADMIN in roles:
+        items.append(("bindgroup", t(language, "menu.bindgroup")))
+    return items
 
 
 def _run_checklist(definition: Checklist, ctx: Ctx, args: str) -> None:
