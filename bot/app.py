@@ -74,8 +74,15 @@ def telegram_settings(settings: Settings) -> TelegramSettings | None:
     )
 
 
-async def serve(settings: Settings, stop: asyncio.Event, *, clock: Clock | None = None) -> None:
-    """`frontline run`: the Telegram channel and the sender, until `stop` is set."""
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    clock: Clock | None = None,
+    started: asyncio.Event | None = None,
+) -> None:
+    """`frontline run`: the Telegram channel and the sender, until `stop` is
+    set; `started` is set once updates are being received."""
     telegram = telegram_settings(settings)
     if telegram is None:
         raise ValueError("FRONTLINE_TELEGRAM_TOKEN is not set")
@@ -92,6 +99,8 @@ async def serve(settings: Settings, stop: asyncio.Event, *, clock: Clock | None 
     sender = asyncio.create_task(app.sender.run(), name="sender")
     try:
         await channel.start(telegram)
+        if started is not None:
+            started.set()
         log.info(
             "running channel=telegram mode=%s", "webhook" if telegram.webhook_url else "polling"
         )

@@ -36,11 +36,18 @@ class Settings(BaseSettings):
     telegram_listen: str = "127.0.0.1:8443"
     telegram_poll_timeout: int = Field(default=30, ge=0, le=50)
 
-    @field_validator("telegram_api_url", "telegram_webhook_url")
+    @field_validator("telegram_api_url")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+    def _http_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https"):
             raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        if value is not None and (urlsplit(value).scheme != "https" or not urlsplit(value).path):
+            raise ValueError("must be an https:// URL with a path (Telegram calls only https)")
         return value
 
     @field_validator("telegram_listen")

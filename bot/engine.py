@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from bot.i18n import t
 from bot.model import LANGUAGES, Button, Inbound, InboundKind, Staff, UserError
-from bot.store import conversations, outbox, people
+from bot.store import conversations, media, outbox, people
 from bot.store.conversations import Conversation
 from bot.store.db import Database
 from bot.store.outbox import NewMessage
@@ -34,6 +34,7 @@ MAX_ACTION_BYTES = 64
 MAX_FILE_MB = 20
 
 V = TypeVar("V", bound="Visitor")
+_MEDIA = (InboundKind.PHOTO, InboundKind.FILE)
 
 # A step handles what a person sent while their conversation stands at it.
 Step = Callable[["Ctx", Inbound], None]
@@ -427,6 +428,8 @@ class Engine:
             return Outcome.DUPLICATE, None, ""
         key = f"reply:{inbound.channel}:{inbound.event_id}"
         address = str(inbound.data.get("chat") or inbound.user_id)
+        if inbound.text and inbound.data.get("file_id") and inbound.kind in _MEDIA:
+            media.remember(conn, inbound.channel, str(inbound.data["file_id"]), inbound.text, now)
         ctx = self._context(conn, inbound.channel, inbound.user_id, key, address)
         if inbound.data.get("group"):
             visitor = ctx or self._visitor(conn, inbound, key, address)

@@ -23,3 +23,14 @@ CREATE INDEX alert_groups_unit ON alert_groups(unit_id);
 ALTER TABLE channel_identities ADD COLUMN menu TEXT;
 
 CREATE INDEX outbox_delivered ON outbox(channel, address, channel_message_id);
+
+-- A channel's own id for a file we stored (Telegram's file_id), so it can be
+-- sent again without uploading it.
+CREATE TABLE media_refs (
+    channel     TEXT NOT NULL,
+    file_id     TEXT NOT NULL,
+    path        TEXT NOT NULL,                 -- relative to the media folder
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (channel, file_id)
+);
+CREATE INDEX media_refs_path ON media_refs(path);

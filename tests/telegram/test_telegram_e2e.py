@@ -1,0 +1,304 @@
+"""Frontline on Telegram, end to end: `frontline run`'s own code (python-
+telegram-bot's HTTP stack, our channel, engine, store and sender) against a
+fake Bot API server on 127.0.0.1, driven by scripted people."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import import_demo
+
+from bot import cli
+from bot.app import App, serve
+from bot.config import Settings, load_settings
+from tests.telegram.fakebotapi import (
+    FakeBotAPI,
+    MessageRecord,
+    callback_update,
+    contact_update,
+    group_text_update,
+    photo_update,
+    post_webhook,
+    text_update,
+)
+
+ZHANG = 5001  # 张伟's Telegram user id, a worker in 保安部/一班
+LIU = 5002  # 刘强, his supervisor
+GROUP = -1005003  # 保安部's group chat
+
+
+@dataclass
+class Bot:
+    api: FakeBotAPI
+    settings: Settings
+    db_path: Path
+
+    def rows(self, sql: str, *params: Any) -> list[sqlite3.Row]:
+        conn = sqlite3.connect(self.db_path)
+        conn.row_factory = sqlite3.Row
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    async def say(self, user: int, text: str, **kw: Any) -> int:
+        return self.api.push_update(text_update(user, text, **kw))
+
+    async def replies(self, chat: int, count: int) -> list[MessageRecord]:
+        """Wait until `chat` has received `count` messages in all (edits excluded)."""
+        await self.api.wait_for_sent(chat, count=count, timeout=10)
+        return [m for m in self.api.messages_to(chat) if not m.method.startswith("edit")]
+
+    async def press(self, user: int, label: str) -> MessageRecord:
+        """Press the button whose label contains `label` on the latest message with buttons."""
+        asked = [
+            m
+            for m in self.api.messages_to(user)
+            if m.reply_markup and "inline_keyboard" in m.reply_markup
+        ][-1]
+        data = next(
+            button["callback_data"]
+            for row in asked.reply_markup["inline_keyboard"]  # type: ignore[index]
+            for button in row
+            if label in button["text"]
+        )
+        self.api.push_update(
+            callback_update(user, data, asked.message_id, message_text=asked.text or "")
+        )
+        return asked
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def seed(db_path: Path) -> None:
+    app = await App.open(db_path, {})
+    try:
+        await import_demo(app)
+    finally:
+        await app.close()
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as server:
+        yield server
+
+
+async def running(api: FakeBotAPI, tmp_path: Path, **extra: Any) -> AsyncIterator[Bot]:
+    db_path = tmp_path / "frontline.db"
+    await seed(db_path)
+    settings = load_settings(
+        db=db_path,
+        telegram_token=api.token,
+        telegram_api_url=api.root_url,
+        telegram_poll_timeout=1,
+        **extra,
+    )
+    stop, started = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop, started=started))
+    await asyncio.wait_for(started.wait(), 10)
+    try:
+        yield Bot(api, settings, db_path)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+
+
+@pytest.fixture
+async def bot(api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[Bot]:
+    async for running_bot in running(api, tmp_path):
+        yield running_bot
+
+
+async def sign_up(bot: Bot, user: int, phone: str, expected: int = 2) -> list[MessageRecord]:
+    await bot.say(user, "/start")
+    asked = await bot.replies(user, expected - 1)
+    keyboard = asked[-1].reply_markup or {}
+    assert keyboard["keyboard"][0][0]["request_contact"] is True
+    bot.api.push_update(contact_update(user, phone, contact_user_id=user))
+    return await bot.replies(user, expected)
+
+
+async def test_sign_up_with_own_number_binds_identity_and_sets_menu(bot: Bot) -> None:
+    replies = await sign_up(bot, ZHANG, "+86 138 0000 0003")
+    assert "张伟" in (replies[-1].text or "")
+    bound = bot.rows("SELECT staff_id FROM channel_identities WHERE channel = 'telegram'")
+    assert len(bound) == 1
+    await bot.api.wait_for_call("setMyCommands", count=4, timeout=10)
+    chat_menus = [c for c in bot.api.commands if c.scope.get("chat_id") == ZHANG]
+    assert chat_menus and any(item["command"] == "check" for item in chat_menus[-1].commands)
+    assert not any(item["command"] == "daily" for item in chat_menus[-1].commands)
+
+
+async def test_someone_elses_number_is_refused(bot: Bot) -> None:
+    await bot.say(ZHANG, "/start")
+    await bot.replies(ZHANG, 1)
+    bot.api.push_update(contact_update(ZHANG, "+8613800000004", contact_user_id=999))
+    replies = await bot.replies(ZHANG, 3)
+    assert "本人" in (replies[1].text or "")
+    assert bot.rows("SELECT * FROM channel_identities WHERE channel = 'telegram'") == []
+
+
+async def test_unknown_number_is_told_to_ask_admin_and_admins_hear_once(bot: Bot) -> None:
+    for _ in range(2):
+        bot.api.push_update(contact_update(7777, "+8613912345678", contact_user_id=7777))
+    replies = await bot.replies(7777, 2)
+    assert all("管理员" in (r.text or "") for r in replies)
+    notices = bot.rows("SELECT text FROM outbox WHERE text LIKE '%13912345678%'")
+    assert len(notices) == 1  # one admin (王建国), one notice, however often tried
+
+
+async def test_pre_shift_check_with_problem_and_photo_alerts_supervisor(bot: Bot) -> None:
+    await sign_up(bot, LIU, "13800000004")
+    await sign_up(bot, ZHANG, "13800000003")
+    await bot.say(ZHANG, "/check")
+    replies = await bot.replies(ZHANG, 4)
+    assert "第 1/6 项" in (replies[-1].text or "")
+    asked = await bot.press(ZHANG, "有问题")
+    await bot.api.wait_for_call("answerCallbackQuery", timeout=10)
+    replies = await bot.replies(ZHANG, 5)
+    assert "有什么问题" in (replies[-1].text or "")
+    edited = bot.api.message(ZHANG, asked.message_id) or {}
+    assert "→ ⚠️ 有问题" in edited["text"] and not edited.get("reply_markup")
+    await bot.say(ZHANG, "<b>护栏</b> 松动 *危险*")
+    await bot.replies(ZHANG, 6)
+    photo = bot.api.add_photo(b"\xff\xd8 a small jpeg \xff\xd9")
+    bot.api.push_update(photo_update(ZHANG, photo))
+    replies = await bot.replies(ZHANG, 8)
+    assert "隐患 #1" in (replies[-2].text or "") and "第 2/6 项" in (replies[-1].text or "")
+    hazard = bot.rows("SELECT description, photo FROM hazards")[0]
+    assert hazard["description"] == "<b>护栏</b> 松动 *危险*"
+    stored = bot.settings.media_path / hazard["photo"]
+    assert stored.read_bytes() == b"\xff\xd8 a small jpeg \xff\xd9"
+    assert bot.rows("SELECT file_id FROM media_refs")[0]["file_id"] == photo[-1][0]
+    alert = (await bot.replies(LIU, 3))[-1]
+    assert "<b>护栏</b> 松动 *危险*" in (alert.text or "") and alert.parse_mode is None
+    assert all(m.parse_mode is None for m in bot.api.sent)
+
+
+async def test_stale_button_is_answered_and_changes_nothing(bot: Bot) -> None:
+    await sign_up(bot, ZHANG, "13800000003")
+    await bot.say(ZHANG, "/check")
+    await bot.replies(ZHANG, 4)
+    first = await bot.press(ZHANG, "正常")
+    await bot.replies(ZHANG, 5)
+    markup = first.reply_markup["inline_keyboard"]  # type: ignore[index]
+    stale = next(b["callback_data"] for b in markup[0] if "有问题" in b["text"])
+    bot.api.push_update(callback_update(ZHANG, stale, first.message_id))
+    await bot.api.wait_for_call("answerCallbackQuery", count=2, timeout=10)
+    assert "失效" in (bot.api.callback_answers[-1].text or "")
+    forged = "v1:" + "x" * 61
+    bot.api.push_update(callback_update(ZHANG, forged, first.message_id))
+    await bot.api.wait_for_call("answerCallbackQuery", count=3, timeout=10)
+    answers = bot.rows("SELECT answer FROM checklist_answers")
+    assert [a["answer"] for a in answers] == ["ok"]
+    assert len([m for m in bot.api.messages_to(ZHANG) if m.method == "sendMessage"]) == 5
+
+
+async def test_duplicated_update_changes_nothing(bot: Bot) -> None:
+    await sign_up(bot, ZHANG, "13800000003")
+    update = text_update(ZHANG, "/check", update_id=bot.api.next_update_id())
+    bot.api.push_update(update)
+    await bot.replies(ZHANG, 4)
+    bot.api.push_update(dict(update))
+    await bot.say(ZHANG, "/help")  # a later update, to know the duplicate was seen
+    replies = await bot.replies(ZHANG, 6)
+    assert "第 1/6 项" in (replies[-1].text or "")  # /help repeats the open question
+    assert len(bot.rows("SELECT id FROM checklist_runs")) == 1
+
+
+async def test_photo_over_20_mb_is_refused_with_a_message(bot: Bot) -> None:
+    await sign_up(bot, ZHANG, "13800000003")
+    await bot.say(ZHANG, "/check")
+    await bot.replies(ZHANG, 4)
+    await bot.press(ZHANG, "有问题")
+    await bot.replies(ZHANG, 5)
+    await bot.say(ZHANG, "地面有油")
+    await bot.replies(ZHANG, 6)
+    huge = bot.api.add_photo(b"big", sizes=((1280, 1280),), file_size=25 * 1024 * 1024)
+    bot.api.push_update(photo_update(ZHANG, huge))
+    replies = await bot.replies(ZHANG, 8)
+    assert "太大" in (replies[-2].text or "") and "照片" in (replies[-1].text or "")
+    assert bot.rows("SELECT * FROM hazards") == []
+
+
+async def test_group_start_points_to_private_chat_and_supervisor_binds_group(bot: Bot) -> None:
+    await sign_up(bot, LIU, "13800000004")
+    await sign_up(bot, ZHANG, "13800000003")
+    bot.api.push_update(group_text_update(ZHANG, GROUP, "/start"))
+    reply = (await bot.replies(GROUP, 1))[-1]
+    assert "https://t.me/" in (reply.text or "")
+    bot.api.push_update(group_text_update(ZHANG, GROUP, "/bindgroup"))
+    assert "主管" in ((await bot.replies(GROUP, 2))[-1].text or "")
+    bot.api.push_update(group_text_update(LIU, GROUP, "/bindgroup@frontline_test_bot"))
+    assert "保安部" in ((await bot.replies(GROUP, 3))[-1].text or "")
+    bot.api.push_update(group_text_update(ZHANG, GROUP, "大家注意安全"))  # chatter: ignored
+    await bot.say(ZHANG, "/check")
+    await bot.replies(ZHANG, 4)
+    await bot.press(ZHANG, "有问题")
+    await bot.replies(ZHANG, 5)
+    await bot.say(ZHANG, "配电箱漏电")
+    await bot.replies(ZHANG, 6)
+    await bot.press(ZHANG, "跳过")
+    alert = (await bot.replies(GROUP, 4))[-1]
+    assert "配电箱漏电" in (alert.text or "")
+    assert len(bot.api.messages_to(GROUP)) == 4
+
+
+async def test_long_message_is_split_within_telegram_limits(bot: Bot) -> None:
+    await sign_up(bot, ZHANG, "13800000003")
+    await bot.say(ZHANG, "/check")
+    await bot.replies(ZHANG, 4)
+    await bot.press(ZHANG, "有问题")
+    await bot.replies(ZHANG, 5)
+    await bot.say(ZHANG, "很" * 5000)  # refused: longer than a description may be
+    replies = await bot.replies(ZHANG, 7)
+    assert all(len(m.text or "") <= 4096 for m in replies)
+
+
+async def test_webhook_refuses_requests_without_the_secret(api: FakeBotAPI, tmp_path: Path) -> None:
+    port = free_port()
+    # Telegram is told the public https address; our listener sits behind the proxy.
+    url = f"http://127.0.0.1:{port}/telegram/hook"
+    async for bot in running(
+        api,
+        tmp_path,
+        telegram_webhook_url="https://bot.example.org/telegram/hook",
+        telegram_webhook_secret="s3cret-token",
+        telegram_listen=f"127.0.0.1:{port}",
+    ):
+        update = text_update(7001, "/start", update_id=api.next_update_id())
+        status, _ = await post_webhook(url, update, secret=None)
+        assert status == 403
+        status, _ = await post_webhook(url, update, secret="wrong")
+        assert status == 403
+        assert bot.rows("SELECT * FROM processed_events") == []
+        status, _ = await post_webhook(url, update, secret="s3cret-token")
+        assert status == 200
+        await bot.replies(7001, 1)
+        assert len(bot.rows("SELECT * FROM processed_events")) == 1
+
+
+async def test_invite_link_signs_in_once(bot: Bot, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("FRONTLINE_TELEGRAM_TOKEN", bot.api.token)
+    monkeypatch.setenv("FRONTLINE_TELEGRAM_API_URL", bot.api.root_url)
+    status = await asyncio.to_thread(cli.main, ["invite", "13800000003", "--db", str(bot.db_path)])
+    link = capsys.readouterr().out.splitlines()[0]
+    assert status == 0 and link.startswith("https://t.me/frontline_test_bot?start=")
+    code = link.split("start=", 1)[1]
+    await bot.say(ZHANG, f"/start {code}")
+    assert "张伟" in ((await bot.replies(ZHANG, 1))[-1].text or "")
+    await bot.say(6006, f"/start {code}")  # someone else, the same link
+    replies = await bot.replies(6006, 2)
+    assert "无效" in (replies[0].text or "")
