@@ -186,8 +186,10 @@ class Visitor:
         )
 
     def bind(self, staff_id: int) -> None:
-        """From now on this channel identity is that member of staff."""
+        """From now on this channel identity is that member of staff; what was
+        held for them for want of a channel goes out on this one."""
         people.bind_identity(self.conn, self.channel, self.user_id, staff_id, self.now_iso)
+        outbox.route_held(self.conn, staff_id, self.channel, self.user_id)
 
     def _staff_id(self) -> int | None:
         return None

@@ -126,6 +126,16 @@ def _take(conn: sqlite3.Connection, found: Sequence[sqlite3.Row]) -> list[Outbou
     return rows
 
 
+def route_held(conn: sqlite3.Connection, staff_id: int, channel: str, address: str) -> int:
+    """Send what was held for a person (no channel reached them) to a channel
+    that now does."""
+    return conn.execute(
+        "UPDATE outbox SET channel = ?, address = ? WHERE staff_id = ? AND channel IS NULL"
+        " AND status = 'pending'",
+        (channel, address, staff_id),
+    ).rowcount
+
+
 def mark_sent(
     conn: sqlite3.Connection, outbox_id: int, channel_message_id: str | None, now: str
 ) -> None:

@@ -123,7 +123,7 @@ async def bot(api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[Bot]:
 
 async def sign_up(bot: Bot, user: int, phone: str, expected: int = 2) -> list[MessageRecord]:
     await bot.say(user, "/start")
-    asked = await bot.replies(user, expected - 1)
+    asked = await bot.replies(user, 1)
     keyboard = asked[-1].reply_markup or {}
     assert keyboard["keyboard"][0][0]["request_contact"] is True
     bot.api.push_update(contact_update(user, phone, contact_user_id=user))
@@ -302,3 +302,23 @@ async def test_invite_link_signs_in_once(bot: Bot, capsys, monkeypatch) -> None:
     await bot.say(6006, f"/start {code}")  # someone else, the same link
     replies = await bot.replies(6006, 2)
     assert "无效" in (replies[0].text or "")
+
+
+async def test_alerts_held_for_a_supervisor_arrive_when_they_sign_in(bot: Bot) -> None:
+    await sign_up(bot, ZHANG, "13800000003")
+    await bot.say(ZHANG, "/check")
+    await bot.replies(ZHANG, 4)
+    await bot.press(ZHANG, "有问题")
+    await bot.replies(ZHANG, 5)
+    await bot.say(ZHANG, "消防门被锁")
+    await bot.replies(ZHANG, 6)
+    await bot.press(ZHANG, "跳过")
+    await bot.replies(ZHANG, 8)
+    replies = await sign_up(bot, LIU, "13800000004", expected=3)
+    assert any("消防门被锁" in (r.text or "") for r in replies)
+
+
+def test_run_without_a_token_stops_with_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("FRONTLINE_TELEGRAM_TOKEN", raising=False)
+    assert cli.main(["run", "--db", str(tmp_path / "x.db")]) == 2
+    assert "FRONTLINE_TELEGRAM_TOKEN" in capsys.readouterr().err

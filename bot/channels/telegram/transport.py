@@ -6,7 +6,10 @@ wrote is ever read as markup."""
 from __future__ import annotations
 
 import logging
+import warnings
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from telegram import (
@@ -24,6 +27,7 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.model import Outbound
 from bot.sender import PermanentError, TransientError, Unreachable
@@ -107,6 +111,8 @@ class TelegramTransport:
     def __init__(self, bot: Bot, media_dir: Path) -> None:
         self.bot = bot
         self.media_dir = media_dir
+        # outbox id -> (calls that arrived, the last message) of a row cut short by a retry
+        self._progress: dict[int, tuple[int, Message | None]] = {}
 
     def limit(self, address: str | None) -> tuple[float, float]:
         """(messages per second, burst) for one chat."""
@@ -123,9 +129,7 @@ class TelegramTransport:
                 return await self._edit(chat, int(replaces), message)
             return await self._send(chat, message)
         except RetryAfter as exc:
-            raise TransientError(
-                "flood limit (429)", retry_after=_seconds(exc.retry_after)
-            ) from exc
+            raise TransientError("flood limit (429)", retry_after=_retry_after(exc)) from exc
         except Forbidden as exc:
             raise Unreachable(f"403 {exc.message}") from exc
         except BadRequest as exc:
@@ -141,25 +145,49 @@ class TelegramTransport:
             raise PermanentError(f"telegram: {exc.message}") from exc
 
     async def _send(self, chat: int, message: Outbound) -> str:
+        steps = self._steps(chat, message)
+        done, last = self._progress.pop(message.id, (0, None))
+        try:
+            for step in steps[done:]:
+                last = await step()
+                done += 1
+        except TelegramError as exc:
+            if done and _retryable(exc):
+                # Telegram has no idempotency key: a retry sends only what has not arrived.
+                self._progress[message.id] = (done, last)
+            raise
+        assert last is not None, "an outbox row always has text or a photo"
+        return str(last.message_id)
+
+    def _steps(self, chat: int, message: Outbound) -> list[Callable[[], Awaitable[Message]]]:
+        """One Bot API call per photo and per part of the text, buttons on the last."""
         keyboard = markup(message)
         text = message.text
-        last: Message | None = None
+        steps: list[Callable[[], Awaitable[Message]]] = []
         for path in message.attachments:
-            caption = text if _units(text) <= MAX_CAPTION else None
-            with (self.media_dir / path).open("rb") as photo:
-                last = await self.bot.send_photo(
-                    chat, photo, caption=caption, reply_markup=keyboard if caption else None
-                )
+            caption = text if text and _units(text) <= MAX_CAPTION else None
+            steps.append(partial(self._photo, chat, path, caption, keyboard if caption else None))
             if caption:
                 text = ""
         if text:
             parts = split_text(text)
             for index, part in enumerate(parts):
-                last = await self.bot.send_message(
-                    chat, part, reply_markup=keyboard if index == len(parts) - 1 else None
+                last_part = index == len(parts) - 1
+                steps.append(
+                    partial(
+                        self.bot.send_message,
+                        chat,
+                        part,
+                        reply_markup=keyboard if last_part else None,
+                    )
                 )
-        assert last is not None, "an outbox row always has text or a photo"
-        return str(last.message_id)
+        return steps
+
+    async def _photo(
+        self, chat: int, path: str, caption: str | None, keyboard: Markup | None
+    ) -> Message:
+        with (self.media_dir / path).open("rb") as photo:
+            return await self.bot.send_photo(chat, photo, caption=caption, reply_markup=keyboard)
 
     async def _edit(self, chat: int, message_id: int, message: Outbound) -> str:
         keyboard = markup(message)
@@ -176,5 +204,14 @@ class TelegramTransport:
         return str(message_id)
 
 
-def _seconds(value: int | timedelta) -> float:
+def _retry_after(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        # PTB warns that retry_after will become a timedelta; both are understood here.
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _retryable(exc: TelegramError) -> bool:
+    """What the sender will try again: flood limits, timeouts, 5xx, no connection."""
+    return isinstance(exc, RetryAfter | NetworkError) and not isinstance(exc, BadRequest)
