@@ -19,7 +19,9 @@ from bot.store import outbox
 from bot.store.db import Database
 from handlers import build_router, menu
 from handlers.checklists import load_all
+from schedules import hazards as deadlines
 from schedules.clock import Clock, SystemClock
+from schedules.runner import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,7 @@ class App:
     db: Database
     engine: Engine
     sender: Sender
+    scheduler: Scheduler
 
     @classmethod
     async def open(
@@ -54,7 +57,10 @@ class App:
             default_timezone=timezone,
             on_commit=sender.wake,
         )
-        return cls(db=db, engine=engine, sender=sender)
+        scheduler = Scheduler(
+            db, clock, dict(deadlines.KINDS), language=language, on_commit=sender.wake
+        )
+        return cls(db=db, engine=engine, sender=sender, scheduler=scheduler)
 
     async def close(self) -> None:
         await self.db.close()
@@ -98,6 +104,7 @@ async def serve(
     channel = TelegramChannel(application, app.engine, app.db, settings.media_path, menu)
     sender = asyncio.create_task(app.sender.run(), name="sender")
     try:
+        await app.scheduler.start()
         await channel.start(telegram)
         if started is not None:
             started.set()
@@ -106,6 +113,7 @@ async def serve(
         )
         await stop.wait()
     finally:
+        await app.scheduler.stop()
         await channel.stop()
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):

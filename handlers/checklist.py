@@ -13,6 +13,7 @@ from bot.store import checklists as runs
 from bot.store import hazards, people
 from handlers.checklists import Checklist, load_all
 from handlers.text import clean_text
+from schedules import hazards as deadlines
 from schedules.clock import end_of_local_day, local_date, local_time_text
 
 FLOW = "checklist"
@@ -162,6 +163,7 @@ def report_hazard(ctx: Ctx, photo: str | None) -> None:
         deadline_at=deadline.isoformat(),
         now=ctx.now_iso,
     )
+    deadlines.plan(ctx.conn, hazard_id, "general", deadline, ctx.now)
     unit = people.unit_path(ctx.conn, ctx.staff.unit_id)
 
     def alert(language: str) -> str:

@@ -35,3 +35,12 @@ def create(
         detail={"source": source, "severity": severity, "deadline_at": deadline_at},
     )
     return hazard_id
+
+
+def get(conn: sqlite3.Connection, hazard_id: int) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT id, unit_id, reported_by, responsible_id, description, severity, status,"
+        " deadline_at FROM hazards WHERE id = ?",
+        (hazard_id,),
+    ).fetchone()
+    return row

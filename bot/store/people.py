@@ -115,10 +115,15 @@ def set_menu_signature(conn: sqlite3.Connection, channel: str, user_id: str, men
 
 
 def admins(conn: sqlite3.Connection) -> list[Staff]:
+    return with_role(conn, Role.ADMIN)
+
+
+def with_role(conn: sqlite3.Connection, role: Role) -> list[Staff]:
+    """Every active member of staff who holds `role`."""
     rows = conn.execute(
         f"SELECT {_STAFF_COLUMNS} FROM staff s WHERE s.active = 1"
         " AND (',' || s.roles || ',') LIKE ? ORDER BY s.id",
-        (f"%,{Role.ADMIN.value},%",),
+        (f"%,{role.value},%",),
     ).fetchall()
     return [_staff(row) for row in rows]
 

@@ -1,0 +1,76 @@
+"""Reminder rows: what is due when. A reminder is written in the transaction
+that decides on it and marked done in the transaction that acts on it, so it
+fires exactly once across crashes and restarts."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder:
+    id: int
+    kind: str
+    due_at: str
+    target: dict[str, Any]
+    key: str
+
+
+def schedule(
+    conn: sqlite3.Connection,
+    *,
+    kind: str,
+    due_at: str,
+    target: dict[str, Any],
+    key: str,
+    now: str,
+) -> bool:
+    """Add a reminder; False if one with the same key exists (planning twice is harmless)."""
+    cursor = conn.execute(
+        "INSERT INTO reminders (kind, due_at, target, idempotency_key, created_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+        (kind, due_at, json.dumps(target, ensure_ascii=False), key, now),
+    )
+    return cursor.rowcount == 1
+
+
+def due(conn: sqlite3.Connection, now: str, limit: int) -> list[Reminder]:
+    rows = conn.execute(
+        "SELECT id, kind, due_at, target, idempotency_key FROM reminders"
+        " WHERE state = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
+        (now, limit),
+    ).fetchall()
+    return [
+        Reminder(
+            row["id"], row["kind"], row["due_at"], json.loads(row["target"]), row["idempotency_key"]
+        )
+        for row in rows
+    ]
+
+
+def finish(conn: sqlite3.Connection, reminder_id: int, state: str, now: str, late: bool) -> None:
+    conn.execute(
+        "UPDATE reminders SET state = ?, fired_at = ?, late = ? WHERE id = ? AND state = 'pending'",
+        (state, now, int(late), reminder_id),
+    )
+
+
+def cancel(conn: sqlite3.Connection, key_prefix: str) -> int:
+    """Cancel pending reminders whose key starts with `key_prefix`."""
+    return conn.execute(
+        "UPDATE reminders SET state = 'cancelled' WHERE state = 'pending'"
+        " AND idempotency_key >= ? AND idempotency_key < ?",
+        (key_prefix, key_prefix + "\uffff"),
+    ).rowcount
+
+
+def pending_count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COUNT(*) FROM reminders WHERE state = 'pending'").fetchone()[0])
+
+
+def counts(conn: sqlite3.Connection) -> dict[str, int]:
+    rows = conn.execute("SELECT state, COUNT(*) FROM reminders GROUP BY state").fetchall()
+    return {row[0]: int(row[1]) for row in rows}

@@ -1,0 +1,124 @@
+"""Chasing hazard deadlines (REGULATIONS §2): a reminder to the responsible
+person before the deadline (2 hours for a general hazard, 24 for a major one),
+an overdue message and escalation to the unit's supervisors at the deadline,
+and to the parent unit's supervisors and the safety officers a day later.
+Every reminder checks first that the hazard is still open."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+
+from bot.engine import Visitor
+from bot.model import Role, Staff
+from bot.store import hazards, people, reminders
+from bot.store.reminders import Reminder
+from schedules.clock import iso, local_time_text, parse_iso
+from schedules.runner import Kind
+
+WARN_BEFORE = {"general": timedelta(hours=2), "major": timedelta(hours=24)}
+ESCALATE_AFTER = timedelta(hours=24)
+
+
+def plan(
+    conn: sqlite3.Connection, hazard_id: int, severity: str, deadline: datetime, now: datetime
+) -> None:
+    """Schedule a new hazard's reminders (called in the transaction that records it)."""
+    moments = {
+        "hazard_due_soon": deadline - WARN_BEFORE.get(severity, WARN_BEFORE["general"]),
+        "hazard_overdue": deadline,
+        "hazard_escalate": deadline + ESCALATE_AFTER,
+    }
+    for kind, due in moments.items():
+        if due > now:
+            reminders.schedule(
+                conn,
+                kind=kind,
+                due_at=iso(due),
+                target={"hazard": hazard_id},
+                key=f"hazard:{hazard_id}:{kind}",
+                now=iso(now),
+            )
+
+
+def _open_hazard(visitor: Visitor, reminder: Reminder) -> sqlite3.Row | None:
+    row = hazards.get(visitor.conn, int(reminder.target["hazard"]))
+    return row if row is not None and row["status"] == "open" else None
+
+
+def _responsible(visitor: Visitor, hazard: sqlite3.Row) -> list[Staff]:
+    row = hazard
+    responsible = row["responsible_id"]
+    if responsible:
+        person = people.staff_by_id(visitor.conn, int(responsible))
+        if person is not None and person.active:
+            return [person]
+    return people.supervisors_for_unit(visitor.conn, int(row["unit_id"]))
+
+
+def _tell(
+    visitor: Visitor, recipients: list[Staff], key: str, hazard: sqlite3.Row, kind: str
+) -> None:
+    row = hazard
+    deadline = parse_iso(row["deadline_at"])
+    tz = people.unit_timezone(visitor.conn, int(row["unit_id"]), "Asia/Shanghai")
+    unit = people.unit_path(visitor.conn, int(row["unit_id"]))
+    seen: set[int] = set()
+    for person in recipients:
+        if person.id in seen:
+            continue
+        seen.add(person.id)
+        visitor.notify(
+            person,
+            key,
+            idempotency_key=f"hazard:{row['id']}:{kind}:{person.id}",
+            hazard=row["id"],
+            description=row["description"],
+            unit=unit,
+            deadline=local_time_text(deadline, tz),
+        )
+
+
+def due_soon(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
+    hazard = _open_hazard(visitor, reminder)
+    if hazard is None:
+        return False
+    _tell(visitor, _responsible(visitor, hazard), "deadline.due_soon", hazard, "due_soon")
+    return True
+
+
+def overdue(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
+    hazard = _open_hazard(visitor, reminder)
+    if hazard is None:
+        return False
+    unit_id = int(hazard["unit_id"])
+    _tell(visitor, _responsible(visitor, hazard), "deadline.overdue", hazard, "overdue")
+    _tell(
+        visitor,
+        people.supervisors_for_unit(visitor.conn, unit_id),
+        "deadline.escalated",
+        hazard,
+        "escalated",
+    )
+    return True
+
+
+def escalate(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
+    hazard = _open_hazard(visitor, reminder)
+    if hazard is None:
+        return False
+    unit_id = int(hazard["unit_id"])
+    chain = people.unit_chain(visitor.conn, unit_id)
+    above: list[Staff] = []
+    if len(chain) > 1:
+        above = people.supervisors_for_unit(visitor.conn, int(chain[1]["id"]))
+    officers = people.with_role(visitor.conn, Role.SAFETY_OFFICER)
+    _tell(visitor, above + officers, "deadline.escalated_up", hazard, "escalated_up")
+    return True
+
+
+KINDS = {
+    "hazard_due_soon": Kind(due_soon),
+    "hazard_overdue": Kind(overdue),
+    "hazard_escalate": Kind(escalate),
+}
