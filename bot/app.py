@@ -20,6 +20,7 @@ from bot.store.db import Database
 from handlers import build_router, menu
 from handlers.checklists import load_all
 from schedules import hazards as deadlines
+from schedules import shifts
 from schedules.clock import Clock, SystemClock
 from schedules.runner import Scheduler
 
@@ -58,7 +59,12 @@ class App:
             on_commit=sender.wake,
         )
         scheduler = Scheduler(
-            db, clock, dict(deadlines.KINDS), language=language, on_commit=sender.wake
+            db,
+            clock,
+            {**deadlines.KINDS, **shifts.KINDS},
+            planners=[shifts.make_planner(timezone)],
+            language=language,
+            on_commit=sender.wake,
         )
         return cls(db=db, engine=engine, sender=sender, scheduler=scheduler)
 

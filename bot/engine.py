@@ -145,14 +145,33 @@ class Visitor:
             )
         )
 
-    def notify(self, recipient: Staff, key: str, *, idempotency_key: str, **params: Any) -> None:
+    def notify(
+        self,
+        recipient: Staff,
+        key: str,
+        *,
+        idempotency_key: str,
+        buttons: list[list[Button]] | None = None,
+        **params: Any,
+    ) -> None:
         """Queue a message for a member of staff, in their language, on the
-        channel that reaches them (or held for them until one does)."""
+        channel that reaches them (or held for them until one does). Buttons
+        here must be commands ('/check'): they belong to no conversation step."""
         self.notify_text(
-            recipient, t(recipient.language, key, **params), idempotency_key=idempotency_key
+            recipient,
+            t(recipient.language, key, **params),
+            idempotency_key=idempotency_key,
+            buttons=buttons,
         )
 
-    def notify_text(self, recipient: Staff, text: str, *, idempotency_key: str) -> None:
+    def notify_text(
+        self,
+        recipient: Staff,
+        text: str,
+        *,
+        idempotency_key: str,
+        buttons: list[list[Button]] | None = None,
+    ) -> None:
         route = people.reachable_channel(self.conn, recipient.id)
         self._pending.append(
             _Pending(
@@ -161,6 +180,7 @@ class Visitor:
                 address=route[1] if route else None,
                 text=text,
                 key=idempotency_key,
+                buttons=tuple(tuple(row) for row in buttons or ()),
             )
         )
 

@@ -8,7 +8,7 @@ from functools import partial
 from bot.engine import Ctx, Router
 from bot.i18n import t
 from bot.model import Role
-from handlers import checklist, common, groups, signup
+from handlers import checklist, common, groups, leave, signup
 from handlers.checklists import Checklist, load_all
 
 
@@ -17,13 +17,14 @@ def build_router() -> Router:
         fallback=common.fallback,
         stranger=signup.on_stranger,
         group=groups.on_group,
-        anytime=frozenset({"start", "help", "cancel", "lang"}),
+        anytime=frozenset({"start", "help", "cancel", "lang", "leave"}),
     )
     router.commands.update(
         start=common.start,
         help=common.help_,
         cancel=common.cancel,
         lang=common.lang,
+        leave=leave.leave,
     )
     for definition in load_all().values():
         router.commands[definition.command] = partial(_run_checklist, definition)
@@ -35,7 +36,9 @@ def build_router() -> Router:
 def menu(roles: frozenset[Role], language: str) -> list[tuple[str, str]]:
     """The commands a person with these roles sees in their chat menu."""
     items = [(c.command, c.title.get(language)) for c in load_all().values() if c.may_run(roles)]
-    items += [(name, t(language, f"menu.{name}")) for name in ("help", "lang", "cancel", "start")]
+    items += [
+        (name, t(language, f"menu.{name}")) for name in ("leave", "help", "lang", "cancel", "start")
+    ]
     if Role.SUPERVISOR in roles or Role.ADMIN in roles:
         items.append(("bindgroup", t(language, "menu.bindgroup")))
     return items

@@ -101,3 +101,28 @@ def latest_completed(
         (staff_id, checklist, since_local_date),
     ).fetchone()
     return row
+
+
+def completed_on(
+    conn: sqlite3.Connection, checklist: str, staff_ids: list[int], local_date: str
+) -> dict[int, list[str]]:
+    """Who of `staff_ids` completed `checklist` on a local date, with the items
+    they reported problems on (latest run of the day counts)."""
+    if not staff_ids:
+        return {}
+    marks = ",".join("?" * len(staff_ids))
+    runs = conn.execute(
+        f"SELECT staff_id, MAX(id) AS run FROM checklist_runs WHERE checklist = ?"
+        f" AND local_date = ? AND completed_at IS NOT NULL AND staff_id IN ({marks})"
+        " GROUP BY staff_id",
+        (checklist, local_date, *staff_ids),
+    ).fetchall()
+    done: dict[int, list[str]] = {}
+    for row in runs:
+        problems = conn.execute(
+            "SELECT item FROM checklist_answers WHERE run_id = ? AND answer = 'problem'"
+            " ORDER BY id",
+            (row["run"],),
+        ).fetchall()
+        done[int(row["staff_id"])] = [p["item"] for p in problems]
+    return done

@@ -118,6 +118,15 @@ def admins(conn: sqlite3.Connection) -> list[Staff]:
     return with_role(conn, Role.ADMIN)
 
 
+def members(conn: sqlite3.Connection, unit_id: int) -> list[Staff]:
+    """The unit's own active staff (not its sub-units')."""
+    rows = conn.execute(
+        f"SELECT {_STAFF_COLUMNS} FROM staff s WHERE s.unit_id = ? AND s.active = 1 ORDER BY s.id",
+        (unit_id,),
+    ).fetchall()
+    return [_staff(row) for row in rows]
+
+
 def with_role(conn: sqlite3.Connection, role: Role) -> list[Staff]:
     """Every active member of staff who holds `role`."""
     rows = conn.execute(
