@@ -322,3 +322,10 @@ def test_run_without_a_token_stops_with_one_line(tmp_path: Path, capsys, monkeyp
     monkeypatch.delenv("FRONTLINE_TELEGRAM_TOKEN", raising=False)
     assert cli.main(["run", "--db", str(tmp_path / "x.db")]) == 2
     assert "FRONTLINE_TELEGRAM_TOKEN" in capsys.readouterr().err
+
+
+def test_request_urls_with_the_token_are_not_logged(tmp_path: Path) -> None:
+    import logging
+
+    cli.main(["outbox", "--db", str(tmp_path / "x.db")])
+    assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING

@@ -1,0 +1,469 @@
+"""Telegram pipeline benchmark: the 10,000 events of bench/pipeline.py (1,000
+people each doing the pre-shift check) as Telegram updates, fed to the real
+python-telegram-bot Application through `Application.process_update`, once
+with Frontline behind it and once with a bare PTB echo, both talking to the
+same fake Bot API server. Prints updates/s and p50/p99 for each, and the ratio
+ours/bare (target >= 0.5).
+
+What each side does per update:
+
+- ours: the Application from `build_application` with `TelegramChannel` (its
+  one TypeHandler) wired to the engine, a fresh SQLite store with 1,000 people
+  whose Telegram ids are bound, and the outbox. A press becomes an Inbound, the
+  engine checks the button's version, records the answer, queues the next
+  question and an edit of the pressed one in the outbox (one transaction), and
+  the channel answers the press with answerCallbackQuery (HTTP). A /check also
+  syncs the person's command menu (two reads, setMyCommands over HTTP the first
+  time, one write). Text is a problem's description. No reply goes out over
+  HTTP: replies wait in the outbox for the sender, which does not run.
+- bare: a second Application from `build_application` with
+  MessageHandler(filters.TEXT) that builds its reply text without sending it
+  (our replies are queued, not sent, so neither side pays for sending) and
+  CallbackQueryHandler that calls `query.answer()` (HTTP, as ours does).
+
+Both get the same kinds of update in the same order, built beforehand with
+`Update.de_json` (parsing belongs to getUpdates, not to process_update). One
+person's updates run one after another, `--concurrency` people side by side.
+The fake server runs in a child process, as Telegram would be elsewhere, so
+its own work is not counted against either side.
+
+Before each press a stand-in for the sender files the question it presses
+under the message id the press carries (what the sender records once the
+question is out), so that the engine finds the pressed question and edits it,
+as in production. It is one UPDATE queued to the database just ahead of the
+press (untimed, though it shares the press's group commit).
+
+Run: python bench/telegram_pipeline.py [--people 1000] [--concurrency 8] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # run from anywhere: bench/ and tests/ live in the repo root
+
+from telegram import Update  # noqa: E402
+from telegram.ext import (  # noqa: E402
+    Application,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bench.pipeline import script, write_roster  # noqa: E402
+from bot import roster  # noqa: E402
+from bot.app import App  # noqa: E402
+from bot.channels.telegram.channel import (  # noqa: E402
+    TelegramChannel,
+    TelegramSettings,
+    build_application,
+)
+from bot.channels.telegram.transport import CHANNEL  # noqa: E402
+from bot.model import InboundKind  # noqa: E402
+from bot.store import people  # noqa: E402
+from handlers import menu  # noqa: E402
+from schedules.clock import FakeClock, iso  # noqa: E402
+from tests.telegram.fakebotapi import FakeBotAPI, callback_update, text_update  # noqa: E402
+
+TARGET_RATIO = 0.5
+QUICK_PEOPLE = 100
+FIRST_USER_ID = 700_000  # Telegram user id = FIRST_USER_ID + staff id
+START = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+
+PTBApplication = Application[Any, Any, Any, Any, Any, Any]
+
+
+# -- the fake Bot API, in a child process ------------------------------------------------
+
+
+def serve_fake_api(pipe: Connection) -> None:
+    """Child process: run FakeBotAPI; answer "report" with what it was asked, stop on "stop"."""
+    asyncio.run(_fake_api(pipe))
+
+
+async def _fake_api(pipe: Connection) -> None:
+    async with FakeBotAPI() as api:
+        pipe.send((api.token, api.root_url))
+        while (await asyncio.to_thread(pipe.recv)) != "stop":
+            calls = Counter(api.calls)
+            stale = sum(1 for answer in api.callback_answers if answer.text)
+            pipe.send((dict(calls), stale))
+
+
+@dataclass
+class FakeServer:
+    process: multiprocessing.process.BaseProcess
+    pipe: Connection
+    token: str
+    root_url: str
+
+    @classmethod
+    def start(cls) -> FakeServer:
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        process = context.Process(target=serve_fake_api, args=(theirs,), daemon=True)
+        process.start()
+        if not ours.poll(30):
+            process.kill()
+            raise RuntimeError("the fake Bot API server did not start")
+        token, root_url = ours.recv()
+        return cls(process, ours, token, root_url)
+
+    def report(self) -> tuple[Counter[str], int]:
+        """Calls per Bot API method so far, and how many presses were answered with a text."""
+        self.pipe.send("report")
+        calls, stale = self.pipe.recv()
+        return Counter(calls), stale
+
+    def stop(self) -> None:
+        self.pipe.send("stop")
+        self.process.join(timeout=10)
+
+    @property
+    def settings(self) -> TelegramSettings:
+        return TelegramSettings(token=self.token, api_url=self.root_url)
+
+
+# -- the updates ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    staff_id: int
+    user_id: int
+    updates: list[Update]
+    # The bot message id each update's press names (None for messages).
+    pressed: list[int | None]
+
+
+def person_updates(
+    application: PTBApplication, index: int, staff_id: int, first_update_id: int
+) -> Person:
+    """One person's check as Telegram updates; a press names bot message `n` for its nth
+    update (the stand-in sender files the question under that id just before)."""
+    user_id = FIRST_USER_ID + staff_id
+    updates: list[Update] = []
+    pressed: list[int | None] = []
+    for number, (kind, text) in enumerate(script(index)):
+        update_id = first_update_id + number
+        if kind is InboundKind.ACTION:
+            raw = callback_update(user_id, text, message_id=number, update_id=update_id)
+            pressed.append(number)
+        else:
+            raw = text_update(user_id, text, update_id=update_id)
+            pressed.append(None)
+        updates.append(Update.de_json(raw, application.bot))
+    return Person(staff_id, user_id, updates, pressed)
+
+
+def build_people(application: PTBApplication, staff_ids: list[int]) -> list[Person]:
+    crowd = []
+    next_update_id = 1
+    for index, staff_id in enumerate(staff_ids):
+        person = person_updates(application, index, staff_id, next_update_id)
+        next_update_id += len(person.updates)
+        crowd.append(person)
+    return crowd
+
+
+# -- driving an Application ---------------------------------------------------------------
+
+# Runs before a person's update, untimed: (person, index of the update). What it
+# returns is awaited after the update.
+Prepare = Callable[[Person, int], "asyncio.Task[None] | None"]
+
+
+@dataclass
+class Timing:
+    updates: int
+    seconds: float
+    latencies: list[float]
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return self.updates / self.seconds
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(self.latencies) * 1000
+
+    @property
+    def p99_ms(self) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[int(len(ordered) * 0.99) - 1] * 1000
+
+
+class ErrorCount(logging.Handler):
+    """Counts ERROR records: PTB logs a failed handler there (ours through on_error)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+async def drive(
+    application: PTBApplication,
+    crowd: list[Person],
+    concurrency: int,
+    prepare: Prepare | None = None,
+) -> Timing:
+    """Each person's updates in order through process_update, `concurrency` people at once."""
+    latencies: list[float] = []
+    gate = asyncio.Semaphore(concurrency)
+    errors = ErrorCount()
+    logging.getLogger().addHandler(errors)
+
+    async def one_person(person: Person) -> None:
+        async with gate:
+            for number, update in enumerate(person.updates):
+                ahead = prepare(person, number) if prepare is not None else None
+                if ahead is not None:
+                    await asyncio.sleep(0)  # it queues its work before the update's
+                started = time.perf_counter()
+                await application.process_update(update)
+                latencies.append(time.perf_counter() - started)
+                if ahead is not None:
+                    await ahead
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(one_person(person) for person in crowd))
+        elapsed = time.perf_counter() - started
+    finally:
+        logging.getLogger().removeHandler(errors)
+    return Timing(len(latencies), elapsed, latencies, errors.count)
+
+
+# -- ours -----------------------------------------------------------------------------------
+
+
+async def seed(app: App, folder: Path, count: int) -> list[int]:
+    """The demo-like roster of bench/pipeline.py, each worker bound to a Telegram id."""
+    roster_file = folder / "roster.csv"
+    write_roster(roster_file, count)
+    now = START
+    await roster.import_roster_file(
+        app.db, roster_file, deactivate_missing=False, default_language="zh-CN", now=now
+    )
+
+    def bind(conn: sqlite3.Connection) -> list[int]:
+        ids = [r[0] for r in conn.execute("SELECT id FROM staff WHERE employee_no LIKE 'E%'")]
+        for staff_id in ids:
+            people.bind_identity(conn, CHANNEL, str(FIRST_USER_ID + staff_id), staff_id, iso(now))
+        return ids
+
+    return await app.db.transaction(bind)
+
+
+def file_question(conn: sqlite3.Connection, address: str, message_id: int) -> None:
+    """What the sender records once a question is out: Telegram's message id for the
+    latest message with buttons queued for this chat."""
+    conn.execute(
+        "UPDATE outbox SET channel_message_id = ? WHERE id = (SELECT MAX(id) FROM outbox"
+        " WHERE channel = ? AND address = ? AND buttons IS NOT NULL)",
+        (str(message_id), CHANNEL, address),
+    )
+
+
+@dataclass
+class Register:
+    completed_runs: int
+    answers: int
+    hazards: int
+    outbox_rows: int
+    edits: int
+    processed: int
+
+
+async def run_ours(
+    folder: Path, server: FakeServer, people_count: int, concurrency: int
+) -> tuple[Timing, Register]:
+    clock = FakeClock(START)
+    app = await App.open(folder / "bench.db", {}, clock=clock)
+    try:
+        staff_ids = await seed(app, folder, people_count)
+        application = build_application(server.settings)
+        TelegramChannel(application, app.engine, app.db, folder / "media", menu)
+        await application.initialize()
+        crowd = build_people(application, staff_ids)
+
+        def deliver(person: Person, number: int) -> asyncio.Task[None] | None:
+            message_id = person.pressed[number]
+            if message_id is None:
+                return None
+            address = str(person.user_id)
+            return asyncio.create_task(
+                app.db.transaction(lambda conn: file_question(conn, address, message_id))
+            )
+
+        try:
+            timing = await drive(application, crowd, concurrency, deliver)
+        finally:
+            await application.shutdown()
+        row = await app.db.read(
+            lambda c: c.execute(
+                "SELECT (SELECT COUNT(*) FROM checklist_runs WHERE completed_at IS NOT NULL),"
+                " (SELECT COUNT(*) FROM checklist_answers), (SELECT COUNT(*) FROM hazards),"
+                " (SELECT COUNT(*) FROM outbox),"
+                " (SELECT COUNT(*) FROM outbox WHERE replaces_id IS NOT NULL),"
+                " (SELECT COUNT(*) FROM processed_events WHERE channel = 'telegram')"
+            ).fetchone()
+        )
+    finally:
+        await app.close()
+    return timing, Register(*row)
+
+
+# -- bare PTB -------------------------------------------------------------------------------
+
+
+async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The reply a bare echo bot would send, built and not sent (ours queues, not sends)."""
+    message = update.effective_message
+    assert message is not None
+    _reply = f"echo: {message.text}"
+
+
+async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+
+
+async def run_bare(
+    server: FakeServer, staff_ids: list[int], concurrency: int
+) -> tuple[Timing, list[Person]]:
+    application = build_application(server.settings)
+    application.add_handler(MessageHandler(filters.TEXT, echo))
+    application.add_handler(CallbackQueryHandler(answer))
+    await application.initialize()
+    crowd = build_people(application, staff_ids)
+    try:
+        timing = await drive(application, crowd, concurrency)
+    finally:
+        await application.shutdown()
+    return timing, crowd
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    ours: Timing
+    bare: Timing
+    register: Register
+    ours_calls: Counter[str]
+    bare_calls: Counter[str]
+    stale: int
+    presses: int
+
+
+async def run(people_count: int, concurrency: int) -> Result:
+    server = FakeServer.start()
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            ours, register = await run_ours(Path(folder), server, people_count, concurrency)
+        after_ours, stale = server.report()
+        # The bare side gets fresh updates (new callback ids: each press is answered once).
+        staff_ids = list(range(1, people_count + 1))
+        bare, crowd = await run_bare(server, staff_ids, concurrency)
+        after_bare, _ = server.report()
+    finally:
+        server.stop()
+    presses = sum(p is not None for person in crowd for p in person.pressed)
+    return Result(
+        ours=ours,
+        bare=bare,
+        register=register,
+        ours_calls=after_ours,
+        bare_calls=after_bare - after_ours,
+        stale=stale,
+        presses=presses,
+    )
+
+
+def api_calls(calls: Counter[str]) -> str:
+    return ", ".join(f"{count} {method}" for method, count in sorted(calls.items())) or "none"
+
+
+def report(result: Result, people_count: int, concurrency: int) -> bool:
+    ours, bare, reg = result.ours, result.bare, result.register
+    ratio = ours.rate / bare.rate
+    print(f"updates           {ours.updates} per side ({result.presses} presses)")
+    print(f"people at once    {concurrency}")
+    print("ours              PTB Application -> TelegramChannel -> engine -> SQLite + outbox,")
+    print("                  presses answered over HTTP, /check syncs the command menu")
+    print(f"  elapsed         {ours.seconds:.2f} s")
+    print(f"  throughput      {ours.rate:.0f} updates/s")
+    print(f"  latency p50     {ours.p50_ms:.2f} ms")
+    print(f"  latency p99     {ours.p99_ms:.2f} ms")
+    print(f"  Bot API calls   {api_calls(result.ours_calls)}")
+    print("bare              PTB Application -> echo builds its reply (not sent),")
+    print("                  presses answered over HTTP")
+    print(f"  elapsed         {bare.seconds:.2f} s")
+    print(f"  throughput      {bare.rate:.0f} updates/s")
+    print(f"  latency p50     {bare.p50_ms:.2f} ms")
+    print(f"  latency p99     {bare.p99_ms:.2f} ms")
+    print(f"  Bot API calls   {api_calls(result.bare_calls)}")
+    print(
+        f"register          {reg.completed_runs} completed runs, {reg.answers} answers,"
+        f" {reg.hazards} hazards, {reg.outbox_rows} outbox rows ({reg.edits} edits),"
+        f" {reg.processed} updates processed, {result.stale} stale presses,"
+        f" {ours.errors} errors (bare: {bare.errors})"
+    )
+    print(f"ratio ours/bare   {ratio:.2f} (target >= {TARGET_RATIO:.2f})")
+    answered = result.ours_calls["answerCallbackQuery"] == result.presses
+    return (
+        reg.completed_runs == people_count
+        and reg.processed == ours.updates
+        and result.stale == 0
+        and ours.errors == 0
+        and bare.errors == 0
+        and answered
+        and reg.edits == result.presses
+        and result.bare_calls["answerCallbackQuery"] == result.presses
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=8, help="people typing at once")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK_PEOPLE} people, for a CI smoke run"
+    )
+    args = parser.parse_args()
+    people_count = QUICK_PEOPLE if args.quick else args.people
+    # Log as production does (one INFO line per event), to a file, not the terminal.
+    with tempfile.NamedTemporaryFile(suffix=".log") as log_file:
+        logging.basicConfig(filename=log_file.name, level=logging.INFO)
+        result = asyncio.run(run(people_count, args.concurrency))
+    ok = report(result, people_count, args.concurrency)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
