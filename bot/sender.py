@@ -92,22 +92,37 @@ class Bucket:
         self.tokens -= 1
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
+    def ready_in(self) -> float:
+        """How long until a token is there (0: now), without taking it."""
+        if self.rate <= 0:
+            return 0.0
+        tokens = min(self.burst, self.tokens + (time.monotonic() - self.stamp) * self.rate)
+        # A hair short of a token is a token: float dust must not keep a sender waiting.
+        return 0.0 if tokens >= 1 - 1e-9 else (1 - tokens) / self.rate
+
 
 class _Pace:
     """A channel's pace: one bucket for the channel, one per address."""
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
-        self.channel = Bucket(transport.per_second, max(transport.per_second, 1.0))
+        # No saved-up burst for the channel: a full second of tokens on top of the
+        # rate would let twice the per-second limit out in the first second.
+        self.channel = Bucket(transport.per_second, 1.0)
         self.addresses: dict[str | None, Bucket] = {}
 
     async def acquire(self, address: str | None) -> None:
         bucket = self.addresses.get(address)
         if bucket is None:
             bucket = self.addresses[address] = Bucket(*self.transport.limit(address))
-        wait = max(bucket.wait(), self.channel.wait())
+        # The address's token is taken when the message goes, not before the wait
+        # for the channel: its bucket must count the time the message really left.
+        while (wait := bucket.ready_in()) > 0:
+            await asyncio.sleep(wait)
+        wait = self.channel.wait()
         if wait > 0:
             await asyncio.sleep(wait)
+        bucket.wait()  # the address's token, now that the message goes
 
 
 class Sender:
