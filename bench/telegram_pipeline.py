@@ -17,8 +17,9 @@ What each side does per update:
   time, one write). Text is a problem's description. No reply goes out over
   HTTP: replies wait in the outbox for the sender, which does not run.
 - bare: a second Application from `build_application` with
-  MessageHandler(filters.TEXT) that builds its reply text without sending it
-  (our replies are queued, not sent, so neither side pays for sending) and
+  MessageHandler(filters.TEXT) that echoes the text back (sendMessage over
+  HTTP, what an echo bot does; `--echo-builds-only` builds the reply without
+  sending it, the stricter comparison, since ours only queues) and
   CallbackQueryHandler that calls `query.answer()` (HTTP, as ours does).
 
 Both get the same kinds of update in the same order, built beforehand with
@@ -339,11 +340,18 @@ async def run_ours(
 # -- bare PTB -------------------------------------------------------------------------------
 
 
+ECHO_SENDS = True
+
+
 async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The reply a bare echo bot would send, built and not sent (ours queues, not sends)."""
+    """A bare echo bot: it sends the text back (with --echo-builds-only it only
+    builds the reply, the stricter comparison, since ours queues its replies)."""
     message = update.effective_message
     assert message is not None
-    _reply = f"echo: {message.text}"
+    if ECHO_SENDS:
+        await message.reply_text(message.text or "")
+    else:
+        _reply = f"echo: {message.text}"
 
 
 async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -421,7 +429,8 @@ def report(result: Result, people_count: int, concurrency: int) -> bool:
     print(f"  latency p50     {ours.p50_ms:.2f} ms")
     print(f"  latency p99     {ours.p99_ms:.2f} ms")
     print(f"  Bot API calls   {api_calls(result.ours_calls)}")
-    print("bare              PTB Application -> echo builds its reply (not sent),")
+    echo_does = "echo sends the text back" if ECHO_SENDS else "echo builds its reply (not sent)"
+    print(f"bare              PTB Application -> {echo_does},")
     print("                  presses answered over HTTP")
     print(f"  elapsed         {bare.seconds:.2f} s")
     print(f"  throughput      {bare.rate:.0f} updates/s")
@@ -455,7 +464,14 @@ def main() -> int:
     parser.add_argument(
         "--quick", action="store_true", help=f"{QUICK_PEOPLE} people, for a CI smoke run"
     )
+    parser.add_argument(
+        "--echo-builds-only",
+        action="store_true",
+        help="the bare echo builds its reply without sending it",
+    )
     args = parser.parse_args()
+    global ECHO_SENDS
+    ECHO_SENDS = not args.echo_builds_only
     people_count = QUICK_PEOPLE if args.quick else args.people
     # Log as production does (one INFO line per event), to a file, not the terminal.
     with tempfile.NamedTemporaryFile(suffix=".log") as log_file:

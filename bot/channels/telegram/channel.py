@@ -26,6 +26,7 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
+from bot.channels.telegram.request import AiohttpRequest
 from bot.channels.telegram.transport import CHANNEL
 from bot.engine import Engine, Outcome
 from bot.i18n import t
@@ -61,7 +62,8 @@ def build_application(settings: TelegramSettings) -> Application[Any, Any, Any, 
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
         .concurrent_updates(256)
-        .connection_pool_size(64)
+        .request(AiohttpRequest(connection_pool_size=64))
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .build()
     )
 
