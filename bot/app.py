@@ -20,6 +20,7 @@ from bot.store.db import Database
 from handlers import build_router, menu
 from handlers.checklists import load_all
 from schedules import hazards as deadlines
+from schedules import notices as notice_reminders
 from schedules import shifts
 from schedules.clock import Clock, SystemClock
 from schedules.runner import Scheduler
@@ -61,7 +62,7 @@ class App:
         scheduler = Scheduler(
             db,
             clock,
-            {**deadlines.KINDS, **shifts.KINDS},
+            {**deadlines.KINDS, **shifts.KINDS, **notice_reminders.KINDS},
             planners=[shifts.make_planner(timezone)],
             language=language,
             on_commit=sender.wake,

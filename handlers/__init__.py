@@ -8,7 +8,7 @@ from functools import partial
 from bot.engine import Ctx, Router
 from bot.i18n import t
 from bot.model import Role
-from handlers import checklist, common, groups, leave, signup
+from handlers import checklist, common, groups, leave, notice, signup
 from handlers.checklists import Checklist, load_all
 
 
@@ -17,7 +17,7 @@ def build_router() -> Router:
         fallback=common.fallback,
         stranger=signup.on_stranger,
         group=groups.on_group,
-        anytime=frozenset({"start", "help", "cancel", "lang", "leave"}),
+        anytime=frozenset({"start", "help", "cancel", "lang", "leave", "read", "notices"}),
     )
     router.commands.update(
         start=common.start,
@@ -25,11 +25,15 @@ def build_router() -> Router:
         cancel=common.cancel,
         lang=common.lang,
         leave=leave.leave,
+        notice=notice.start,
+        notices=notice.sent,
+        read=notice.read,
     )
     for definition in load_all().values():
         router.commands[definition.command] = partial(_run_checklist, definition)
     router.flows[checklist.FLOW] = checklist.flow
     router.flows[common.LANG_FLOW] = common.language_flow
+    router.flows[notice.FLOW] = notice.flow
     return router
 
 
@@ -40,6 +44,8 @@ def menu(roles: frozenset[Role], language: str) -> list[tuple[str, str]]:
         (name, t(language, f"menu.{name}")) for name in ("leave", "help", "lang", "cancel", "start")
     ]
     if Role.SUPERVISOR in roles or Role.ADMIN in roles:
+        items.append(("notice", t(language, "menu.notice")))
+        items.append(("notices", t(language, "menu.notices")))
         items.append(("bindgroup", t(language, "menu.bindgroup")))
     return items
 
