@@ -12,7 +12,7 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from bot.channels.telegram.channel import build_application
 from bot.config import ConfigError, Settings, load_settings
 from bot.i18n import t
 from bot.model import Staff
-from bot.store import invites, outbox, people
+from bot.store import calendars, invites, outbox, people
 from handlers.checklists import ChecklistError
 from schedules.clock import iso
 
@@ -94,6 +94,17 @@ def _parser() -> argparse.ArgumentParser:
     invite.add_argument("--days", type=int, default=7, choices=range(1, 31), metavar="1-30")
     invite.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     invite.set_defaults(run=_invite)
+
+    unit = commands.add_parser("calendar", help="set a unit's shifts and working days")
+    unit.add_argument("unit", help="unit path, e.g. 物业服务中心/保安部 (its sub-units inherit)")
+    unit.add_argument("--shifts", required=True, help="shift start times, e.g. 08:00,20:00")
+    unit.add_argument(
+        "--every-day", action="store_true", help="works weekends and holidays (24/7 units)"
+    )
+    unit.add_argument("--nudge", type=int, default=30, help="minutes after shift start to nudge")
+    unit.add_argument("--digest", type=int, default=60, help="minutes after shift start to report")
+    unit.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    unit.set_defaults(run=_calendar)
 
     box = commands.add_parser("outbox", help="list pending and failed deliveries")
     box.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
@@ -224,6 +235,52 @@ async def _invite(settings: Settings, args: argparse.Namespace) -> int:
         await app.close()
     print(f"https://t.me/{username}?start={code}")
     print(t(settings.language, "cli.invite_valid", name=staff.name, days=args.days))
+    return 0
+
+
+def _clock_time(text: str) -> time:
+    hour, minute = text.strip().split(":")
+    return time(int(hour), int(minute))
+
+
+async def _calendar(settings: Settings, args: argparse.Namespace) -> int:
+    lang = settings.language
+    try:
+        starts = sorted({_clock_time(part) for part in args.shifts.split(",")})
+    except ValueError:
+        print(t(lang, "cli.bad_shifts", shifts=args.shifts), file=sys.stderr)
+        return 2
+    if not starts or not 0 < args.nudge < args.digest <= 24 * 60:
+        print(t(lang, "cli.bad_offsets"), file=sys.stderr)
+        return 2
+    app = await App.open(settings.db, {}, language=lang, timezone=settings.timezone)
+    try:
+        unit_id = await app.db.read(lambda conn: people.unit_id(conn, args.unit.strip("/")))
+        if unit_id is None:
+            print(t(lang, "cli.no_such_unit", unit=args.unit), file=sys.stderr)
+            return 2
+        now = iso(datetime.now(UTC))
+        await app.db.transaction(
+            lambda conn: calendars.set_calendar(
+                conn,
+                unit_id,
+                shift_starts=",".join(s.strftime("%H:%M") for s in starts),
+                every_day=args.every_day,
+                nudge_minutes=args.nudge,
+                digest_minutes=args.digest,
+                now=now,
+            )
+        )
+    finally:
+        await app.close()
+    print(
+        t(
+            lang,
+            "cli.calendar_set",
+            unit=args.unit,
+            shifts=", ".join(s.strftime("%H:%M") for s in starts),
+        )
+    )
     return 0
 
 

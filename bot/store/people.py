@@ -194,6 +194,11 @@ def unit_timezone(conn: sqlite3.Connection, unit_id: int, default: str) -> str:
     return default
 
 
+def unit_id(conn: sqlite3.Connection, path: str) -> int | None:
+    row = conn.execute("SELECT id FROM units WHERE path = ?", (path,)).fetchone()
+    return int(row["id"]) if row else None
+
+
 def unit_path(conn: sqlite3.Connection, unit_id: int) -> str:
     row = conn.execute("SELECT path FROM units WHERE id = ?", (unit_id,)).fetchone()
     return str(row["path"]) if row else ""

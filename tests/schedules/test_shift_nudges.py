@@ -106,3 +106,41 @@ async def test_leave_command(person) -> None:
     assert "过去" in (await zhang.send("/leave 2026-01-01"))[0]
     assert "看不懂" in (await zhang.send("/leave 2026-02-31"))[0]
     assert "结束" in (await zhang.send("/leave off"))[0]
+
+
+def test_calendar_command_sets_shifts_and_refuses_bad_input(tmp_path, capsys) -> None:
+    import asyncio
+
+    from conftest import import_demo
+
+    from bot import cli
+
+    db = tmp_path / "c.db"
+
+    async def seed() -> None:
+        app = await App.open(db, {})
+        await import_demo(app)
+        await app.close()
+
+    asyncio.run(seed())
+    assert (
+        cli.main(
+            [
+                "calendar",
+                "物业服务中心/保安部",
+                "--shifts",
+                "20:00,8:00",
+                "--every-day",
+                "--db",
+                str(db),
+            ]
+        )
+        == 0
+    )
+    assert "08:00, 20:00" in capsys.readouterr().out
+    assert cli.main(["calendar", "没有这个", "--shifts", "8:00", "--db", str(db)]) == 2
+    assert cli.main(["calendar", "物业服务中心", "--shifts", "25:00", "--db", str(db)]) == 2
+    assert (
+        cli.main(["calendar", "物业服务中心", "--shifts", "8:00", "--nudge", "90", "--db", str(db)])
+        == 2
+    )
