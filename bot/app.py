@@ -19,6 +19,7 @@ from bot.store import outbox
 from bot.store.db import Database
 from handlers import build_router, menu
 from handlers.checklists import load_all
+from schedules import drills as drill_reminders
 from schedules import hazards as deadlines
 from schedules import notices as notice_reminders
 from schedules import shifts
@@ -62,8 +63,8 @@ class App:
         scheduler = Scheduler(
             db,
             clock,
-            {**deadlines.KINDS, **shifts.KINDS, **notice_reminders.KINDS},
-            planners=[shifts.make_planner(timezone)],
+            {**deadlines.KINDS, **shifts.KINDS, **notice_reminders.KINDS, **drill_reminders.KINDS},
+            planners=[shifts.make_planner(timezone), drill_reminders.plan_watch],
             language=language,
             on_commit=sender.wake,
         )

@@ -8,7 +8,7 @@ from functools import partial
 from bot.engine import Ctx, Router
 from bot.i18n import t
 from bot.model import Role
-from handlers import checklist, common, groups, leave, notice, signup
+from handlers import checklist, common, drill, groups, leave, notice, signup
 from handlers.checklists import Checklist, load_all
 
 
@@ -28,12 +28,16 @@ def build_router() -> Router:
         notice=notice.start,
         notices=notice.sent,
         read=notice.read,
+        drill=drill.start,
+        drilldone=drill.record_start,
     )
     for definition in load_all().values():
         router.commands[definition.command] = partial(_run_checklist, definition)
     router.flows[checklist.FLOW] = checklist.flow
     router.flows[common.LANG_FLOW] = common.language_flow
     router.flows[notice.FLOW] = notice.flow
+    router.flows[drill.PLAN] = drill.plan_flow
+    router.flows[drill.RECORD] = drill.record_flow
     return router
 
 
@@ -43,6 +47,9 @@ def menu(roles: frozenset[Role], language: str) -> list[tuple[str, str]]:
     items += [
         (name, t(language, f"menu.{name}")) for name in ("leave", "help", "lang", "cancel", "start")
     ]
+    if Role.SAFETY_OFFICER in roles or Role.ADMIN in roles:
+        items.append(("drill", t(language, "menu.drill")))
+        items.append(("drilldone", t(language, "menu.drilldone")))
     if Role.SUPERVISOR in roles or Role.ADMIN in roles:
         items.append(("notice", t(language, "menu.notice")))
         items.append(("notices", t(language, "menu.notices")))

@@ -1,0 +1,267 @@
+"""Fire and evacuation drills (REGULATIONS §4): a safety officer or admin
+plans one (`/drill`: when, which area, what kind), everyone in the area is
+told in advance and the organiser reminded; afterwards the organiser records
+it (`/drilldone`: participants, duration, problems — which become a hazard —
+and a photo)."""
+
+from __future__ import annotations
+
+from bot.engine import Ctx, Flow
+from bot.model import Button, Inbound, InboundKind, Role, UserError
+from bot.store import drills, hazards, people
+from handlers.text import clean_text
+from schedules import drills as drill_reminders
+from schedules.calendar import parse_local
+from schedules.clock import end_of_local_day, local_time_text, parse_iso
+
+PLAN = "drill"
+RECORD = "drill_record"
+KINDS = ("fire", "evacuation", "other")
+MAX_TEXT = 2000
+
+
+def _may_organise(ctx: Ctx) -> None:
+    if not ctx.staff.has(Role.SAFETY_OFFICER, Role.ADMIN):
+        raise UserError("drill.not_allowed")
+
+
+# -- planning ------------------------------------------------------------------------
+def start(ctx: Ctx, args: str) -> None:
+    _may_organise(ctx)
+    ctx.goto(PLAN, "when")
+    ctx.say("drill.ask_when")
+
+
+def on_when(ctx: Ctx, inbound: Inbound) -> None:
+    if inbound.kind is not InboundKind.TEXT:
+        ctx.say("drill.ask_when")
+        return
+    moment = parse_local(inbound.text, ctx.timezone, ctx.now)
+    ctx.step_to("area", at=moment.isoformat())
+    ask_area(ctx)
+
+
+def ask_area(ctx: Ctx) -> None:
+    ctx.say(
+        "drill.ask_area",
+        buttons=[[Button(row["path"], f"u{row['id']}")] for row in drills.units(ctx.conn)],
+    )
+
+
+def on_area(ctx: Ctx, inbound: Inbound) -> None:
+    choice = inbound.text if inbound.kind is InboundKind.ACTION else ""
+    known = {f"u{row['id']}": int(row["id"]) for row in drills.units(ctx.conn)}
+    if choice not in known:
+        ask_area(ctx)
+        return
+    ctx.step_to("kind", unit=known[choice])
+    ask_kind(ctx)
+
+
+def ask_kind(ctx: Ctx) -> None:
+    ctx.say(
+        "drill.ask_kind",
+        buttons=[[Button(ctx.text(f"drill.kind_{kind}"), kind) for kind in KINDS]],
+    )
+
+
+def on_kind(ctx: Ctx, inbound: Inbound) -> None:
+    if inbound.kind is not InboundKind.ACTION or inbound.text not in KINDS:
+        ask_kind(ctx)
+        return
+    at = parse_iso(ctx.data["at"])
+    if at <= ctx.now:  # the conversation took so long the time has passed
+        raise UserError("time.in_the_past", text=local_time_text(at, ctx.timezone))
+    drill_id = drills.plan(
+        ctx.conn,
+        unit_id=int(ctx.data["unit"]),
+        kind=inbound.text,
+        at=ctx.data["at"],
+        organiser_id=ctx.staff.id,
+        now=ctx.now_iso,
+    )
+    told = drill_reminders.plan(ctx.conn, drill_id, at, ctx.now)
+    unit = people.unit_path(ctx.conn, int(ctx.data["unit"]))
+    ctx.end()
+    ctx.say(
+        "drill.planned",
+        drill=drill_id,
+        when=local_time_text(at, ctx.timezone),
+        unit=unit,
+        notices=told,
+    )
+
+
+# -- recording -----------------------------------------------------------------------
+def record_start(ctx: Ctx, args: str) -> None:
+    _may_organise(ctx)
+    waiting = drills.awaiting_record(ctx.conn, ctx.staff.id, ctx.now_iso)
+    if not waiting:
+        raise UserError("drill.none_to_record")
+    ctx.goto(RECORD, "which")
+    ask_which(ctx)
+
+
+def ask_which(ctx: Ctx) -> None:
+    rows = drills.awaiting_record(ctx.conn, ctx.staff.id, ctx.now_iso)
+    ctx.say(
+        "drill.ask_which",
+        buttons=[
+            [
+                Button(
+                    f"#{row['id']} {local_time_text(parse_iso(row['at']), ctx.timezone)}"
+                    f" {people.unit_path(ctx.conn, int(row['unit_id']))}",
+                    f"d{row['id']}",
+                )
+            ]
+            for row in rows[:10]
+        ],
+    )
+
+
+def on_which(ctx: Ctx, inbound: Inbound) -> None:
+    rows = {
+        f"d{row['id']}": int(row["id"])
+        for row in drills.awaiting_record(ctx.conn, ctx.staff.id, ctx.now_iso)
+    }
+    if inbound.kind is not InboundKind.ACTION or inbound.text not in rows:
+        ask_which(ctx)
+        return
+    ctx.step_to("participants", drill=rows[inbound.text])
+    ctx.say("drill.ask_participants")
+
+
+def _number(inbound: Inbound, low: int, high: int) -> int | None:
+    text = inbound.text.strip() if inbound.kind is InboundKind.TEXT else ""
+    return int(text) if text.isdigit() and low <= int(text) <= high else None
+
+
+def on_participants(ctx: Ctx, inbound: Inbound) -> None:
+    count = _number(inbound, 1, 100_000)
+    if count is None:
+        ctx.say("drill.ask_participants")
+        return
+    ctx.step_to("minutes", participants=count)
+    ctx.say("drill.ask_minutes")
+
+
+def on_minutes(ctx: Ctx, inbound: Inbound) -> None:
+    minutes = _number(inbound, 1, 24 * 60)
+    if minutes is None:
+        ctx.say("drill.ask_minutes")
+        return
+    ctx.step_to("problems", minutes=minutes)
+    ask_problems(ctx)
+
+
+def ask_problems(ctx: Ctx) -> None:
+    ctx.say("drill.ask_problems", buttons=[[Button(ctx.text("drill.no_problems"), "none")]])
+
+
+def on_problems(ctx: Ctx, inbound: Inbound) -> None:
+    if inbound.kind is InboundKind.ACTION and inbound.text == "none":
+        problems = None
+    elif inbound.kind is InboundKind.TEXT and clean_text(inbound.text):
+        problems = clean_text(inbound.text)
+        if len(problems) > MAX_TEXT:
+            raise UserError("check.too_long", limit=MAX_TEXT, length=len(problems))
+    else:
+        ask_problems(ctx)
+        return
+    ctx.step_to("photo", problems=problems)
+    ask_photo(ctx)
+
+
+def ask_photo(ctx: Ctx) -> None:
+    ctx.say("check.ask_photo", buttons=[[Button(ctx.text("check.skip_photo"), "skip")]])
+
+
+def on_photo(ctx: Ctx, inbound: Inbound) -> None:
+    if inbound.kind is InboundKind.PHOTO and inbound.text:
+        photo: str | None = inbound.text
+    elif inbound.kind is InboundKind.ACTION and inbound.text == "skip":
+        photo = None
+    else:
+        ask_photo(ctx)
+        return
+    finish(ctx, photo)
+
+
+def finish(ctx: Ctx, photo: str | None) -> None:
+    drill = drills.get(ctx.conn, int(ctx.data["drill"]))
+    if drill is None or drill["state"] != "planned":
+        ctx.end()
+        raise UserError("drill.none_to_record")
+    problems = ctx.data.get("problems")
+    hazard_id = None
+    if problems:
+        # A problem found in a drill is a hazard like any other (REGULATIONS §2).
+        hazard_id = hazards.create(
+            ctx.conn,
+            unit_id=int(drill["unit_id"]),
+            reported_by=ctx.staff.id,
+            source=f"drill:{drill['id']}",
+            description=problems,
+            photo=photo,
+            severity="general",
+            deadline_at=end_of_local_day(ctx.now, ctx.timezone).isoformat(),
+            now=ctx.now_iso,
+        )
+    drills.record(
+        ctx.conn,
+        int(drill["id"]),
+        participants=int(ctx.data["participants"]),
+        minutes=int(ctx.data["minutes"]),
+        problems=problems,
+        photo=photo,
+        hazard_id=hazard_id,
+        actor_id=ctx.staff.id,
+        now=ctx.now_iso,
+    )
+    ctx.end()
+    if hazard_id:
+        ctx.say("drill.recorded_with_hazard", drill=drill["id"], hazard=hazard_id)
+    else:
+        ctx.say("drill.recorded", drill=drill["id"])
+
+
+def reprompt_plan(ctx: Ctx) -> None:
+    step = ctx.conversation.step
+    if step == "when":
+        ctx.say("drill.ask_when")
+    elif step == "area":
+        ask_area(ctx)
+    elif step == "kind":
+        ask_kind(ctx)
+
+
+def reprompt_record(ctx: Ctx) -> None:
+    step = ctx.conversation.step
+    if step == "which":
+        ask_which(ctx)
+    elif step == "participants":
+        ctx.say("drill.ask_participants")
+    elif step == "minutes":
+        ctx.say("drill.ask_minutes")
+    elif step == "problems":
+        ask_problems(ctx)
+    elif step == "photo":
+        ask_photo(ctx)
+
+
+plan_flow = Flow(
+    name=PLAN,
+    steps={"when": on_when, "area": on_area, "kind": on_kind},
+    reprompt=reprompt_plan,
+)
+record_flow = Flow(
+    name=RECORD,
+    steps={
+        "which": on_which,
+        "participants": on_participants,
+        "minutes": on_minutes,
+        "problems": on_problems,
+        "photo": on_photo,
+    },
+    reprompt=reprompt_record,
+)

@@ -1,0 +1,80 @@
+"""Drills: planned with advance notice, recorded afterwards, watched yearly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from conftest import Person
+
+from bot.app import App
+from schedules.clock import FakeClock
+
+
+async def plan_drill(officer: Person, when: str, area: str = "物业服务中心/保安部") -> list[str]:
+    await officer.send("/drill")
+    await officer.send(when)
+    await officer.press(area)
+    return await officer.press("消防演练")
+
+
+async def test_drill_is_announced_in_advance_to_its_area(
+    person, app: App, clock: FakeClock
+) -> None:
+    officer = await person("李静")
+    zhang = await person("张伟")
+    cook = await person("吴刚")
+    replies = await plan_drill(officer, "2026-12-01 15:00")
+    assert "演练 #1 已安排" in replies[-1] and "2 次" in replies[-1]
+    clock.set(datetime(2026, 11, 28, 7, 0, 1, tzinfo=UTC))  # 3 days before 15:00 local
+    await app.scheduler.tick()
+    assert any("演练预告" in t for t in await zhang.replies())
+    assert await cook.replies() == []  # the kitchen is outside the area
+    assert any("您组织的" in t for t in await officer.replies())
+    clock.set(datetime(2026, 12, 1, 6, 0, 1, tzinfo=UTC))  # one hour before
+    await app.scheduler.tick()
+    assert any("演练预告" in t for t in await zhang.replies())
+
+
+async def test_bad_drill_times_and_roles_are_refused(person) -> None:
+    officer = await person("李静")
+    zhang = await person("张伟")
+    assert "只有安全员或管理员" in (await zhang.send("/drill"))[0]
+    await officer.send("/drill")
+    assert "已经过去" in (await officer.send("2026-01-01 10:00"))[0]
+    assert "没有这个日期" in (await officer.send("2027-02-31 10:00"))[0]
+    assert "看不懂" in (await officer.send("下周二"))[0]
+
+
+async def test_recording_a_drill_turns_its_problems_into_a_hazard(
+    person, app: App, clock: FakeClock
+) -> None:
+    officer = await person("李静")
+    await plan_drill(officer, "2026-11-27 15:00")
+    assert "没有待记录" in (await officer.send("/drilldone"))[0]  # not yet
+    clock.advance(timedelta(hours=7))
+    await officer.send("/drilldone")
+    await officer.press("#1")
+    await officer.send("35")
+    await officer.send("12")
+    await officer.send("二楼安全出口指示灯不亮")
+    replies = await officer.press("跳过")
+    assert "隐患 #1" in replies[-1]
+    drill = await app.db.read(
+        lambda c: c.execute("SELECT state, participants, minutes, hazard_id FROM drills").fetchone()
+    )
+    assert tuple(drill) == ("done", 35, 12, 1)
+    audit = await app.db.read(
+        lambda c: c.execute("SELECT action FROM audit_log WHERE entity = 'drill'").fetchall()
+    )
+    assert [row[0] for row in audit] == ["planned", "recorded"]
+
+
+async def test_compliance_watch_reports_units_short_of_drills(
+    person, app: App, clock: FakeClock
+) -> None:
+    admin = await person("王建国")
+    await app.scheduler.plan()
+    clock.set(datetime(2027, 3, 1, 1, 0, 1, tzinfo=UTC))  # 1 March 09:00 in Shanghai
+    await app.scheduler.tick()
+    report = [t for t in await admin.replies() if "演练计划不足" in t]
+    assert report and "物业服务中心/保安部/一班" in report[0]
