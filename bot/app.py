@@ -20,6 +20,7 @@ from bot.store.db import Database
 from handlers import build_router, menu
 from handlers.checklists import load_all
 from schedules import drills as drill_reminders
+from schedules import duties as duty_book
 from schedules import hazards as deadlines
 from schedules import notices as notice_reminders
 from schedules import shifts
@@ -63,8 +64,18 @@ class App:
         scheduler = Scheduler(
             db,
             clock,
-            {**deadlines.KINDS, **shifts.KINDS, **notice_reminders.KINDS, **drill_reminders.KINDS},
-            planners=[shifts.make_planner(timezone), drill_reminders.plan_watch],
+            {
+                **deadlines.KINDS,
+                **shifts.KINDS,
+                **notice_reminders.KINDS,
+                **drill_reminders.KINDS,
+                **duty_book.KINDS,
+            },
+            planners=[
+                shifts.make_planner(timezone),
+                drill_reminders.plan_watch,
+                duty_book.make_planner(timezone),
+            ],
             language=language,
             on_commit=sender.wake,
         )

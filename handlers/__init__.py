@@ -8,7 +8,7 @@ from functools import partial
 from bot.engine import Ctx, Router
 from bot.i18n import t
 from bot.model import Role
-from handlers import checklist, common, drill, groups, leave, notice, signup
+from handlers import checklist, common, drill, duties, groups, leave, notice, signup
 from handlers.checklists import Checklist, load_all
 
 
@@ -17,7 +17,9 @@ def build_router() -> Router:
         fallback=common.fallback,
         stranger=signup.on_stranger,
         group=groups.on_group,
-        anytime=frozenset({"start", "help", "cancel", "lang", "leave", "read", "notices"}),
+        anytime=frozenset(
+            {"start", "help", "cancel", "lang", "leave", "read", "notices", "done", "schedules"}
+        ),
     )
     router.commands.update(
         start=common.start,
@@ -30,6 +32,8 @@ def build_router() -> Router:
         read=notice.read,
         drill=drill.start,
         drilldone=drill.record_start,
+        done=duties.done,
+        schedules=duties.schedules,
     )
     for definition in load_all().values():
         router.commands[definition.command] = partial(_run_checklist, definition)
@@ -51,6 +55,7 @@ def menu(roles: frozenset[Role], language: str) -> list[tuple[str, str]]:
         items.append(("drill", t(language, "menu.drill")))
         items.append(("drilldone", t(language, "menu.drilldone")))
     if Role.SUPERVISOR in roles or Role.ADMIN in roles:
+        items.append(("schedules", t(language, "menu.schedules")))
         items.append(("notice", t(language, "menu.notice")))
         items.append(("notices", t(language, "menu.notices")))
         items.append(("bindgroup", t(language, "menu.bindgroup")))

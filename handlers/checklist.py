@@ -13,6 +13,7 @@ from bot.store import checklists as runs
 from bot.store import hazards, people
 from handlers.checklists import Checklist, load_all
 from handlers.text import clean_text
+from schedules import duties as duty_book
 from schedules import hazards as deadlines
 from schedules.clock import end_of_local_day, local_date, local_time_text
 
@@ -210,6 +211,7 @@ def record(ctx: Ctx, answer: str, note: str | None, hazard_id: int | None) -> No
         ask_item(ctx)
         return
     runs.complete_run(ctx.conn, ctx.data["run"], ctx.staff.id, ctx.now_iso)
+    duty_book.checklist_done(ctx.conn, checklist.id, ctx.staff.id, ctx.now_iso)
     run_id = ctx.data["run"]
     ctx.end()
     show_result(ctx, checklist, run_id)

@@ -1,0 +1,78 @@
+"""Recurring duties: reminded, recorded against their occurrence, escalated
+when missed, pausable per unit."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.app import App
+from schedules.clock import FakeClock
+
+
+async def test_daily_inspection_reminded_done_by_checklist_not_escalated(
+    person, app: App, clock: FakeClock
+) -> None:
+    liu = await person("刘强")
+    clock.set(datetime(2026, 11, 26, 16, 0, tzinfo=UTC))  # Friday 00:00 in Shanghai
+    await app.scheduler.plan()
+    clock.set(datetime(2026, 11, 27, 1, 0, 1, tzinfo=UTC))  # 09:00
+    await app.scheduler.tick()
+    reminder = [t for t in await liu.replies() if "日常安全检查" in t]
+    assert reminder and liu.last_buttons == [("▶️ 开始", "/daily")]
+    await liu.press("开始")
+    for _ in range(5):
+        await liu.press("正常")
+    clock.set(datetime(2026, 11, 27, 9, 0, 1, tzinfo=UTC))  # 17:00: the deadline
+    await app.scheduler.tick()
+    assert not any("逾期" in t or "过期" in t for t in await liu.replies())
+
+
+async def test_missed_duty_is_escalated_above_the_owner(person, app: App, clock: FakeClock) -> None:
+    zhou = await person("周芳")  # supervisor of 餐饮部
+    admin = await person("王建国")
+    clock.set(datetime(2026, 11, 26, 16, 0, tzinfo=UTC))
+    await app.scheduler.plan()
+    clock.set(datetime(2026, 11, 27, 9, 0, 1, tzinfo=UTC))
+    await app.scheduler.tick()
+    assert any("已过期限" in t for t in await zhou.replies())
+    escalations = [t for t in await admin.replies() if "逾期未完成" in t]
+    assert any("周芳" in t and "日常安全检查" in t for t in escalations)
+    escalated = await app.db.read(
+        lambda c: c.execute(
+            "SELECT COUNT(*) FROM audit_log WHERE entity = 'duty' AND action = 'escalated'"
+        ).fetchone()[0]
+    )
+    assert escalated >= 1
+
+
+async def test_meeting_is_done_with_its_button(person, app: App, clock: FakeClock) -> None:
+    admin = await person("王建国")
+    clock.set(datetime(2026, 11, 26, 16, 0, tzinfo=UTC))
+    await app.scheduler.plan()
+    clock.set(datetime(2026, 11, 27, 1, 0, 1, tzinfo=UTC))
+    await app.scheduler.tick()
+    await admin.replies()
+    occurrence = await app.db.read(
+        lambda c: c.execute(
+            "SELECT id FROM duty_occurrences WHERE duty = 'monthly_fire_meeting'"
+            " AND period = '2026-11'"
+        ).fetchone()[0]
+    )
+    assert "完成" in (await admin.send(f"/done {occurrence}"))[0]
+    assert "之前" in (await admin.send(f"/done {occurrence}"))[0]
+    assert "不是您的" in (await admin.send("/done 999999"))[0]
+
+
+async def test_schedules_lists_and_pauses(person, app: App, clock: FakeClock) -> None:
+    liu = await person("刘强")
+    zhang = await person("张伟")
+    clock.set(datetime(2026, 11, 26, 16, 0, tzinfo=UTC))
+    await app.scheduler.plan()
+    listing = (await liu.send("/schedules"))[0]
+    assert "日常安全检查" in listing and "刘强" in listing
+    assert "只有主管" in (await zhang.send("/schedules"))[0]
+    assert "已暂停" in (await liu.send("/schedules pause daily_inspection"))[0]
+    assert "没有这个日程" in (await liu.send("/schedules pause nonsense"))[0]
+    clock.advance(timedelta(hours=9, seconds=1))
+    await app.scheduler.tick()
+    assert not any("日常安全检查" in t for t in await liu.replies())
