@@ -24,6 +24,7 @@ from schedules import duties as duty_book
 from schedules import hazards as deadlines
 from schedules import notices as notice_reminders
 from schedules import shifts
+from schedules import training as training_reminders
 from schedules.clock import Clock, SystemClock
 from schedules.runner import Scheduler
 
@@ -70,11 +71,13 @@ class App:
                 **notice_reminders.KINDS,
                 **drill_reminders.KINDS,
                 **duty_book.KINDS,
+                **training_reminders.KINDS,
             },
             planners=[
                 shifts.make_planner(timezone),
                 drill_reminders.plan_watch,
                 duty_book.make_planner(timezone),
+                training_reminders.plan,
             ],
             language=language,
             on_commit=sender.wake,

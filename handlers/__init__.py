@@ -8,7 +8,17 @@ from functools import partial
 from bot.engine import Ctx, Router
 from bot.i18n import t
 from bot.model import Role
-from handlers import checklist, common, drill, duties, groups, leave, notice, signup
+from handlers import (
+    checklist,
+    common,
+    drill,
+    duties,
+    groups,
+    leave,
+    notice,
+    signup,
+    training,
+)
 from handlers.checklists import Checklist, load_all
 
 
@@ -34,6 +44,7 @@ def build_router() -> Router:
         drilldone=drill.record_start,
         done=duties.done,
         schedules=duties.schedules,
+        training=training.start,
     )
     for definition in load_all().values():
         router.commands[definition.command] = partial(_run_checklist, definition)
@@ -42,6 +53,7 @@ def build_router() -> Router:
     router.flows[notice.FLOW] = notice.flow
     router.flows[drill.PLAN] = drill.plan_flow
     router.flows[drill.RECORD] = drill.record_flow
+    router.flows[training.FLOW] = training.flow
     return router
 
 
@@ -54,6 +66,7 @@ def menu(roles: frozenset[Role], language: str) -> list[tuple[str, str]]:
     if Role.SAFETY_OFFICER in roles or Role.ADMIN in roles:
         items.append(("drill", t(language, "menu.drill")))
         items.append(("drilldone", t(language, "menu.drilldone")))
+        items.append(("training", t(language, "menu.training")))
     if Role.SUPERVISOR in roles or Role.ADMIN in roles:
         items.append(("schedules", t(language, "menu.schedules")))
         items.append(("notice", t(language, "menu.notice")))

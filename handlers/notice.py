@@ -11,12 +11,12 @@ from bot.engine import Ctx, Flow
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, UserError
 from bot.store import notices, people, reminders
+from handlers import recipients
 from handlers.text import clean_text
 from schedules.clock import iso
 
 FLOW = "notice"
 MAX_TEXT = 2000
-MAX_NAMES = 50
 REMIND_AFTER = timedelta(hours=24)
 ROLES = (Role.STAFF, Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.CARE_WORKER)
 
@@ -45,40 +45,24 @@ def on_audience(ctx: Ctx, inbound: Inbound) -> None:
         ctx.say("notice.ask_names")
         return
     if choice == "all" and ctx.staff.has(Role.ADMIN):
-        recipients = _everyone(ctx)
+        chosen = notices.everyone(ctx.conn)
     elif choice == "unit":
-        recipients = _scope(ctx)
+        chosen = notices.subtree_staff(ctx.conn, ctx.staff.unit_id)
     elif choice.startswith("role:") and choice[5:] in {r.value for r in ROLES}:
         holders = set(notices.role_staff(ctx.conn, Role(choice[5:])))
-        recipients = [staff_id for staff_id in _scope(ctx) if staff_id in holders]
+        chosen = [staff_id for staff_id in recipients.scope(ctx) if staff_id in holders]
     else:
         ctx.say("check.use_buttons")
         ask_audience(ctx)
         return
-    audience = {"kind": choice}
-    _to_text(ctx, audience, recipients, confidential=False)
+    _to_text(ctx, {"kind": choice}, chosen, confidential=False)
 
 
 def on_names(ctx: Ctx, inbound: Inbound) -> None:
     if inbound.kind is not InboundKind.TEXT:
         ctx.say("notice.ask_names")
         return
-    wanted = [
-        w.strip() for w in clean_text(inbound.text).replace("，", ",").replace("、", ",").split(",")
-    ]
-    wanted = [w for w in wanted if w][:MAX_NAMES]
-    allowed = set(_everyone(ctx) if ctx.staff.has(Role.ADMIN) else _scope(ctx))
-    found: list[int] = []
-    unknown: list[str] = []
-    for who in wanted:
-        matches = [p for p in people.find_staff(ctx.conn, who) if p.active and p.id in allowed]
-        if len(matches) == 1:
-            found.append(matches[0].id)
-        else:
-            unknown.append(who[:20])
-    if unknown or not found:
-        raise UserError("notice.unknown_names", names="、".join(unknown) or "-")
-    _to_text(ctx, {"kind": "named"}, sorted(set(found)), confidential=True)
+    _to_text(ctx, {"kind": "named"}, recipients.named(ctx, inbound.text), confidential=True)
 
 
 def _to_text(ctx: Ctx, audience: dict[str, str], recipients: list[int], confidential: bool) -> None:
@@ -207,14 +191,6 @@ def sent(ctx: Ctx, args: str) -> None:
             )
         )
     ctx.say_text("\n".join(lines))
-
-
-def _scope(ctx: Ctx) -> list[int]:
-    return notices.subtree_staff(ctx.conn, ctx.staff.unit_id)
-
-
-def _everyone(ctx: Ctx) -> list[int]:
-    return notices.everyone(ctx.conn)
 
 
 def reprompt(ctx: Ctx) -> None:
