@@ -80,7 +80,7 @@ from bot.channels.telegram.channel import (  # noqa: E402
 from bot.channels.telegram.transport import CHANNEL  # noqa: E402
 from bot.model import InboundKind  # noqa: E402
 from bot.store import people  # noqa: E402
-from handlers import menu  # noqa: E402
+from handlers.router import menu  # noqa: E402
 from schedules.clock import FakeClock, iso  # noqa: E402
 from tests.telegram.fakebotapi import FakeBotAPI, callback_update, text_update  # noqa: E402
 

@@ -17,8 +17,8 @@ from bot.engine import Engine
 from bot.sender import Sender, Transport
 from bot.store import outbox
 from bot.store.db import Database
-from handlers import build_router, menu
 from handlers.checklists import load_all
+from handlers.router import build_router, menu
 from schedules import drills as drill_reminders
 from schedules import duties as duty_book
 from schedules import hazards as deadlines

@@ -152,6 +152,7 @@ class Visitor:
         *,
         idempotency_key: str,
         buttons: list[list[Button]] | None = None,
+        attachments: tuple[str, ...] = (),
         **params: Any,
     ) -> None:
         """Queue a message for a member of staff, in their language, on the
@@ -162,6 +163,7 @@ class Visitor:
             t(recipient.language, key, **params),
             idempotency_key=idempotency_key,
             buttons=buttons,
+            attachments=attachments,
         )
 
     def notify_text(
@@ -171,6 +173,7 @@ class Visitor:
         *,
         idempotency_key: str,
         buttons: list[list[Button]] | None = None,
+        attachments: tuple[str, ...] = (),
     ) -> None:
         route = people.reachable_channel(self.conn, recipient.id)
         self._pending.append(
@@ -181,6 +184,7 @@ class Visitor:
                 text=text,
                 key=idempotency_key,
                 buttons=tuple(tuple(row) for row in buttons or ()),
+                attachments=attachments,
             )
         )
 

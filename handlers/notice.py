@@ -142,6 +142,7 @@ def send(ctx: Ctx) -> None:
             "notice.message",
             idempotency_key=f"notice:{notice_id}:{staff_id}",
             buttons=[[Button(_read_label(person.language), f"/read {notice_id}")]],
+            attachments=(data["attachment"],) if data.get("attachment") else (),
             sender=ctx.staff.name,
             text=data["text"],
         )

@@ -14,19 +14,28 @@ from bot.store import drills, notices, people, reminders
 from bot.store.reminders import Reminder
 from schedules.calendar import exact_moment
 from schedules.clock import iso, local_date, local_time_text, parse_iso
+from schedules.duties import drill_rules
 from schedules.runner import Kind
 
-ADVANCE = (timedelta(days=3), timedelta(hours=1))
-MIN_PLANNED = 2
-PLANNED_BY = (3, 1)  # 1 March
-DONE_BY = (7, 1)  # 1 July
 WATCH_AT = time(9, 0)
+
+
+def _advance() -> tuple[timedelta, ...]:
+    rules = drill_rules()
+    return tuple(
+        ahead
+        for ahead in (
+            timedelta(days=rules.notice_days_before),
+            timedelta(hours=rules.notice_hours_before),
+        )
+        if ahead
+    )
 
 
 def plan(conn: sqlite3.Connection, drill_id: int, at: datetime, now: datetime) -> int:
     """Schedule a new drill's notices; returns how many will go out."""
     planned = 0
-    for ahead in ADVANCE:
+    for ahead in _advance():
         due = at - ahead
         if due > now:
             hours = int(ahead.total_seconds() // 3600)
@@ -84,7 +93,11 @@ def plan_watch(conn: sqlite3.Connection, *, now: datetime) -> int:
     zone = "Asia/Shanghai"
     year = local_date(now, zone).year
     for check_year in (year, year + 1):
-        for name, (month, day) in (("planned", PLANNED_BY), ("done", DONE_BY)):
+        rules = drill_rules()
+        for name, (month, day) in (
+            ("planned", rules.month_day("planned_by")),
+            ("done", rules.month_day("done_by")),
+        ):
             due = exact_moment(date(check_year, month, day), WATCH_AT, zone)
             if due > now:
                 planned += reminders.schedule(
@@ -102,13 +115,14 @@ def watch(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
     """Units with staff that fall short: fewer than two drills planned, or none done."""
     year = int(reminder.target["year"])
     check = str(reminder.target["check"])
+    minimum = drill_rules().min_planned
     short: list[str] = []
     for unit in drills.units(visitor.conn):
         if not people.members(visitor.conn, int(unit["id"])):
             continue
         chain = [int(row["id"]) for row in people.unit_chain(visitor.conn, int(unit["id"]))]
         if check == "planned":
-            if drills.count_for_year(visitor.conn, chain, year, done=False) < MIN_PLANNED:
+            if drills.count_for_year(visitor.conn, chain, year, done=False) < minimum:
                 short.append(str(unit["path"]))
         elif drills.count_for_year(visitor.conn, chain, year, done=True) == 0:
             short.append(str(unit["path"]))
@@ -121,7 +135,7 @@ def watch(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
             idempotency_key=f"{reminder.key}:{admin.id}",
             year=year,
             units="\n".join(short),
-            minimum=MIN_PLANNED,
+            minimum=minimum,
         )
     return True
 

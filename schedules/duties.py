@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,9 +42,34 @@ class Duty(BaseModel):
     title: Text
 
 
+class DrillRules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min_planned: int = Field(default=2, ge=1, le=12)
+    planned_by: str = Field(default="03-01", pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+    done_by: str = Field(default="07-01", pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+    notice_days_before: int = Field(default=3, ge=0, le=30)
+    notice_hours_before: int = Field(default=1, ge=0, le=48)
+
+    def month_day(self, which: str) -> tuple[int, int]:
+        month, day = getattr(self, which).split("-")
+        return int(month), int(day)
+
+
+@cache
+def _raw() -> dict[str, Any]:
+    text = resources.files(__package__).joinpath("duties.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+@cache
+def drill_rules() -> DrillRules:
+    return DrillRules.model_validate(_raw().get("drills", {}))
+
+
 @cache
 def load() -> dict[str, Duty]:
-    raw = tomllib.loads(resources.files(__package__).joinpath("duties.toml").read_text("utf-8"))
+    raw = _raw()
     found = {d.id: d for d in (Duty.model_validate(item) for item in raw["duty"])}
     checklists = load_all()
     for duty in found.values():

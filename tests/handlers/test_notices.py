@@ -76,3 +76,22 @@ async def test_admin_can_notify_a_role_across_the_organisation(person) -> None:
     replies = await send_notice(admin, "安全员", "季度专业检查下周开始")
     assert "已发给 1 人" in replies[-1]
     assert "季度专业检查下周开始" in (await officer.replies())[-1]
+
+
+async def test_a_notice_can_carry_a_file(person, app: App) -> None:
+    liu = await person("刘强")
+    zhang = await person("张伟")
+    await liu.send("/notice")
+    await liu.press("指定人员")
+    await liu.send("张伟")
+    await liu.send("请查看附件中的疏散图")
+    await liu.photo("ab/plan.png")
+    await liu.press("发送")
+    await zhang.replies()
+    attachments = await app.db.read(
+        lambda c: c.execute(
+            "SELECT attachments FROM outbox WHERE staff_id = ? AND idempotency_key LIKE 'notice:%'",
+            (zhang.staff_id,),
+        ).fetchone()[0]
+    )
+    assert attachments == '["ab/plan.png"]'

@@ -1,0 +1,79 @@
+"""The one place that wires the conversations into the engine: commands,
+flows, who may interrupt what, and each role's command menu."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from bot.engine import Ctx, Router
+from bot.i18n import t
+from bot.model import Role
+from handlers import (
+    checklist,
+    common,
+    drill,
+    duties,
+    groups,
+    leave,
+    notice,
+    signup,
+    training,
+)
+from handlers.checklists import Checklist, load_all
+
+
+def build_router() -> Router:
+    router = Router(
+        fallback=common.fallback,
+        stranger=signup.on_stranger,
+        group=groups.on_group,
+        anytime=frozenset(
+            {"start", "help", "cancel", "lang", "leave", "read", "notices", "done", "schedules"}
+        ),
+    )
+    router.commands.update(
+        start=common.start,
+        help=common.help_,
+        cancel=common.cancel,
+        lang=common.lang,
+        leave=leave.leave,
+        notice=notice.start,
+        notices=notice.sent,
+        read=notice.read,
+        drill=drill.start,
+        drilldone=drill.record_start,
+        done=duties.done,
+        schedules=duties.schedules,
+        training=training.start,
+    )
+    for definition in load_all().values():
+        router.commands[definition.command] = partial(_run_checklist, definition)
+    router.flows[checklist.FLOW] = checklist.flow
+    router.flows[common.LANG_FLOW] = common.language_flow
+    router.flows[notice.FLOW] = notice.flow
+    router.flows[drill.PLAN] = drill.plan_flow
+    router.flows[drill.RECORD] = drill.record_flow
+    router.flows[training.FLOW] = training.flow
+    return router
+
+
+def menu(roles: frozenset[Role], language: str) -> list[tuple[str, str]]:
+    """The commands a person with these roles sees in their chat menu."""
+    items = [(c.command, c.title.get(language)) for c in load_all().values() if c.may_run(roles)]
+    items += [
+        (name, t(language, f"menu.{name}")) for name in ("leave", "help", "lang", "cancel", "start")
+    ]
+    if Role.SAFETY_OFFICER in roles or Role.ADMIN in roles:
+        items.append(("drill", t(language, "menu.drill")))
+        items.append(("drilldone", t(language, "menu.drilldone")))
+        items.append(("training", t(language, "menu.training")))
+    if Role.SUPERVISOR in roles or Role.ADMIN in roles:
+        items.append(("schedules", t(language, "menu.schedules")))
+        items.append(("notice", t(language, "menu.notice")))
+        items.append(("notices", t(language, "menu.notices")))
+        items.append(("bindgroup", t(language, "menu.bindgroup")))
+    return items
+
+
+def _run_checklist(definition: Checklist, ctx: Ctx, args: str) -> None:
+    checklist.start(ctx, definition)
