@@ -4,7 +4,7 @@ photo): 10,000 inbound events through engine, store and outbox on a fresh
 database. Prints events/s and per-event latency (p50/p99), and the ratio to
 the targets (2,000 events/s, p99 under 10 ms).
 
-Run: python bench/pipeline.py [--people 1000] [--concurrency 8]
+Run: python -m bench.pipeline [--people 1000] [--concurrency 8]
 """
 
 from __future__ import annotations

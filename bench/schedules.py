@@ -8,17 +8,10 @@
 3. a notice to 10,000 people through the /notice conversation: every outbox
    row committed in under 2 s (the time of the final "send" press).
 
-Run: python bench/schedules.py [--quick]
+Run: python -m bench.schedules [--quick]
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# Run as a script, this file's folder comes first on the path and its name
-# would hide the `schedules` package: take the folder out before importing.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import asyncio
@@ -26,9 +19,11 @@ import csv
 import logging
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bot import roster
 from bot.app import App
@@ -80,7 +75,7 @@ async def startup(folder: Path, count: int) -> float:
     elapsed = time.perf_counter() - started
     await app.scheduler.stop()
     await app.close()
-    assert pending == count, pending
+    assert pending >= count, pending  # the planners add their own (the drill watch)
     return elapsed
 
 

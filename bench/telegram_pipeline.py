@@ -34,7 +34,7 @@ question is out), so that the engine finds the pressed question and edits it,
 as in production. It is one UPDATE queued to the database just ahead of the
 press (untimed, though it shares the press's group commit).
 
-Run: python bench/telegram_pipeline.py [--people 1000] [--concurrency 8] [--quick]
+Run: python -m bench.telegram_pipeline [--people 1000] [--concurrency 8] [--quick]
 """
 
 from __future__ import annotations

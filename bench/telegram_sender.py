@@ -18,7 +18,7 @@ marked sent that never arrived, or a row never sent), duplicated, and out of
 order within a chat. Exit status 0 when both complete with none lost or
 duplicated.
 
-Run: python bench/telegram_sender.py [--quick]   (--quick: 500 and 90 messages)
+Run: python -m bench.telegram_sender [--quick]   (--quick: 500 and 90 messages)
 """
 
 from __future__ import annotations
