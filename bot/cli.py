@@ -23,8 +23,9 @@ from bot.channels.telegram.channel import build_application
 from bot.config import ConfigError, Settings, load_settings
 from bot.i18n import t
 from bot.model import Staff
-from bot.store import calendars, invites, outbox, people
+from bot.store import calendars, duties, invites, outbox, people
 from handlers.checklists import ChecklistError
+from schedules import duties as duty_book
 from schedules.clock import iso
 
 DEMO_DB = Path("frontline-demo.db")
@@ -105,6 +106,15 @@ def _parser() -> argparse.ArgumentParser:
     unit.add_argument("--digest", type=int, default=60, help="minutes after shift start to report")
     unit.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     unit.set_defaults(run=_calendar)
+
+    duty = commands.add_parser("duty", help="set a unit's cadence or owner for a duty")
+    duty.add_argument("unit", help="unit path (its sub-units inherit the cadence)")
+    duty.add_argument("duty", help="a duty id from schedules/duties.toml")
+    duty.add_argument("--cadence", choices=("daily", "monthly", "quarterly", "yearly"))
+    duty.add_argument("--owner", help="phone, employee no or name of the person who owns it")
+    duty.add_argument("--clear", action="store_true", help="back to the data file's settings")
+    duty.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    duty.set_defaults(run=_duty)
 
     box = commands.add_parser("outbox", help="list pending and failed deliveries")
     box.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
@@ -281,6 +291,41 @@ async def _calendar(settings: Settings, args: argparse.Namespace) -> int:
             shifts=", ".join(s.strftime("%H:%M") for s in starts),
         )
     )
+    return 0
+
+
+async def _duty(settings: Settings, args: argparse.Namespace) -> int:
+    lang = settings.language
+    book = duty_book.load()
+    if args.duty not in book:
+        print(t(lang, "cli.no_such_duty", duty=args.duty, ids=", ".join(book)), file=sys.stderr)
+        return 2
+    if not args.clear and args.cadence is None and args.owner is None:
+        print(t(lang, "cli.duty_nothing_to_set"), file=sys.stderr)
+        return 2
+    app = await App.open(settings.db, {}, language=lang, timezone=settings.timezone)
+    try:
+        unit_id = await app.db.read(lambda conn: people.unit_id(conn, args.unit.strip("/")))
+        if unit_id is None:
+            print(t(lang, "cli.no_such_unit", unit=args.unit), file=sys.stderr)
+            return 2
+        owner = await _one_person(app, args.owner, lang) if args.owner else None
+        if args.owner and owner is None:
+            return 2
+        now = iso(datetime.now(UTC))
+        await app.db.transaction(
+            lambda conn: duties.set_setting(
+                conn,
+                unit_id,
+                args.duty,
+                cadence=None if args.clear else args.cadence,
+                owner_id=None if args.clear or owner is None else owner.id,
+                now=now,
+            )
+        )
+    finally:
+        await app.close()
+    print(t(lang, "cli.duty_set", duty=book[args.duty].title.get(lang), unit=args.unit))
     return 0
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bot.engine import Ctx
 from bot.model import Role, UserError
-from bot.store import duties, notices, people
+from bot.store import drills, duties, notices, people
 from schedules import duties as duty_book
 from schedules.clock import local_time_text, parse_iso
 
@@ -48,9 +48,19 @@ def schedules(ctx: Ctx, args: str) -> None:
         )
         for row in rows
     ]
+    for drill in drills.upcoming_in(ctx.conn, ctx.staff.unit_id, ctx.now_iso):
+        lines.append(
+            ctx.text(
+                "duty.drill_line",
+                due=local_time_text(parse_iso(drill["at"]), ctx.timezone),
+                kind=ctx.text(f"drill.kind_{drill['kind']}"),
+                area=people.unit_path(ctx.conn, int(drill["unit_id"])),
+                drill=drill["id"],
+            )
+        )
     ctx.say(
         "duty.upcoming",
-        lines="\n".join(lines) or ctx.text("duty.nothing"),
+        lines="\n".join(sorted(lines)) or ctx.text("duty.nothing"),
         ids=", ".join(book),
     )
 

@@ -119,13 +119,26 @@ def make_planner(default_timezone: str) -> Callable[..., int]:
     def plan(conn: sqlite3.Connection, *, now: datetime) -> int:
         planned = 0
         for duty in load().values():
-            for owner in people.with_role(conn, duty.owner_role):
+            for owner in owners(conn, duty):
                 if duties.paused(conn, owner.unit_id, duty.id):
                     continue
-                planned += _plan_owner(conn, duty, owner, now, default_timezone)
+                cadence = duties.cadence_for(conn, owner.unit_id, duty.id) or duty.cadence
+                shaped = duty.model_copy(update={"cadence": cadence})
+                planned += _plan_owner(conn, shaped, owner, now, default_timezone)
         return planned
 
     return plan
+
+
+def owners(conn: sqlite3.Connection, duty: Duty) -> list[Staff]:
+    """The role's holders, except in units where an admin named someone else."""
+    named = duties.owner_overrides(conn, duty.id)
+    found = {p.id: p for p in people.with_role(conn, duty.owner_role) if p.unit_id not in named}
+    for staff_id in named.values():
+        person = people.staff_by_id(conn, staff_id)
+        if person is not None and person.active:
+            found[person.id] = person
+    return list(found.values())
 
 
 def _plan_owner(

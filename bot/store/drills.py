@@ -88,3 +88,17 @@ def count_for_year(conn: sqlite3.Connection, unit_ids: list[int], year: int, don
 
 def units(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     return conn.execute("SELECT id, path FROM units ORDER BY path LIMIT 40").fetchall()
+
+
+def upcoming_in(conn: sqlite3.Connection, unit_id: int, now: str) -> list[sqlite3.Row]:
+    """Planned drills whose area touches the unit: above it or within its subtree."""
+    return conn.execute(
+        "WITH RECURSIVE below(id) AS (SELECT ? UNION ALL"
+        " SELECT u.id FROM units u JOIN below b ON u.parent_id = b.id),"
+        " above(id, parent_id) AS (SELECT id, parent_id FROM units WHERE id = ? UNION ALL"
+        " SELECT u.id, u.parent_id FROM units u JOIN above a ON u.id = a.parent_id)"
+        " SELECT d.id, d.kind, d.at, d.unit_id FROM drills d WHERE d.state = 'planned'"
+        " AND d.at >= ? AND (d.unit_id IN (SELECT id FROM below) OR d.unit_id IN"
+        " (SELECT id FROM above)) ORDER BY d.at LIMIT 10",
+        (unit_id, unit_id, now),
+    ).fetchall()

@@ -89,3 +89,46 @@ def upcoming(conn: sqlite3.Connection, staff_ids: list[int], now: str) -> list[s
         " ORDER BY o.due_at LIMIT 30",
         (*staff_ids, now),
     ).fetchall()
+
+
+def set_setting(
+    conn: sqlite3.Connection,
+    unit_id: int,
+    duty: str,
+    *,
+    cadence: str | None,
+    owner_id: int | None,
+    now: str,
+) -> None:
+    if cadence is None and owner_id is None:
+        conn.execute("DELETE FROM duty_settings WHERE unit_id = ? AND duty = ?", (unit_id, duty))
+        return
+    conn.execute(
+        "INSERT INTO duty_settings (unit_id, duty, cadence, owner_id, updated_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (unit_id, duty) DO UPDATE SET"
+        " cadence = excluded.cadence, owner_id = excluded.owner_id,"
+        " updated_at = excluded.updated_at",
+        (unit_id, duty, cadence, owner_id, now),
+    )
+
+
+def cadence_for(conn: sqlite3.Connection, unit_id: int, duty: str) -> str | None:
+    """The cadence set on the unit or the nearest unit above it, if any."""
+    for unit in people.unit_chain(conn, unit_id):
+        row = conn.execute(
+            "SELECT cadence FROM duty_settings WHERE unit_id = ? AND duty = ?"
+            " AND cadence IS NOT NULL",
+            (unit["id"], duty),
+        ).fetchone()
+        if row is not None:
+            return str(row["cadence"])
+    return None
+
+
+def owner_overrides(conn: sqlite3.Connection, duty: str) -> dict[int, int]:
+    """Units whose duty is owned by a named person instead: unit id -> staff id."""
+    rows = conn.execute(
+        "SELECT unit_id, owner_id FROM duty_settings WHERE duty = ? AND owner_id IS NOT NULL",
+        (duty,),
+    ).fetchall()
+    return {int(row["unit_id"]): int(row["owner_id"]) for row in rows}

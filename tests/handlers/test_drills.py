@@ -78,3 +78,11 @@ async def test_compliance_watch_reports_units_short_of_drills(
     await app.scheduler.tick()
     report = [t for t in await admin.replies() if "演练计划不足" in t]
     assert report and "物业服务中心/保安部/一班" in report[0]
+
+
+async def test_planned_drills_show_in_schedules(person) -> None:
+    officer = await person("李静")
+    liu = await person("刘强")
+    await plan_drill(officer, "2026-12-01 15:00")
+    listing = (await liu.send("/schedules"))[0]
+    assert "2026-12-01 15:00" in listing and "消防演练 #1" in listing

@@ -76,3 +76,58 @@ async def test_schedules_lists_and_pauses(person, app: App, clock: FakeClock) ->
     clock.advance(timedelta(hours=9, seconds=1))
     await app.scheduler.tick()
     assert not any("日常安全检查" in t for t in await liu.replies())
+
+
+def test_duty_settings_per_unit_change_owner_and_cadence(tmp_path, capsys) -> None:
+    import asyncio
+
+    from conftest import START, import_demo
+
+    from bot import cli
+
+    db = tmp_path / "d.db"
+
+    async def seed() -> None:
+        app = await App.open(db, {})
+        await import_demo(app)
+        await app.close()
+
+    asyncio.run(seed())
+    # The kitchen's daily inspection becomes weekly-ish: monthly, owned by 吴刚.
+    assert (
+        cli.main(
+            [
+                "duty",
+                "物业服务中心/餐饮部",
+                "daily_inspection",
+                "--cadence",
+                "monthly",
+                "--owner",
+                "13800000010",
+                "--db",
+                str(db),
+            ]
+        )
+        == 0
+    )
+    assert cli.main(["duty", "物业服务中心/餐饮部", "nonsense", "--clear", "--db", str(db)]) == 2
+    assert cli.main(["duty", "没有", "daily_inspection", "--clear", "--db", str(db)]) == 2
+    assert cli.main(["duty", "物业服务中心", "daily_inspection", "--db", str(db)]) == 2
+    capsys.readouterr()
+
+    async def plan() -> list[tuple[str, str]]:
+        app = await App.open(db, {}, clock=FakeClock(START - timedelta(hours=9)))
+        await app.scheduler.plan()
+        rows = await app.db.read(
+            lambda c: c.execute(
+                "SELECT s.name, o.period FROM duty_occurrences o JOIN staff s ON s.id = o.staff_id"
+                " WHERE o.duty = 'daily_inspection' ORDER BY s.name, o.period"
+            ).fetchall()
+        )
+        await app.close()
+        return [(row[0], row[1]) for row in rows]
+
+    owners = asyncio.run(plan())
+    assert ("吴刚", "2026-11") in owners  # the named owner, on the unit's cadence
+    assert not any(name == "周芳" for name, _ in owners)  # 餐饮部's supervisor, replaced
+    assert ("刘强", "2026-11-27") in owners  # other units keep the data file's daily cadence
