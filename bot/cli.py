@@ -165,6 +165,14 @@ async def _chat(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _unit(app: App, path: str, language: str) -> int | None:
+    """The unit at a path like 物业服务中心/保安部, or None (said on stderr)."""
+    unit_id = await app.db.read(lambda conn: people.unit_id(conn, path.strip("/")))
+    if unit_id is None:
+        print(t(language, "cli.no_such_unit", unit=path), file=sys.stderr)
+    return unit_id
+
+
 async def _one_person(app: App, who: str, language: str) -> Staff | None:
     found = await app.db.read(lambda conn: people.find_staff(conn, who))
     active = [person for person in found if person.active]
@@ -265,9 +273,8 @@ async def _calendar(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     app = await App.open(settings.db, {}, language=lang, timezone=settings.timezone)
     try:
-        unit_id = await app.db.read(lambda conn: people.unit_id(conn, args.unit.strip("/")))
+        unit_id = await _unit(app, args.unit, lang)
         if unit_id is None:
-            print(t(lang, "cli.no_such_unit", unit=args.unit), file=sys.stderr)
             return 2
         now = iso(datetime.now(UTC))
         await app.db.transaction(
@@ -305,9 +312,8 @@ async def _duty(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     app = await App.open(settings.db, {}, language=lang, timezone=settings.timezone)
     try:
-        unit_id = await app.db.read(lambda conn: people.unit_id(conn, args.unit.strip("/")))
+        unit_id = await _unit(app, args.unit, lang)
         if unit_id is None:
-            print(t(lang, "cli.no_such_unit", unit=args.unit), file=sys.stderr)
             return 2
         owner = await _one_person(app, args.owner, lang) if args.owner else None
         if args.owner and owner is None:

@@ -4,6 +4,7 @@ reads back what the bot queued for them."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator, Callable
@@ -128,6 +129,18 @@ async def import_demo(app: App) -> dict[str, int]:
     return {row["name"]: row["id"] for row in rows}
 
 
+def demo_database(path: Path) -> Path:
+    """A database file with the demo organisation, for tests of the command line."""
+
+    async def seed() -> None:
+        app = await App.open(path, {})
+        await import_demo(app)
+        await app.close()
+
+    asyncio.run(seed())
+    return path
+
+
 @pytest.fixture
 async def org(app: App) -> dict[str, int]:
     """The demo organisation: name -> staff id (张伟 a worker in 保安部/一班,
@@ -148,4 +161,4 @@ def person(app: App, org: dict[str, int]) -> Callable[[str], Any]:
     return make
 
 
-__all__ = ["CHANNEL", "START", "Outcome", "Person", "import_demo"]
+__all__ = ["CHANNEL", "START", "Outcome", "Person", "demo_database", "import_demo"]

@@ -81,18 +81,11 @@ async def test_schedules_lists_and_pauses(person, app: App, clock: FakeClock) ->
 def test_duty_settings_per_unit_change_owner_and_cadence(tmp_path, capsys) -> None:
     import asyncio
 
-    from conftest import START, import_demo
+    from conftest import START, demo_database
 
     from bot import cli
 
-    db = tmp_path / "d.db"
-
-    async def seed() -> None:
-        app = await App.open(db, {})
-        await import_demo(app)
-        await app.close()
-
-    asyncio.run(seed())
+    db = demo_database(tmp_path / "d.db")
     # The kitchen's daily inspection becomes weekly-ish: monthly, owned by 吴刚.
     assert (
         cli.main(

@@ -111,20 +111,12 @@ async def test_leave_command(person) -> None:
 
 
 def test_calendar_command_sets_shifts_and_refuses_bad_input(tmp_path, capsys) -> None:
-    import asyncio
 
-    from conftest import import_demo
+    from conftest import demo_database
 
     from bot import cli
 
-    db = tmp_path / "c.db"
-
-    async def seed() -> None:
-        app = await App.open(db, {})
-        await import_demo(app)
-        await app.close()
-
-    asyncio.run(seed())
+    db = demo_database(tmp_path / "c.db")
     assert (
         cli.main(
             [
