@@ -1,0 +1,163 @@
+"""The hazard closed loop's rules, as an auditor would check them: every
+action by every kind of actor, in every state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.hazard_rules import (
+    TRANSITIONS,
+    Action,
+    HazardFacts,
+    Report,
+    Status,
+    check,
+    distance_m,
+    hazard_number,
+    incident_number,
+    is_repeat,
+    may,
+    next_status,
+    parse_amount,
+    quick_deadlines,
+    similarity,
+)
+from bot.model import Role, Staff, UserError
+
+
+def person(pid: int, *roles: Role, active: bool = True) -> Staff:
+    return Staff(pid, f"p{pid}", f"+86138{pid:08d}", None, 1, frozenset(roles), "zh-CN", active)
+
+
+WORKER = person(1, Role.STAFF)
+RESPONSIBLE = person(2, Role.STAFF)
+SUPERVISOR = person(3, Role.SUPERVISOR)
+OFFICER = person(4, Role.SAFETY_OFFICER)
+ADMIN = person(5, Role.ADMIN)
+RESPONSIBLE_SUPERVISOR = person(6, Role.SUPERVISOR)
+
+
+@pytest.mark.parametrize("status", list(Status))
+@pytest.mark.parametrize("action", list(Action))
+@pytest.mark.parametrize(
+    ("actor", "oversees"),
+    [
+        (WORKER, False),
+        (RESPONSIBLE, False),
+        (SUPERVISOR, True),
+        (SUPERVISOR, False),  # a supervisor of another unit
+        (OFFICER, False),
+        (ADMIN, False),
+        (person(7, Role.SUPERVISOR, active=False), True),
+    ],
+)
+def test_only_allowed_actions_in_the_right_state_succeed(
+    status: Status, action: Action, actor: Staff, oversees: bool
+) -> None:
+    hazard = HazardFacts(status, responsible_id=RESPONSIBLE.id)
+    allowed = may(action, actor, hazard, oversees)
+    applies = (status, action) in TRANSITIONS
+    if allowed and applies:
+        assert check(action, actor, hazard, oversees) == TRANSITIONS[(status, action)]
+    else:
+        with pytest.raises(UserError):
+            check(action, actor, hazard, oversees)
+    # The rules in words:
+    if action in (Action.START, Action.SUBMIT, Action.REQUEST_EXTENSION):
+        assert allowed == (actor is RESPONSIBLE)
+    elif not actor.active or actor in (WORKER, RESPONSIBLE, ADMIN):
+        assert not allowed
+    elif actor is SUPERVISOR:
+        assert allowed == oversees
+    elif actor is OFFICER:
+        assert allowed
+
+
+def test_nobody_accepts_their_own_rectification() -> None:
+    hazard = HazardFacts(Status.SUBMITTED, responsible_id=RESPONSIBLE_SUPERVISOR.id)
+    assert not may(Action.ACCEPT, RESPONSIBLE_SUPERVISOR, hazard, oversees_unit=True)
+    assert may(Action.ACCEPT, SUPERVISOR, hazard, oversees_unit=True)
+
+
+def test_closed_hazard_takes_no_more_actions() -> None:
+    for action in Action:
+        with pytest.raises(UserError) as refused:
+            next_status(Status.CLOSED, action)
+        assert refused.value.key == "hazard.not_now"
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [
+        ("0", "0"),
+        ("无", "0"),
+        ("1200", "1200"),
+        ("1,200.50", "1200.50"),
+        ("¥300", "300"),
+        ("３００元", "300"),
+        ("1000000000", "1000000000"),
+    ],
+)
+def test_amounts_people_type(text: str, amount: str) -> None:
+    assert parse_amount(text) == Decimal(amount)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("一万", "hazard.amount_format"),
+        ("1e9", "hazard.amount_format"),
+        ("-5", "hazard.amount_format"),
+        ("12.345", "hazard.amount_format"),
+        ("", "hazard.amount_format"),
+        ("NaN", "hazard.amount_format"),
+        ("1000000000.01", "hazard.amount_too_large"),
+    ],
+)
+def test_bad_amounts_are_refused_with_a_reason(text: str, key: str) -> None:
+    with pytest.raises(UserError) as refused:
+        parse_amount(text)
+    assert refused.value.key == key
+
+
+@given(st.text(max_size=40))
+def test_any_typed_amount_is_a_valid_amount_or_a_refusal(text: str) -> None:
+    try:
+        amount = parse_amount(text)
+    except UserError:
+        return
+    assert Decimal(0) <= amount <= Decimal(1_000_000_000)
+    assert amount == amount.quantize(Decimal("0.01"))
+
+
+def test_register_numbers() -> None:
+    assert hazard_number(2026, 1) == "YH-2026-0001"
+    assert incident_number(2026, 12) == "SG-2026-012"
+
+
+def test_quick_deadlines_are_ends_of_local_days() -> None:
+    end = datetime(2026, 11, 27, 15, 59, 59, tzinfo=UTC)
+    choices = quick_deadlines(end - timedelta(hours=6), end)
+    assert choices["tomorrow"] - choices["today"] == timedelta(days=1)
+    assert choices["7d"] - choices["today"] == timedelta(days=7)
+
+
+def test_repeat_detection_same_place_category_and_words() -> None:
+    first = Report("evacuation", "二楼消防通道被纸箱堵住", place="二楼东侧")
+    again = Report("evacuation", "二楼东侧消防通道又被纸箱堵了", place="二楼东侧")
+    elsewhere = Report("evacuation", "二楼消防通道被纸箱堵住", place="一楼大厅")
+    other_kind = Report("fire", "二楼消防通道被纸箱堵住", place="二楼东侧")
+    assert is_repeat(again, first)
+    assert not is_repeat(elsewhere, first)
+    assert not is_repeat(other_kind, first)
+    near = Report("electrical", "配电箱门损坏", lat=31.2304, lon=121.4737)
+    near_again = Report("electrical", "配电箱的门坏了", lat=31.23055, lon=121.4737)
+    far = Report("electrical", "配电箱门损坏", lat=31.2310, lon=121.4737)
+    assert distance_m(31.2304, 121.4737, 31.23055, 121.4737) < 30
+    assert is_repeat(near_again, near) and not is_repeat(far, near)
+    assert similarity("", "abc") == 0.0
