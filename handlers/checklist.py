@@ -163,7 +163,9 @@ def report_hazard(ctx: Ctx, photo: str | None) -> None:
         severity="general",
         deadline_at=deadline.isoformat(),
         now=ctx.now_iso,
+        year=local_date(ctx.now, ctx.timezone).year,
     )
+    number = hazards.numbers(ctx.conn, [hazard_id])[hazard_id]
     deadlines.plan(ctx.conn, hazard_id, "general", deadline, ctx.now)
     unit = people.unit_path(ctx.conn, ctx.staff.unit_id)
 
@@ -171,7 +173,7 @@ def report_hazard(ctx: Ctx, photo: str | None) -> None:
         return t(
             language,
             "check.alert",
-            hazard=hazard_id,
+            hazard=number,
             reporter=ctx.staff.name,
             unit=unit,
             checklist=checklist.title.get(language),
@@ -190,7 +192,7 @@ def report_hazard(ctx: Ctx, photo: str | None) -> None:
             )
     for channel, chat, language in people.alert_groups(ctx.conn, ctx.staff.unit_id):
         ctx.post(channel, chat, alert(language), idempotency_key=f"hazard:{hazard_id}:group:{chat}")
-    ctx.say("check.hazard_recorded", hazard=hazard_id)
+    ctx.say("check.hazard_recorded", hazard=number)
     record(ctx, "problem", note=description, hazard_id=hazard_id)
 
 
@@ -221,11 +223,19 @@ def show_result(ctx: Ctx, checklist: Checklist, run_id: int) -> None:
     answers = runs.answers(ctx.conn, run_id)
     counts = {a: sum(1 for row in answers if row["answer"] == a) for a in ANSWERS}
     texts = {item.key: item.text.get(ctx.lang) for item in checklist.items}
+    numbers = hazards.numbers(
+        ctx.conn, [int(row["hazard_id"]) for row in answers if row["hazard_id"]]
+    )
     problems = "".join(
-        ctx.text("check.summary_problem", hazard=row["hazard_id"], item=texts.get(row["item"], ""))
+        ctx.text(
+            "check.summary_problem",
+            hazard=numbers.get(int(row["hazard_id"] or 0), ""),
+            item=texts.get(row["item"], ""),
+        )
         for row in answers
         if row["answer"] == "problem"
     )
+
     ctx.say(
         "check.summary",
         title=checklist.title.get(ctx.lang),

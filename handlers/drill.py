@@ -220,7 +220,8 @@ def finish(ctx: Ctx, photo: str | None) -> None:
     )
     ctx.end()
     if hazard_id:
-        ctx.say("drill.recorded_with_hazard", drill=drill["id"], hazard=hazard_id)
+        number = hazards.numbers(ctx.conn, [hazard_id])[hazard_id]
+        ctx.say("drill.recorded_with_hazard", drill=drill["id"], hazard=number)
     else:
         ctx.say("drill.recorded", drill=drill["id"])
 

@@ -72,7 +72,7 @@ def _tell(
             person,
             key,
             idempotency_key=f"hazard:{row['id']}:{kind}:{person.id}",
-            hazard=row["id"],
+            hazard=row["number"],
             description=row["description"],
             unit=unit,
             deadline=local_time_text(deadline, tz),

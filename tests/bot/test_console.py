@@ -145,7 +145,7 @@ def test_piped_demo_runs_a_check_to_its_summary(demo) -> None:
     assert done.returncode == 0, done.stderr
     shown = blocks(done.stdout)
     assert "已完成：✅ 4 项，⚠️ 1 项，➖ 1 项" in shown[-1]
-    assert "#1" in shown[-1] and "使用的设备、工具符合安全规定" in shown[-1]
+    assert "YH-2026-0001" in shown[-1] and "使用的设备、工具符合安全规定" in shown[-1]
     assert not any(line.startswith(">") for line in done.stdout.splitlines())  # no prompt
     assert "Traceback" not in done.stderr
     [hazard] = query(db, "SELECT description, photo FROM hazards")
@@ -158,7 +158,7 @@ def test_supervisor_opening_the_console_sees_the_held_alert_once(demo, tmp_path:
     assert first.returncode == 0, first.stderr
     shown = blocks(first.stdout)
     assert shown[0] == "📬 有 1 条留给您的消息："
-    assert "隐患报告 #1" in shown[1] and "张伟" in shown[1] and DESCRIPTION in shown[1]
+    assert "隐患报告 YH-2026-0001" in shown[1] and "张伟" in shown[1] and DESCRIPTION in shown[1]
     [alert] = query(db, "SELECT status FROM outbox WHERE text LIKE '%隐患报告%'")
     assert alert["status"] == "sent"
 
@@ -194,7 +194,7 @@ def test_photo_during_a_problem_is_kept_in_the_media_folder(tmp_path: Path) -> N
     missing = t("zh-CN", "console.photo_missing", path="/no/such/file.jpg")
     at = shown.index(missing)
     assert "照片" in shown[at - 1]  # asked for the photo
-    assert shown[at + 1] == t("zh-CN", "check.hazard_recorded", hazard=1)
+    assert shown[at + 1] == t("zh-CN", "check.hazard_recorded", hazard="YH-2026-0001")
     assert "已完成：✅ 5 项，⚠️ 1 项，➖ 0 项" in shown[-1]
 
     [hazard] = query(db, "SELECT photo FROM hazards")

@@ -186,7 +186,7 @@ def test_killed_at_the_photo_step_asks_for_the_photo_and_records_one_hazard(
     reopened = again.expect("如有照片")
     assert "第 1/6 项" not in reopened and "有什么问题" not in reopened
     recorded = again.answer("1", "第 2/6 项")  # [1] is the skip button shown again
-    assert "已登记隐患 #1" in recorded
+    assert "已登记隐患 YH-2026-0001" in recorded
     for number in (3, 4, 5, 6):
         again.answer("1", f"第 {number}/6 项")
     summary = again.answer("1", "已完成")

@@ -58,7 +58,7 @@ async def test_recording_a_drill_turns_its_problems_into_a_hazard(
     await officer.send("12")
     await officer.send("二楼安全出口指示灯不亮")
     replies = await officer.press("跳过")
-    assert "隐患 #1" in replies[-1]
+    assert "隐患 YH-2026-0001" in replies[-1]
     drill = await app.db.read(
         lambda c: c.execute("SELECT state, participants, minutes, hazard_id FROM drills").fetchone()
     )

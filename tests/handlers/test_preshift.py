@@ -49,21 +49,21 @@ async def test_problem_records_hazard_and_alerts_unit_supervisor(person, app: Ap
     replies = await worker.send("消防通道被纸箱堵住了 🚒")
     assert "照片" in replies[0]
     replies = await worker.press("跳过")
-    assert "隐患 #1" in replies[0]
+    assert "隐患 YH-2026-0001" in replies[0]
     hazard = await app.db.read(lambda c: c.execute("SELECT * FROM hazards").fetchone())
     assert hazard["severity"] == "general" and hazard["status"] == "open"
     assert hazard["description"] == "消防通道被纸箱堵住了 🚒"
     # Due at the end of the local (Shanghai) day: 23:59:59 +08:00 is 15:59:59 UTC.
     assert hazard["deadline_at"].startswith("2026-11-27T15:59:59")
     alert = (await supervisor.replies())[0]
-    assert "张伟" in alert and "消防通道被纸箱堵住了 🚒" in alert and "#1" in alert
+    assert "张伟" in alert and "消防通道被纸箱堵住了 🚒" in alert and "YH-2026-0001" in alert
     assert "规定的安全措施已落实" in alert
     audit = await app.db.read(
         lambda c: c.execute("SELECT action FROM audit_log WHERE entity = 'hazard'").fetchall()
     )
     assert [row["action"] for row in audit] == ["reported"]
     replies = await answer_all(worker, count=4)
-    assert "⚠️ #1" in replies[-1]
+    assert "⚠️ YH-2026-0001" in replies[-1]
 
 
 async def test_supervisor_without_channel_gets_alert_held(person) -> None:
@@ -293,3 +293,27 @@ async def test_start_time_is_utc_in_register(person, app: App) -> None:
     await worker.send("/check")
     run = await app.db.read(lambda c: c.execute("SELECT started_at FROM checklist_runs").fetchone())
     assert run["started_at"] == START.isoformat(timespec="microseconds")
+
+
+async def test_hazards_are_numbered_per_local_year(person, app: App, clock: FakeClock) -> None:
+    worker = await person("张伟")
+    for day in range(2):
+        await worker.send("/check")
+        if day:
+            await worker.press("重新检查")
+        await worker.press("有问题")
+        await worker.send(f"问题{day}")
+        await worker.press("跳过")
+        await answer_all(worker, count=5)
+    # 16:00 UTC on 31 December is already 1 January in Shanghai.
+    from datetime import UTC, datetime
+
+    clock.set(datetime(2026, 12, 31, 16, 30, tzinfo=UTC))
+    await worker.send("/check")
+    await worker.press("有问题")
+    await worker.send("新年的问题")
+    await worker.press("跳过")
+    numbers = await app.db.read(
+        lambda c: [row[0] for row in c.execute("SELECT number FROM hazards ORDER BY id")]
+    )
+    assert numbers == ["YH-2026-0001", "YH-2026-0002", "YH-2027-0001"]

@@ -176,7 +176,9 @@ async def test_pre_shift_check_with_problem_and_photo_alerts_supervisor(bot: Bot
     photo = bot.api.add_photo(b"\xff\xd8 a small jpeg \xff\xd9")
     bot.api.push_update(photo_update(ZHANG, photo))
     replies = await bot.replies(ZHANG, 8)
-    assert "隐患 #1" in (replies[-2].text or "") and "第 2/6 项" in (replies[-1].text or "")
+    assert "隐患 YH-2026-0001" in (replies[-2].text or "") and "第 2/6 项" in (
+        replies[-1].text or ""
+    )
     hazard = bot.rows("SELECT description, photo FROM hazards")[0]
     assert hazard["description"] == "<b>护栏</b> 松动 *危险*"
     stored = bot.settings.media_path / hazard["photo"]
