@@ -37,6 +37,23 @@ class Action(enum.StrEnum):
     ORDER = "order"  # a formal rectification order (整改通知书); the state stays
 
 
+CATEGORIES = (
+    "fire",
+    "electrical",
+    "equipment",
+    "housekeeping",
+    "vehicles",
+    "kitchen",
+    "dormitory",
+    "evacuation",
+    "other",
+)
+SEVERITIES = ("general", "major")
+MAX_PHOTOS = 5
+# A hazard closed this recently and reported again: the rectification failed.
+REOPEN_WINDOW_DAYS = 30
+
+
 # Which action moves which state where.
 TRANSITIONS: dict[tuple[Status, Action], Status] = {
     (Status.OPEN, Action.ASSIGN): Status.ASSIGNED,

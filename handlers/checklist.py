@@ -10,12 +10,12 @@ from bot.engine import Ctx, Flow
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, UserError
 from bot.store import checklists as runs
-from bot.store import hazards, people
+from bot.store import hazards
 from handlers.checklists import Checklist, load_all
+from handlers.hazard_report import Draft, file_hazard
 from handlers.text import clean_text
 from schedules import duties as duty_book
-from schedules import hazards as deadlines
-from schedules.clock import end_of_local_day, local_date, local_time_text
+from schedules.clock import local_date
 
 FLOW = "checklist"
 ANSWERS = ("ok", "problem", "na")
@@ -148,51 +148,28 @@ def on_redo(ctx: Ctx, inbound: Inbound) -> None:
 # -- what an answer does ----------------------------------------------------------
 def report_hazard(ctx: Ctx, photo: str | None) -> None:
     """A ⚠️ answer: a general hazard of the worker's unit, due the end of the
-    local day (REGULATIONS §2), and an alert to the unit's supervisors."""
+    local day (REGULATIONS §2), filed like any report (numbered, chased, the
+    unit's supervisors alerted with the "assign" button)."""
     checklist = current(ctx)
     item = checklist.items[ctx.data["index"]]
     description = ctx.data["description"]
-    deadline = end_of_local_day(ctx.now, ctx.timezone)
-    hazard_id = hazards.create(
-        ctx.conn,
-        unit_id=ctx.staff.unit_id,
-        reported_by=ctx.staff.id,
-        source=f"checklist:{checklist.id}:{item.key}",
+    draft = Draft(
         description=description,
-        photo=photo,
-        severity="general",
-        deadline_at=deadline.isoformat(),
-        now=ctx.now_iso,
-        year=local_date(ctx.now, ctx.timezone).year,
+        source=f"checklist:{checklist.id}:{item.key}",
+        category=item.category or checklist.category,
+        photos=[photo] if photo else [],
     )
-    number = hazards.numbers(ctx.conn, [hazard_id])[hazard_id]
-    deadlines.plan(ctx.conn, hazard_id, "general", deadline, ctx.now)
-    unit = people.unit_path(ctx.conn, ctx.staff.unit_id)
-
-    def alert(language: str) -> str:
-        return t(
+    hazard_id, _ = file_hazard(
+        ctx,
+        draft,
+        detail_text=lambda language: t(
             language,
-            "check.alert",
-            hazard=number,
-            reporter=ctx.staff.name,
-            unit=unit,
+            "check.alert_item",
             checklist=checklist.title.get(language),
             item=item.text.get(language),
-            description=description,
-            deadline=local_time_text(deadline, ctx.timezone),
-            photo="📷" if photo else "",
-        )
-
-    for supervisor in people.supervisors_for_unit(ctx.conn, ctx.staff.unit_id):
-        if supervisor.id != ctx.staff.id:
-            ctx.notify_text(
-                supervisor,
-                alert(supervisor.language),
-                idempotency_key=f"hazard:{hazard_id}:alert:{supervisor.id}",
-            )
-    for channel, chat, language in people.alert_groups(ctx.conn, ctx.staff.unit_id):
-        ctx.post(channel, chat, alert(language), idempotency_key=f"hazard:{hazard_id}:group:{chat}")
-    ctx.say("check.hazard_recorded", hazard=number)
+        ),
+        reply="check.hazard_recorded",
+    )
     record(ctx, "problem", note=description, hazard_id=hazard_id)
 
 

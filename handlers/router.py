@@ -14,6 +14,9 @@ from handlers import (
     drill,
     duties,
     groups,
+    hazard_card,
+    hazard_report,
+    hazards,
     leave,
     notice,
     signup,
@@ -28,7 +31,19 @@ def build_router() -> Router:
         stranger=signup.on_stranger,
         group=groups.on_group,
         anytime=frozenset(
-            {"start", "help", "cancel", "lang", "leave", "read", "notices", "done", "schedules"}
+            {
+                "start",
+                "help",
+                "cancel",
+                "lang",
+                "leave",
+                "read",
+                "notices",
+                "done",
+                "schedules",
+                "hazards",
+                "overdue",
+            }
         ),
     )
     router.commands.update(
@@ -45,6 +60,10 @@ def build_router() -> Router:
         done=duties.done,
         schedules=duties.schedules,
         training=training.start,
+        hazard=hazard_report.command,
+        hz=hazard_card.command,
+        hazards=hazards.mine,
+        overdue=hazards.overdue,
     )
     for definition in load_all().values():
         router.commands[definition.command] = partial(_run_checklist, definition)
@@ -54,6 +73,9 @@ def build_router() -> Router:
     router.flows[drill.PLAN] = drill.plan_flow
     router.flows[drill.RECORD] = drill.record_flow
     router.flows[training.FLOW] = training.flow
+    router.flows[hazard_report.FLOW] = hazard_report.flow
+    for flow in hazard_card.FLOWS:
+        router.flows[flow.name] = flow
     return router
 
 
@@ -61,8 +83,11 @@ def menu(roles: frozenset[Role], language: str) -> list[tuple[str, str]]:
     """The commands a person with these roles sees in their chat menu."""
     items = [(c.command, c.title.get(language)) for c in load_all().values() if c.may_run(roles)]
     items += [
-        (name, t(language, f"menu.{name}")) for name in ("leave", "help", "lang", "cancel", "start")
+        (name, t(language, f"menu.{name}"))
+        for name in ("hazard", "hazards", "leave", "help", "lang", "cancel", "start")
     ]
+    if Role.SUPERVISOR in roles or Role.SAFETY_OFFICER in roles or Role.ADMIN in roles:
+        items.append(("overdue", t(language, "menu.overdue")))
     if Role.SAFETY_OFFICER in roles or Role.ADMIN in roles:
         items.append(("drill", t(language, "menu.drill")))
         items.append(("drilldone", t(language, "menu.drilldone")))

@@ -2,7 +2,9 @@
 person before the deadline (2 hours for a general hazard, 24 for a major one),
 an overdue message and escalation to the unit's supervisors at the deadline,
 and to the parent unit's supervisors and the safety officers a day later.
-Every reminder checks first that the hazard is still open."""
+Every reminder checks first that the hazard is still the responsible
+person's to act on (not closed, not waiting for acceptance). A new deadline
+(an approved extension, a rectification order) replaces the old reminders."""
 
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ ESCALATE_AFTER = timedelta(hours=24)
 def plan(
     conn: sqlite3.Connection, hazard_id: int, severity: str, deadline: datetime, now: datetime
 ) -> None:
-    """Schedule a new hazard's reminders (called in the transaction that records it)."""
+    """Schedule a hazard's reminders for its deadline (called in the
+    transaction that records it or moves its deadline); earlier ones go."""
+    stop(conn, hazard_id)
     moments = {
         "hazard_due_soon": deadline - WARN_BEFORE.get(severity, WARN_BEFORE["general"]),
         "hazard_overdue": deadline,
@@ -36,14 +40,24 @@ def plan(
                 kind=kind,
                 due_at=iso(due),
                 target={"hazard": hazard_id},
-                key=f"hazard:{hazard_id}:{kind}",
+                key=f"hazard:{hazard_id}:{kind}:{iso(deadline)}",
                 now=iso(now),
             )
 
 
+def stop(conn: sqlite3.Connection, hazard_id: int) -> None:
+    """Cancel a hazard's pending reminders (it was closed, or has a new deadline)."""
+    reminders.cancel(conn, f"hazard:{hazard_id}:")
+
+
+# States in which the deadline is the responsible person's (or, before the
+# four fixes, the supervisors') to meet.
+CHASED = frozenset({"open", "assigned", "in_progress", "extension_requested"})
+
+
 def _open_hazard(visitor: Visitor, reminder: Reminder) -> sqlite3.Row | None:
     row = hazards.get(visitor.conn, int(reminder.target["hazard"]))
-    return row if row is not None and row["status"] == "open" else None
+    return row if row is not None and row["status"] in CHASED else None
 
 
 def _responsible(visitor: Visitor, hazard: sqlite3.Row) -> list[Staff]:
@@ -71,7 +85,7 @@ def _tell(
         visitor.notify(
             person,
             key,
-            idempotency_key=f"hazard:{row['id']}:{kind}:{person.id}",
+            idempotency_key=f"hazard:{row['id']}:{kind}:{row['deadline_at']}:{person.id}",
             hazard=row["number"],
             description=row["description"],
             unit=unit,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from typing import Any
 
 from bot.hazard_rules import hazard_number
 from bot.store import audit
@@ -20,13 +22,39 @@ def create(
     deadline_at: str,
     now: str,
     year: int | None = None,
+    category: str = "other",
+    place: str | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
+    photos: list[str] | None = None,
+    repeat_of: int | None = None,
+    failed_rectification: bool = False,
 ) -> int:
     """Record a hazard and give it the next register number of its (local) year."""
     number = hazard_number(year or int(now[:4]), next_number(conn, "YH", year or int(now[:4])))
+    every_photo = photos if photos is not None else ([photo] if photo else [])
     cursor = conn.execute(
         "INSERT INTO hazards (unit_id, reported_by, source, description, photo, severity, status,"
-        " deadline_at, created_at, number) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
-        (unit_id, reported_by, source, description, photo, severity, deadline_at, now, number),
+        " deadline_at, created_at, number, category, place, lat, lon, photos, repeat_of,"
+        " failed_rectification) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            unit_id,
+            reported_by,
+            source,
+            description,
+            every_photo[0] if every_photo else None,
+            severity,
+            deadline_at,
+            now,
+            number,
+            category,
+            place,
+            lat,
+            lon,
+            json.dumps(every_photo) if every_photo else None,
+            repeat_of,
+            int(failed_rectification),
+        ),
     )
     hazard_id = int(cursor.lastrowid or 0)
     audit.record(
@@ -40,7 +68,9 @@ def create(
             "number": number,
             "source": source,
             "severity": severity,
+            "category": category,
             "deadline_at": deadline_at,
+            **({"repeat_of": repeat_of} if repeat_of else {}),
         },
     )
     return hazard_id
@@ -69,8 +99,197 @@ def numbers(conn: sqlite3.Connection, hazard_ids: list[int]) -> dict[int, str]:
 
 def get(conn: sqlite3.Connection, hazard_id: int) -> sqlite3.Row | None:
     row: sqlite3.Row | None = conn.execute(
-        "SELECT id, number, unit_id, reported_by, responsible_id, description, severity, status,"
-        " deadline_at FROM hazards WHERE id = ?",
-        (hazard_id,),
+        "SELECT * FROM hazards WHERE id = ?", (hazard_id,)
     ).fetchone()
     return row
+
+
+def by_number(conn: sqlite3.Connection, number: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM hazards WHERE number = ?", (number.strip().upper(),)
+    ).fetchone()
+    return row
+
+
+# Columns an action may set besides the status.
+_SETTABLE = frozenset(
+    {
+        "responsible_id",
+        "assigned_by",
+        "measure",
+        "deadline_at",
+        "funding",
+        "rectification",
+        "rectification_photos",
+        "interim_measures",
+        "proposed_deadline_at",
+        "accepted_by",
+        "closed_at",
+    }
+)
+
+
+def apply(
+    conn: sqlite3.Connection,
+    hazard_id: int,
+    *,
+    expected: str,
+    status: str,
+    actor_id: int,
+    action: str,
+    now: str,
+    changes: dict[str, Any] | None = None,
+    detail: dict[str, Any] | None = None,
+) -> bool:
+    """Move a hazard from `expected` to `status`, setting `changes`, and audit
+    it (who, what, when, old -> new). False, and nothing written, if the
+    hazard is no longer in `expected` (someone else acted first)."""
+    changes = changes or {}
+    unknown = set(changes) - _SETTABLE
+    if unknown:
+        raise ValueError(f"not hazard columns an action sets: {sorted(unknown)}")
+    sets = "".join(f", {column} = ?" for column in changes)
+    cursor = conn.execute(
+        f"UPDATE hazards SET status = ?{sets} WHERE id = ? AND status = ?",
+        (status, *changes.values(), hazard_id, expected),
+    )
+    if cursor.rowcount != 1:
+        return False
+    audit.record(
+        conn,
+        at=now,
+        actor_id=actor_id,
+        entity="hazard",
+        entity_id=hazard_id,
+        action=action,
+        detail={"from": expected, "to": status, **(detail or {})},
+    )
+    return True
+
+
+def note(
+    conn: sqlite3.Connection,
+    hazard_id: int,
+    *,
+    actor_id: int,
+    action: str,
+    now: str,
+    detail: dict[str, Any],
+) -> None:
+    """Something said about a hazard that does not change it (a repeat report added to it)."""
+    audit.record(
+        conn,
+        at=now,
+        actor_id=actor_id,
+        entity="hazard",
+        entity_id=hazard_id,
+        action=action,
+        detail=detail,
+    )
+
+
+def history(conn: sqlite3.Connection, hazard_id: int) -> list[sqlite3.Row]:
+    """The hazard's audit trail, oldest first, with the actor's name."""
+    return conn.execute(
+        "SELECT a.at, a.action, a.detail, s.name AS actor FROM audit_log a"
+        " LEFT JOIN staff s ON s.id = a.actor_id"
+        " WHERE a.entity = 'hazard' AND a.entity_id = ? ORDER BY a.id",
+        (hazard_id,),
+    ).fetchall()
+
+
+OPEN_STATES = ("open", "assigned", "in_progress", "extension_requested", "submitted")
+_OPEN_MARKS = ",".join(f"'{state}'" for state in OPEN_STATES)
+
+
+def repeat_candidates(
+    conn: sqlite3.Connection, unit_id: int, category: str, closed_since: str, limit: int = 200
+) -> list[sqlite3.Row]:
+    """Hazards of a unit and category a new report may repeat: open ones, and
+    those closed since `closed_since`; newest first."""
+    return conn.execute(
+        "SELECT id, number, status, description, place, lat, lon, closed_at FROM hazards"
+        f" WHERE unit_id = ? AND category = ? AND (status IN ({_OPEN_MARKS}) OR closed_at >= ?)"
+        " ORDER BY id DESC LIMIT ?",
+        (unit_id, category, closed_since, limit),
+    ).fetchall()
+
+
+def add_photos(conn: sqlite3.Connection, hazard_id: int, paths: list[str]) -> None:
+    row = conn.execute("SELECT photos FROM hazards WHERE id = ?", (hazard_id,)).fetchone()
+    every = [*json.loads(row["photos"] or "[]"), *paths] if row else paths
+    conn.execute("UPDATE hazards SET photos = ? WHERE id = ?", (json.dumps(every), hazard_id))
+
+
+def flag_failed_rectification(conn: sqlite3.Connection, hazard_id: int) -> None:
+    conn.execute("UPDATE hazards SET failed_rectification = 1 WHERE id = ?", (hazard_id,))
+
+
+def issue_order(
+    conn: sqlite3.Connection,
+    *,
+    hazard_id: int,
+    issued_by: int,
+    deadline_at: str,
+    requirement: str,
+    now: str,
+    year: int,
+) -> str:
+    """A rectification order (整改通知书) with the next ZG number of the year."""
+    number = f"ZG-{year}-{next_number(conn, 'ZG', year):03d}"
+    conn.execute(
+        "INSERT INTO rectification_orders (number, hazard_id, issued_by, issued_at, deadline_at,"
+        " requirement) VALUES (?, ?, ?, ?, ?, ?)",
+        (number, hazard_id, issued_by, now, deadline_at, requirement),
+    )
+    return number
+
+
+def orders(conn: sqlite3.Connection, hazard_id: int) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT number, issued_at, deadline_at FROM rectification_orders WHERE hazard_id = ?"
+        " ORDER BY id",
+        (hazard_id,),
+    ).fetchall()
+
+
+def listing(
+    conn: sqlite3.Connection,
+    *,
+    reported_by: int | None = None,
+    responsible_id: int | None = None,
+    unit_ids: list[int] | None = None,
+    open_only: bool = False,
+    overdue_at: str | None = None,
+    limit: int = 10,
+    offset: int = 0,
+) -> list[sqlite3.Row]:
+    """Hazards newest first, by who reported them, who must fix them, or the
+    units they belong to; optionally only open ones, or only overdue ones."""
+    where: list[str] = []
+    params: list[object] = []
+    if reported_by is not None or responsible_id is not None:
+        where.append("(reported_by = ? OR responsible_id = ?)")
+        params += [reported_by or 0, responsible_id or 0]
+    if unit_ids is not None:
+        where.append(f"unit_id IN ({','.join('?' * len(unit_ids)) or 'NULL'})")
+        params += unit_ids
+    if open_only or overdue_at is not None:
+        where.append(f"status IN ({_OPEN_MARKS})")
+    if overdue_at is not None:
+        where.append("deadline_at < ?")
+        params.append(overdue_at)
+    sql = "SELECT id, number, unit_id, description, status, severity, deadline_at FROM hazards"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+    return conn.execute(sql, [*params, limit, offset]).fetchall()
+
+
+def subtree_units(conn: sqlite3.Connection, unit_id: int) -> list[int]:
+    rows = conn.execute(
+        "WITH RECURSIVE tree(id) AS (SELECT ? UNION ALL"
+        " SELECT u.id FROM units u JOIN tree t ON u.parent_id = t.id) SELECT id FROM tree",
+        (unit_id,),
+    ).fetchall()
+    return [int(row[0]) for row in rows]

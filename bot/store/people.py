@@ -227,3 +227,29 @@ def reachable_channel(conn: sqlite3.Connection, staff_id: int) -> tuple[str, str
         (staff_id,),
     ).fetchone()
     return (row["channel"], row["user_id"]) if row else None
+
+
+def search_active(conn: sqlite3.Connection, text: str, limit: int) -> list[Staff]:
+    """Active people whose name contains `text` (or whose phone or employee
+    number is it), by name."""
+    needle = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = conn.execute(
+        f"SELECT {_STAFF_COLUMNS} FROM staff s WHERE s.active = 1 AND (s.name LIKE ? ESCAPE '\\'"
+        " OR s.phone = ? OR s.employee_no = ?) ORDER BY s.name, s.id LIMIT ?",
+        (f"%{needle}%", text.strip(), text.strip(), limit),
+    ).fetchall()
+    return [_staff(row) for row in rows]
+
+
+def in_units(conn: sqlite3.Connection, unit_ids: list[int], limit: int, offset: int) -> list[Staff]:
+    """Active members of these units, in the order given, then by id."""
+    if not unit_ids:
+        return []
+    marks = ",".join("?" * len(unit_ids))
+    order = " ".join(f"WHEN {int(uid)} THEN {rank}" for rank, uid in enumerate(unit_ids))
+    rows = conn.execute(
+        f"SELECT {_STAFF_COLUMNS} FROM staff s WHERE s.active = 1 AND s.unit_id IN ({marks})"
+        f" ORDER BY CASE s.unit_id {order} END, s.id LIMIT ? OFFSET ?",
+        (*unit_ids, limit, offset),
+    ).fetchall()
+    return [_staff(row) for row in rows]

@@ -26,12 +26,27 @@ class Text(BaseModel):
         return self.en if language == "en" else self.zh_cn
 
 
+HazardCategory = Literal[
+    "fire",
+    "electrical",
+    "equipment",
+    "housekeeping",
+    "vehicles",
+    "kitchen",
+    "dormitory",
+    "evacuation",
+    "other",
+]
+
+
 class Item(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
     text: Text
     section: Text | None = None
+    # The hazard category a ⚠️ answer files under; the checklist's if not given.
+    category: HazardCategory | None = None
 
 
 class Checklist(BaseModel):
@@ -46,6 +61,8 @@ class Checklist(BaseModel):
     # Where it stands in /help (lower first).
     order: int = 100
     title: Text
+    # The hazard category of its ⚠️ answers, unless an item says otherwise.
+    category: HazardCategory = "other"
     items: list[Item] = Field(min_length=1)
 
     @field_validator("items")

@@ -185,7 +185,9 @@ async def test_pre_shift_check_with_problem_and_photo_alerts_supervisor(bot: Bot
     assert stored.read_bytes() == b"\xff\xd8 a small jpeg \xff\xd9"
     assert bot.rows("SELECT file_id FROM media_refs")[0]["file_id"] == photo[-1][0]
     alert = (await bot.replies(LIU, 3))[-1]
-    assert "<b>护栏</b> 松动 *危险*" in (alert.text or "") and alert.parse_mode is None
+    # The alert shows the reported photo with the report as its caption.
+    assert alert.method == "sendPhoto" and alert.parse_mode is None
+    assert "<b>护栏</b> 松动 *危险*" in (alert.caption or "")
     assert all(m.parse_mode is None for m in bot.api.sent)
 
 

@@ -1,0 +1,70 @@
+"""/hazards and /overdue: the hazard register as people read it on a phone.
+Everyone sees what they reported or must fix; supervisors also see their
+units' open hazards, safety officers and admins every unit's. Ten at a time."""
+
+from __future__ import annotations
+
+from bot.engine import Ctx
+from bot.model import Role, UserError
+from bot.store import hazards, people
+from schedules.clock import local_time_text, parse_iso
+
+PAGE = 10
+
+
+def _page(args: str) -> int:
+    text = args.strip()
+    return max(0, int(text) - 1) if text.isdigit() and 0 < int(text) < 10_000 else 0
+
+
+def _scope(ctx: Ctx) -> list[int] | None:
+    """Units whose hazards this person oversees; None means every unit."""
+    if ctx.staff.has(Role.SAFETY_OFFICER, Role.ADMIN):
+        return None
+    return hazards.subtree_units(ctx.conn, ctx.staff.unit_id)
+
+
+def _lines(ctx: Ctx, rows: list) -> str:  # type: ignore[type-arg]
+    return "\n".join(
+        ctx.text(
+            "hazards.line",
+            number=row["number"] or f"#{row['id']}",
+            status=ctx.text(f"hazards.status_{row['status']}"),
+            deadline=local_time_text(parse_iso(row["deadline_at"]), ctx.timezone),
+            unit=people.unit_path(ctx.conn, int(row["unit_id"])),
+            description=str(row["description"])[:40],
+        )
+        for row in rows
+    )
+
+
+def mine(ctx: Ctx, args: str) -> None:
+    page = _page(args)
+    rows = hazards.listing(
+        ctx.conn,
+        reported_by=ctx.staff.id,
+        responsible_id=ctx.staff.id,
+        limit=PAGE,
+        offset=page * PAGE,
+    )
+    if ctx.staff.has(Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ADMIN):
+        rows = hazards.listing(
+            ctx.conn, unit_ids=_scope(ctx), open_only=True, limit=PAGE, offset=page * PAGE
+        )
+    if not rows:
+        ctx.say("hazards.none")
+        return
+    ctx.say("hazards.page", page=page + 1, lines=_lines(ctx, rows), next=page + 2)
+
+
+def overdue(ctx: Ctx, args: str) -> None:
+    if not ctx.staff.has(Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ADMIN):
+        raise UserError("hazards.overdue_not_allowed")
+    page = _page(args)
+    rows = hazards.listing(
+        ctx.conn, unit_ids=_scope(ctx), overdue_at=ctx.now_iso, limit=PAGE, offset=page * PAGE
+    )
+    if not rows:
+        ctx.say("hazards.none_overdue")
+        return
+    ctx.say("hazards.overdue_page", page=page + 1, lines=_lines(ctx, rows), next=page + 2)
