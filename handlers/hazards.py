@@ -4,6 +4,8 @@ units' open hazards, safety officers and admins every unit's. Ten at a time."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.engine import Ctx
 from bot.model import Role, UserError
 from bot.store import hazards, people
@@ -17,11 +19,14 @@ def _page(args: str) -> int:
     return max(0, int(text) - 1) if text.isdigit() and 0 < int(text) < 10_000 else 0
 
 
-def _scope(ctx: Ctx) -> list[int] | None:
-    """Units whose hazards this person oversees; None means every unit."""
+def _scope(ctx: Ctx) -> dict[str, Any]:
+    """The units whose open hazards this person oversees: every unit for
+    safety officers and admins, their unit and those below for supervisors."""
     if ctx.staff.has(Role.SAFETY_OFFICER, Role.ADMIN):
-        return None
-    return hazards.subtree_units(ctx.conn, ctx.staff.unit_id)
+        return {"every_unit": True}
+    if ctx.staff.has(Role.SUPERVISOR):
+        return {"unit_ids": hazards.subtree_units(ctx.conn, ctx.staff.unit_id)}
+    return {}
 
 
 def _lines(ctx: Ctx, rows: list) -> str:  # type: ignore[type-arg]
@@ -41,16 +46,8 @@ def _lines(ctx: Ctx, rows: list) -> str:  # type: ignore[type-arg]
 def mine(ctx: Ctx, args: str) -> None:
     page = _page(args)
     rows = hazards.listing(
-        ctx.conn,
-        reported_by=ctx.staff.id,
-        responsible_id=ctx.staff.id,
-        limit=PAGE,
-        offset=page * PAGE,
+        ctx.conn, person_id=ctx.staff.id, limit=PAGE, offset=page * PAGE, **_scope(ctx)
     )
-    if ctx.staff.has(Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ADMIN):
-        rows = hazards.listing(
-            ctx.conn, unit_ids=_scope(ctx), open_only=True, limit=PAGE, offset=page * PAGE
-        )
     if not rows:
         ctx.say("hazards.none")
         return
@@ -62,7 +59,7 @@ def overdue(ctx: Ctx, args: str) -> None:
         raise UserError("hazards.overdue_not_allowed")
     page = _page(args)
     rows = hazards.listing(
-        ctx.conn, unit_ids=_scope(ctx), overdue_at=ctx.now_iso, limit=PAGE, offset=page * PAGE
+        ctx.conn, overdue_at=ctx.now_iso, limit=PAGE, offset=page * PAGE, **_scope(ctx)
     )
     if not rows:
         ctx.say("hazards.none_overdue")

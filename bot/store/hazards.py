@@ -253,36 +253,47 @@ def orders(conn: sqlite3.Connection, hazard_id: int) -> list[sqlite3.Row]:
     ).fetchall()
 
 
+# Open states in which the deadline is still the responsible person's to meet
+# (a submitted rectification waits for acceptance, not for them).
+CHASED_STATES = ("open", "assigned", "in_progress", "extension_requested")
+_CHASED_MARKS = ",".join(f"'{state}'" for state in CHASED_STATES)
+
+
 def listing(
     conn: sqlite3.Connection,
     *,
-    reported_by: int | None = None,
-    responsible_id: int | None = None,
+    person_id: int | None = None,
     unit_ids: list[int] | None = None,
-    open_only: bool = False,
+    every_unit: bool = False,
     overdue_at: str | None = None,
     limit: int = 10,
     offset: int = 0,
 ) -> list[sqlite3.Row]:
-    """Hazards newest first, by who reported them, who must fix them, or the
-    units they belong to; optionally only open ones, or only overdue ones."""
-    where: list[str] = []
-    params: list[object] = []
-    if reported_by is not None or responsible_id is not None:
-        where.append("(reported_by = ? OR responsible_id = ?)")
-        params += [reported_by or 0, responsible_id or 0]
-    if unit_ids is not None:
-        where.append(f"unit_id IN ({','.join('?' * len(unit_ids)) or 'NULL'})")
-        params += unit_ids
-    if open_only or overdue_at is not None:
-        where.append(f"status IN ({_OPEN_MARKS})")
+    """Hazards newest first: those `person_id` reported or must fix (open or
+    not), and the open ones of `unit_ids` (or of `every_unit`); with
+    `overdue_at`, only those past their deadline still waiting on someone."""
     if overdue_at is not None:
-        where.append("deadline_at < ?")
-        params.append(overdue_at)
-    sql = "SELECT id, number, unit_id, description, status, severity, deadline_at FROM hazards"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+        scope = f"status IN ({_CHASED_MARKS}) AND deadline_at < ?"
+        params: list[object] = [overdue_at]
+    else:
+        scope = f"status IN ({_OPEN_MARKS})"
+        params = []
+    ors: list[str] = []
+    if every_unit:
+        ors.append("1")
+    elif unit_ids:
+        ors.append(f"unit_id IN ({','.join('?' * len(unit_ids))})")
+        params += unit_ids
+    mine = ""
+    if person_id is not None and overdue_at is None:
+        mine = " OR reported_by = ? OR responsible_id = ?"
+    where = f"({scope} AND ({' OR '.join(ors) or '0'})){mine}"
+    if person_id is not None and overdue_at is None:
+        params += [person_id, person_id]
+    sql = (
+        "SELECT id, number, unit_id, description, status, severity, deadline_at FROM hazards"
+        f" WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?"
+    )
     return conn.execute(sql, [*params, limit, offset]).fetchall()
 
 
