@@ -41,7 +41,7 @@ from schedules.clock import end_of_local_day, iso, local_date, local_time_text, 
 
 MAX_TEXT = 2000
 PEOPLE_PAGE = 6
-HISTORY_SHOWN = 12
+HISTORY_SHOWN = 50  # a long history still fits a few messages
 
 # The word after `/hz <id>` for each action, in the order buttons appear.
 WORDS: dict[Action, str] = {
