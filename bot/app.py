@@ -22,6 +22,7 @@ from handlers.router import build_router, menu
 from schedules import drills as drill_reminders
 from schedules import duties as duty_book
 from schedules import hazards as deadlines
+from schedules import incidents as incident_reminders
 from schedules import notices as notice_reminders
 from schedules import shifts
 from schedules import training as training_reminders
@@ -72,6 +73,7 @@ class App:
                 **drill_reminders.KINDS,
                 **duty_book.KINDS,
                 **training_reminders.KINDS,
+                **incident_reminders.KINDS,
             },
             planners=[
                 shifts.make_planner(timezone),

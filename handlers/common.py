@@ -9,7 +9,6 @@ from bot.engine import Ctx, Flow
 from bot.model import LANGUAGES, Button, Inbound, InboundKind, Role
 from bot.store import people
 from handlers import checklist
-from handlers.checklists import load_all
 
 LANG_FLOW = "language"
 LANGUAGE_NAMES = {"zh-CN": "中文", "en": "English"}
@@ -30,11 +29,12 @@ def start(ctx: Ctx, args: str) -> None:
 
 
 def help_(ctx: Ctx, args: str) -> None:
-    """What this person can do, by role: only the checklists they may run."""
+    """What this person can do, by role: the commands of their chat menu."""
+    from handlers.router import menu  # the router imports this module
+
     lines = [
-        ctx.text("common.help_checklist", command=c.command, title=c.title.get(ctx.lang))
-        for c in load_all().values()
-        if c.may_run(ctx.staff.roles)
+        ctx.text("common.help_checklist", command=command, title=title)
+        for command, title in menu(ctx.staff.roles, ctx.lang)
     ]
     ctx.say("common.help", checklists="\n".join(lines))
 

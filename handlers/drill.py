@@ -9,10 +9,11 @@ from __future__ import annotations
 from bot.engine import Ctx, Flow
 from bot.model import Button, Inbound, InboundKind, Role, UserError
 from bot.store import drills, hazards, people
+from handlers.hazard_report import Draft, file_hazard
 from handlers.text import clean_text
 from schedules import drills as drill_reminders
 from schedules.calendar import parse_local
-from schedules.clock import end_of_local_day, local_time_text, parse_iso
+from schedules.clock import local_time_text, parse_iso
 
 PLAN = "drill"
 RECORD = "drill_record"
@@ -189,23 +190,25 @@ def on_photo(ctx: Ctx, inbound: Inbound) -> None:
 
 def finish(ctx: Ctx, photo: str | None) -> None:
     drill = drills.get(ctx.conn, int(ctx.data["drill"]))
-    if drill is None or drill["state"] != "planned":
+    if drill is None or drill["state"] != "planned":  # recorded meanwhile from another phone
         ctx.end()
-        raise UserError("drill.none_to_record")
+        ctx.say("drill.none_to_record")
+        return
     problems = ctx.data.get("problems")
     hazard_id = None
     if problems:
-        # A problem found in a drill is a hazard like any other (REGULATIONS §2).
-        hazard_id = hazards.create(
-            ctx.conn,
-            unit_id=int(drill["unit_id"]),
-            reported_by=ctx.staff.id,
-            source=f"drill:{drill['id']}",
-            description=problems,
-            photo=photo,
-            severity="general",
-            deadline_at=end_of_local_day(ctx.now, ctx.timezone).isoformat(),
-            now=ctx.now_iso,
+        # A problem found in a drill is a hazard of the drill's area like any
+        # other (REGULATIONS §2): numbered, chased, its supervisors alerted.
+        hazard_id, _ = file_hazard(
+            ctx,
+            Draft(
+                description=problems,
+                source=f"drill:{drill['id']}",
+                category="evacuation" if drill["kind"] == "evacuation" else "fire",
+                photos=[photo] if photo else [],
+                unit_id=int(drill["unit_id"]),
+            ),
+            reply=None,
         )
     drills.record(
         ctx.conn,

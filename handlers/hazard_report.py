@@ -47,6 +47,8 @@ class Draft:
     photos: list[str] = field(default_factory=list)
     repeat_of: int | None = None
     failed_rectification: bool = False
+    # The unit it belongs to, if not the reporter's (a drill's area).
+    unit_id: int | None = None
 
 
 # -- the conversation ---------------------------------------------------------------
@@ -302,13 +304,14 @@ def file_hazard(
     draft: Draft,
     *,
     detail_text: Callable[[str], str] | None = None,
-    reply: str = "hazard.recorded",
+    reply: str | None = "hazard.recorded",
 ) -> tuple[int, str]:
     """Enter a hazard in the register of the reporter's unit, plan its
     reminders and alert the people who must act; tell the reporter its
-    number. `detail_text(language)` is a line for the alert (the checklist item)."""
+    number (unless `reply` is None). `detail_text(language)` is a line for
+    the alert (the checklist item)."""
     deadline = end_of_local_day(ctx.now, ctx.timezone)
-    unit_id = ctx.staff.unit_id
+    unit_id = draft.unit_id or ctx.staff.unit_id
     hazard_id = hazards.create(
         ctx.conn,
         unit_id=unit_id,
@@ -335,7 +338,8 @@ def file_hazard(
     alert_people(ctx, row, detail_text or (lambda language: ""))
     if draft.failed_rectification and draft.repeat_of:
         flag_failed(ctx, row, draft.repeat_of)
-    ctx.say(reply, hazard=number, deadline=local_time_text(deadline, ctx.timezone))
+    if reply:
+        ctx.say(reply, hazard=number, deadline=local_time_text(deadline, ctx.timezone))
     return hazard_id, number
 
 

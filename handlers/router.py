@@ -17,6 +17,8 @@ from handlers import (
     hazard_card,
     hazard_report,
     hazards,
+    incident,
+    incident_card,
     leave,
     notice,
     signup,
@@ -43,6 +45,7 @@ def build_router() -> Router:
                 "schedules",
                 "hazards",
                 "overdue",
+                "incidents",
             }
         ),
     )
@@ -64,6 +67,8 @@ def build_router() -> Router:
         hz=hazard_card.command,
         hazards=hazards.mine,
         overdue=hazards.overdue,
+        incident=incident.command,
+        incidents=incident.register,
     )
     for definition in load_all().values():
         router.commands[definition.command] = partial(_run_checklist, definition)
@@ -73,6 +78,10 @@ def build_router() -> Router:
     router.flows[drill.PLAN] = drill.plan_flow
     router.flows[drill.RECORD] = drill.record_flow
     router.flows[training.FLOW] = training.flow
+    router.flows[incident.REPORT] = incident.report_flow
+    router.flows[incident_card.INVESTIGATE] = incident_card.investigation_flow
+    router.flows[incident_card.ACTION] = incident_card.action_flow
+    router.flows[incident_card.SUBMIT] = incident_card.submission_flow
     router.flows[hazard_report.FLOW] = hazard_report.flow
     for flow in hazard_card.FLOWS:
         router.flows[flow.name] = flow
@@ -84,7 +93,7 @@ def menu(roles: frozenset[Role], language: str) -> list[tuple[str, str]]:
     items = [(c.command, c.title.get(language)) for c in load_all().values() if c.may_run(roles)]
     items += [
         (name, t(language, f"menu.{name}"))
-        for name in ("hazard", "hazards", "leave", "help", "lang", "cancel", "start")
+        for name in ("hazard", "hazards", "incident", "leave", "help", "lang", "cancel", "start")
     ]
     if Role.SUPERVISOR in roles or Role.SAFETY_OFFICER in roles or Role.ADMIN in roles:
         items.append(("overdue", t(language, "menu.overdue")))
@@ -92,6 +101,8 @@ def menu(roles: frozenset[Role], language: str) -> list[tuple[str, str]]:
         items.append(("drill", t(language, "menu.drill")))
         items.append(("drilldone", t(language, "menu.drilldone")))
         items.append(("training", t(language, "menu.training")))
+    if roles & {Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ADMIN}:
+        items.append(("incidents", t(language, "menu.incidents")))
     if Role.SUPERVISOR in roles or Role.ADMIN in roles:
         items.append(("schedules", t(language, "menu.schedules")))
         items.append(("notice", t(language, "menu.notice")))

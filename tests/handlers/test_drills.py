@@ -49,6 +49,7 @@ async def test_recording_a_drill_turns_its_problems_into_a_hazard(
     person, app: App, clock: FakeClock
 ) -> None:
     officer = await person("李静")
+    supervisor = await person("刘强")  # heads 保安部, the drill's area
     await plan_drill(officer, "2026-11-27 15:00")
     assert "没有待记录" in (await officer.send("/drilldone"))[0]  # not yet
     clock.advance(timedelta(hours=7))
@@ -67,6 +68,16 @@ async def test_recording_a_drill_turns_its_problems_into_a_hazard(
         lambda c: c.execute("SELECT action FROM audit_log WHERE entity = 'drill'").fetchall()
     )
     assert [row[0] for row in audit] == ["planned", "recorded"]
+    # The hazard belongs to the area: its supervisor is alerted and it is chased.
+    assert any("隐患报告 YH-2026-0001" in t for t in await supervisor.replies())
+    unit, chased = await app.db.read(
+        lambda c: c.execute(
+            "SELECT (SELECT path FROM units WHERE id = h.unit_id),"
+            " (SELECT COUNT(*) FROM reminders WHERE idempotency_key LIKE 'hazard:1:%')"
+            " FROM hazards h"
+        ).fetchone()
+    )
+    assert unit == "物业服务中心/保安部" and chased > 0
 
 
 async def test_compliance_watch_reports_units_short_of_drills(

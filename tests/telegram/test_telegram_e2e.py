@@ -184,10 +184,16 @@ async def test_pre_shift_check_with_problem_and_photo_alerts_supervisor(bot: Bot
     stored = bot.settings.media_path / hazard["photo"]
     assert stored.read_bytes() == b"\xff\xd8 a small jpeg \xff\xd9"
     assert bot.rows("SELECT file_id FROM media_refs")[0]["file_id"] == photo[-1][0]
-    alert = (await bot.replies(LIU, 3))[-1]
+    seen = await bot.replies(LIU, 3)
+    alert = seen[-1]
     # The alert shows the reported photo with the report as its caption.
     assert alert.method == "sendPhoto" and alert.parse_mode is None
     assert "<b>护栏</b> 松动 *危险*" in (alert.caption or "")
+    # Its "assign" button is a command: it opens the four fixes from the photo message.
+    await bot.press(LIU, "指派")
+    asked = (await bot.replies(LIU, len(seen) + 1))[-1]
+    assert "整改责任人" in (asked.text or "")
+    assert any("陈磊" in b["text"] for row in asked.reply_markup["inline_keyboard"] for b in row)  # type: ignore[index]
     assert all(m.parse_mode is None for m in bot.api.sent)
 
 
