@@ -85,7 +85,7 @@ def seed(conn: sqlite3.Connection, scale: float) -> dict[str, int]:
         units.append((next_id, dept))
         next_id += 1
     # 1,000 people in 部门0 (id 2) and its teams; 9,000 elsewhere.
-    staff_count = max(1000, int(10_000 * scale))
+    staff_count = max(2000, int(10_000 * scale))
     staff_rows = []
     big = [2, *teams[2]]
     others = [u for u, _ in units if u not in big]
