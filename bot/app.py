@@ -23,6 +23,7 @@ from schedules import drills as drill_reminders
 from schedules import duties as duty_book
 from schedules import hazards as deadlines
 from schedules import incidents as incident_reminders
+from schedules import visits as visit_watch
 from schedules import notices as notice_reminders
 from schedules import shifts
 from schedules import training as training_reminders
@@ -74,6 +75,7 @@ class App:
                 **duty_book.KINDS,
                 **training_reminders.KINDS,
                 **incident_reminders.KINDS,
+                **visit_watch.KINDS,
             },
             planners=[
                 shifts.make_planner(timezone),

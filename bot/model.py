@@ -14,6 +14,10 @@ class Role(enum.StrEnum):
     SAFETY_OFFICER = "safety_officer"
     ADMIN = "admin"
     CARE_WORKER = "care_worker"
+    # Elder care (REGULATIONS §5): told at once of anything unusual on a visit
+    # to a client of their unit (or of a unit below it).
+    CENTRE_LEADER = "centre_leader"
+    SUBDISTRICT_LEADER = "subdistrict_leader"
 
 
 ROLE_ALIASES: dict[str, Role] = {
@@ -23,6 +27,10 @@ ROLE_ALIASES: dict[str, Role] = {
     "安全员": Role.SAFETY_OFFICER,
     "管理员": Role.ADMIN,
     "护理员": Role.CARE_WORKER,
+    "服务中心负责人": Role.CENTRE_LEADER,
+    "中心负责人": Role.CENTRE_LEADER,
+    "街道负责人": Role.SUBDISTRICT_LEADER,
+    "街道领导": Role.SUBDISTRICT_LEADER,
 }
 
 LANGUAGES = ("zh-CN", "en")

@@ -12,7 +12,7 @@ from handlers import checklist
 
 LANG_FLOW = "language"
 LANGUAGE_NAMES = {"zh-CN": "中文", "en": "English"}
-ROLE_ORDER = (Role.STAFF, Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ADMIN, Role.CARE_WORKER)
+ROLE_ORDER = tuple(Role)
 
 
 def start(ctx: Ctx, args: str) -> None:
