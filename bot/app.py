@@ -23,10 +23,10 @@ from schedules import drills as drill_reminders
 from schedules import duties as duty_book
 from schedules import hazards as deadlines
 from schedules import incidents as incident_reminders
-from schedules import visits as visit_watch
 from schedules import notices as notice_reminders
 from schedules import shifts
 from schedules import training as training_reminders
+from schedules import visits as visit_watch
 from schedules.clock import Clock, SystemClock
 from schedules.runner import Scheduler
 

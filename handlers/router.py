@@ -23,6 +23,7 @@ from handlers import (
     notice,
     signup,
     training,
+    visit,
 )
 from handlers.checklists import Checklist, load_all
 
@@ -46,6 +47,8 @@ def build_router() -> Router:
                 "hazards",
                 "overdue",
                 "incidents",
+                "visit",
+                "checkout",
             }
         ),
     )
@@ -69,6 +72,8 @@ def build_router() -> Router:
         overdue=hazards.overdue,
         incident=incident.command,
         incidents=incident.register,
+        visit=visit.command,
+        checkout=visit.checkout_command,
     )
     for definition in load_all().values():
         router.commands[definition.command] = partial(_run_checklist, definition)
@@ -83,6 +88,7 @@ def build_router() -> Router:
     router.flows[incident_card.ACTION] = incident_card.action_flow
     router.flows[incident_card.SUBMIT] = incident_card.submission_flow
     router.flows[hazard_report.FLOW] = hazard_report.flow
+    router.flows[visit.FLOW] = visit.flow
     for flow in hazard_card.FLOWS:
         router.flows[flow.name] = flow
     return router
@@ -97,6 +103,9 @@ def menu(roles: frozenset[Role], language: str) -> list[tuple[str, str]]:
     ]
     if Role.SUPERVISOR in roles or Role.SAFETY_OFFICER in roles or Role.ADMIN in roles:
         items.append(("overdue", t(language, "menu.overdue")))
+    if Role.CARE_WORKER in roles:
+        items.append(("visit", t(language, "menu.visit")))
+        items.append(("checkout", t(language, "menu.checkout")))
     if Role.SAFETY_OFFICER in roles or Role.ADMIN in roles:
         items.append(("drill", t(language, "menu.drill")))
         items.append(("drilldone", t(language, "menu.drilldone")))

@@ -389,7 +389,8 @@ async def test_every_bad_row_is_reported_and_nothing_imported(db: Database, tmp_
     ]
     assert [describe(p, "zh-CN") for p in problems] == [
         "第 4 行：手机号与第 2 行重复。",
-        "第 5 行：未知角色：保洁（可填：员工、主管、安全员、管理员、护理员、服务中心负责人、街道负责人）。",
+        "第 5 行：未知角色：保洁（可填：员工、主管、安全员、管理员、护理员、"
+        "服务中心负责人、街道负责人）。",
         "第 6 行：姓名为空。",
         "第 7 行：单位路径无效：物业服务中心//工程部（各级用 / 分隔，每一级都不能为空）。",
     ]

@@ -1,0 +1,344 @@
+"""A home visit through the engine: check-in by location, services,
+observations with readings, anything unusual reported at once, check-out
+with the no-gifts confirmation; every refusal, the reminders, a restart."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CHANNEL, START, Person, import_demo
+
+from bot.app import App
+from bot.model import InboundKind
+from bot.store import people
+from schedules import visits as watch
+from schedules.clock import FakeClock, iso
+
+HOME = (31.2304, 121.4737)
+CENTRE = "物业服务中心/长者服务中心/上门服务组"
+
+
+async def add_client(
+    app: App,
+    number: str,
+    name: str,
+    workers: list[int],
+    *,
+    services: tuple[str, ...] = ("meal", "health_check", "cleaning"),
+    home: tuple[float, float] | None = HOME,
+) -> int:
+    def insert(conn: Any) -> int:
+        unit = people.unit_id(conn, CENTRE)
+        cursor = conn.execute(
+            "INSERT INTO clients (number, name, address, lat, lon, phone, emergency_contact,"
+            " unit_id, services, created_at, updated_at)"
+            " VALUES (?, ?, '幸福路 8 号 302', ?, ?, '13900000000', '女儿 13900000001',"
+            " ?, ?, ?, ?)",
+            (
+                number,
+                name,
+                home[0] if home else None,
+                home[1] if home else None,
+                unit,
+                json.dumps(list(services)),
+                iso(START),
+                iso(START),
+            ),
+        )
+        client_id = int(cursor.lastrowid)
+        conn.executemany(
+            "INSERT INTO client_workers (client_id, staff_id) VALUES (?, ?)",
+            [(client_id, w) for w in workers],
+        )
+        return client_id
+
+    return int(await app.db.transaction(insert))
+
+
+async def locate(someone: Person, lat: float, lon: float) -> list[str]:
+    return await someone.deliver(InboundKind.LOCATION, "", data={"lat": lat, "lon": lon})
+
+
+async def visit_row(app: App) -> dict[str, Any]:
+    row = await app.db.read(lambda c: c.execute("SELECT * FROM visits ORDER BY id").fetchone())
+    return dict(row) if row else {}
+
+
+@pytest.fixture
+async def ma(person, app: App, org) -> Person:
+    worker: Person = await person("马秀英")
+    await add_client(app, "K001", "王奶奶", [org["马秀英"]])
+    return worker
+
+
+async def check_in(
+    worker: Person, lat: float = HOME[0] + 0.0002, lon: float = HOME[1]
+) -> list[str]:
+    await worker.send("/visit")
+    await worker.press("王奶奶")
+    return await locate(worker, lat, lon)
+
+
+async def test_a_whole_visit_holds_the_six_elements(ma: Person, app: App, clock: FakeClock) -> None:
+    replies = await check_in(ma)
+    assert "已签到：王奶奶" in replies[0] and "距老人家 22 米" in replies[0]
+    assert "上门服务进行中" in replies[-1]
+    await ma.press("服务项目")
+    for service in ("助餐", "健康检查", "保洁"):
+        await ma.press(service)
+    await ma.press("计划外")
+    await ma.press("陪伴聊天")
+    await ma.press("完成")
+    await ma.press("观察记录")
+    await ma.send("精神好，饮食正常")
+    await ma.press("跳过")
+    replies = await ma.send("血压 135/85 心率 72 体温 36.6")
+    assert "135/85 mmHg · ♥72 · 36.6℃" in replies[0]
+    clock.advance(timedelta(minutes=50))
+    await ma.press("签退")
+    await locate(ma, HOME[0], HOME[1] + 0.0003)
+    replies = await ma.press("确认未收受礼品")
+    assert "已签退：王奶奶" in replies[0] and "用时 0:50" in replies[0]
+    assert "助餐、健康检查（血压等）、保洁、陪伴聊天" in replies[0]
+    row = await visit_row(app)
+    assert row["state"] == "done" and row["no_gifts"] == 1
+    assert json.loads(row["services"]) == ["meal", "health_check", "cleaning", "companionship"]
+    assert row["checkin_at"] == iso(START) and row["checkout_at"] == iso(clock.now())
+    assert 20 < row["checkin_distance_m"] < 25 and 25 < row["checkout_distance_m"] < 35
+    assert row["checkin_exception"] is None and row["checkout_exception"] is None
+    note = await app.db.read(lambda c: c.execute("SELECT * FROM visit_notes").fetchone())
+    assert note["kind"] == "observation" and json.loads(note["readings"]) == {
+        "systolic": 135,
+        "diastolic": 85,
+        "pulse": 72,
+        "temperature": 36.6,
+    }
+    audit = await app.db.read(
+        lambda c: [r[0] for r in c.execute("SELECT action FROM audit_log WHERE entity = 'visit'")]
+    )
+    assert audit == ["checkin", "observation", "checkout"]
+
+
+async def test_a_far_check_in_is_an_exception_with_a_reason(ma: Person, app: App) -> None:
+    replies = await check_in(ma, HOME[0] + 0.009, HOME[1])  # about 1 km north
+    assert "超出了允许范围" in replies[0] and "1,001 米" in replies[0]
+    replies = await ma.press("定位不准")
+    assert "位置异常：定位不准" in replies[0]
+    row = await visit_row(app)
+    assert (row["checkin_exception"], row["checkin_reason"]) == ("far", "gps_poor")
+
+
+async def test_the_units_tolerance_applies(ma: Person, app: App) -> None:
+    await app.db.transaction(
+        lambda c: c.execute(
+            "INSERT INTO visit_settings (unit_id, tolerance_m) VALUES (?, 2000)",
+            (people.unit_id(c, "物业服务中心/长者服务中心"),),
+        )
+    )
+    replies = await check_in(ma, HOME[0] + 0.009, HOME[1])
+    assert "已签到" in replies[0]
+
+
+async def test_no_location_needs_a_reason(ma: Person, app: App) -> None:
+    await ma.send("/visit")
+    await ma.press("王奶奶")
+    await ma.press("无法发送位置")
+    await ma.press("其他原因")
+    replies = await ma.send("手机没电了，借用同事手机")
+    assert "未发送位置：其他原因" in replies[0]
+    row = await visit_row(app)
+    assert (row["checkin_exception"], row["checkin_note"]) == (
+        "no_location",
+        "手机没电了，借用同事手机",
+    )
+
+
+async def test_impossible_locations_are_refused_and_nothing_is_saved(ma: Person, app: App) -> None:
+    await ma.send("/visit")
+    await ma.press("王奶奶")
+    assert "位置无效" in (await locate(ma, 95.0, 121.0))[0]
+    replies = await locate(ma, 39.9042, 116.4074)  # Beijing, about 1,070 km away
+    assert "约 1,067 公里" in replies[0]
+    assert await visit_row(app) == {}
+    assert "已签到" in (await locate(ma, *HOME))[0]  # still asked where they are
+
+
+async def test_check_out_without_check_in_and_a_second_check_in(ma: Person, app: App) -> None:
+    assert "没有进行中的上门服务" in (await ma.send("/checkout"))[0]
+    await check_in(ma)
+    replies = await ma.send("/visit")
+    assert "进行中的上门服务：王奶奶" in replies[0]
+    count = await app.db.read(lambda c: c.execute("SELECT COUNT(*) FROM visits").fetchone()[0])
+    assert count == 1
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("血压 400/20", "高压 400 不在合理范围"),
+        ("120/130", "高压应高于低压"),
+        ("心率 300", "心率 300 不在合理范围"),
+        ("体温 45", "体温 45 不在合理范围"),
+        ("挺好的", "看不懂"),
+    ],
+)
+async def test_readings_out_of_range_are_refused(ma: Person, app: App, typed, says) -> None:
+    await check_in(ma)
+    await ma.press("观察记录")
+    await ma.send("头晕")
+    await ma.press("跳过")
+    replies = await ma.send(typed)
+    assert says in replies[0]
+    notes = await app.db.read(lambda c: c.execute("SELECT COUNT(*) FROM visit_notes").fetchone()[0])
+    assert notes == 0
+    assert "观察记录已保存" in (await ma.send("血压 128/80"))[0]
+
+
+async def test_a_client_not_assigned_to_the_worker(ma: Person, app: App, org) -> None:
+    other = await add_client(app, "K002", "李爷爷", [org["何桂兰"]])
+    assert "不是分配给您的服务对象" in (await ma.send(f"/visit {other}"))[0]
+    await ma.send("/visit")
+    assert "不是分配给您的服务对象" in (await ma.send("李爷爷"))[0]
+    assert "找不到客户" in (await ma.send("/visit 999"))[0]
+    assert await visit_row(app) == {}
+
+
+async def test_anything_unusual_reaches_the_leaders_at_once(ma: Person, person, app: App) -> None:
+    leader, subdistrict, supervisor, outsider = [
+        await person(n) for n in ("郑华", "冯军", "孙丽", "刘强")
+    ]
+    await check_in(ma)
+    await ma.press("异常情况")
+    await ma.press("摔倒")
+    await ma.send("老人在卫生间摔倒，右腿疼痛，已扶到床上")
+    replies = await ma.photo("ab/fall.jpg")
+    assert "已立即通知 3 位负责人" in replies[0]
+    for someone in (leader, subdistrict, supervisor):
+        alert = (await someone.replies())[-1]
+        assert "上门服务异常：摔倒或受伤" in alert and "王奶奶" in alert
+        assert "幸福路 8 号 302" in alert and "马秀英" in alert and "右腿疼痛" in alert
+    assert await outsider.replies() == []
+
+
+async def test_an_unsafe_home_can_become_a_hazard(ma: Person, person, app: App) -> None:
+    await check_in(ma)
+    await ma.press("异常情况")
+    await ma.press("居家不安全")
+    await ma.send("燃气软管老化开裂")
+    await ma.press("跳过")
+    replies = await ma.press("登记隐患")
+    assert any("已登记隐患 YH-2026-0001" in r for r in replies)
+    hazard = await app.db.read(
+        lambda c: c.execute(
+            "SELECT h.place, u.path, n.hazard_id FROM hazards h JOIN units u ON u.id = h.unit_id"
+            " JOIN visit_notes n ON n.hazard_id = h.id"
+        ).fetchone()
+    )
+    assert tuple(hazard) == ("王奶奶 · 幸福路 8 号 302", CENTRE, 1)
+
+
+async def test_planned_visit_reminders(ma: Person, person, app: App, org, clock: FakeClock) -> None:
+    supervisor = await person("孙丽")
+    starts = START + timedelta(hours=1)
+
+    def plan(conn: Any) -> None:
+        client = conn.execute("SELECT id FROM clients").fetchone()[0]
+        cursor = conn.execute(
+            "INSERT INTO visit_requests (client_id, origin, services, starts_at, ends_at,"
+            " worker_id, state, created_at) VALUES (?, 'regular', '[]', ?, ?, ?, 'accepted', ?)",
+            (client, iso(starts), iso(starts + timedelta(hours=1)), org["马秀英"], iso(START)),
+        )
+        watch.plan_request(conn, int(cursor.lastrowid), starts, START)
+
+    await app.db.transaction(plan)
+    clock.set(starts - timedelta(minutes=30))
+    await app.scheduler.tick()
+    assert "30 分钟后上门服务：王奶奶" in (await ma.replies())[-1]
+    assert ("📍 签到", "/visit 1") in ma.last_buttons
+    clock.set(starts + timedelta(minutes=15))
+    await app.scheduler.tick()
+    assert "还没有签到" in (await ma.replies())[-1]
+    clock.set(starts + timedelta(minutes=30))
+    await app.scheduler.tick()
+    assert "仍未签到" in (await supervisor.replies())[-1]
+
+
+async def test_check_in_stops_the_planned_reminders_and_open_visits_are_chased(
+    ma: Person, person, app: App, org, clock: FakeClock
+) -> None:
+    supervisor = await person("孙丽")
+    starts = START + timedelta(minutes=10)
+
+    def plan(conn: Any) -> None:
+        cursor = conn.execute(
+            "INSERT INTO visit_requests (client_id, origin, services, starts_at, ends_at,"
+            " worker_id, state, created_at) VALUES (1, 'regular', '[]', ?, ?, ?, 'accepted', ?)",
+            (iso(starts), iso(starts + timedelta(hours=1)), org["马秀英"], iso(START)),
+        )
+        watch.plan_request(conn, int(cursor.lastrowid), starts, START)
+
+    await app.db.transaction(plan)
+    await check_in(ma)
+    row = await visit_row(app)
+    assert row["request_id"] == 1
+    clock.set(starts + timedelta(minutes=31))
+    await app.scheduler.tick()
+    assert await supervisor.replies() == []
+    clock.set(START + timedelta(hours=4, minutes=1))
+    await app.scheduler.tick()
+    assert "超过 4 小时" in (await ma.replies())[-1]
+    assert ("🏁 签退", "/checkout") in ma.last_buttons
+    clock.set(START + timedelta(hours=6, minutes=1))
+    await app.scheduler.tick()
+    assert "超过 6 小时仍未签退" in (await supervisor.replies())[-1]
+
+
+async def test_a_restart_between_check_in_and_check_out_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "frontline.db"
+    clock = FakeClock(START)
+    app = await App.open(path, {}, clock=clock)
+    org = await import_demo(app)
+    await app.db.transaction(
+        lambda c: people.bind_identity(c, CHANNEL, "ma", org["马秀英"], iso(START))
+    )
+    await add_client(app, "K001", "王奶奶", [org["马秀英"]])
+    worker = Person(app, org["马秀英"], "马秀英")
+    worker.user_id = "ma"
+    await check_in(worker)
+    await app.close()  # the process ends with the visit open
+
+    clock.advance(timedelta(minutes=40))
+    app = await App.open(path, {}, clock=clock)
+    worker = Person(app, org["马秀英"], "马秀英")
+    worker.user_id = "ma"
+    await worker.replies()  # what the first process sent
+    assert await app.engine.resume(CHANNEL, "ma")
+    assert "上门服务进行中：王奶奶" in (await worker.replies())[0]  # the menu, asked again
+    replies = await worker.send("/checkout")
+    assert "签退" in replies[0]
+    await locate(worker, *HOME)
+    replies = await worker.press("确认未收受礼品")
+    assert "用时 0:40" in replies[0]
+    await app.close()
+
+
+async def test_english(person, app: App, org) -> None:
+    james = await person("James Wilson")
+    await app.db.transaction(
+        lambda c: c.execute(
+            "UPDATE staff SET roles = 'care_worker' WHERE id = ?", (org["James Wilson"],)
+        )
+    )
+    await add_client(app, "K009", "Mrs Chen", [org["James Wilson"]])
+    await james.send("/visit")
+    await james.press("Mrs Chen")
+    replies = await locate(james, *HOME)
+    assert "Checked in: Mrs Chen" in replies[0] and "0 m from the client's home" in replies[0]
+    await james.press("Observation")
+    await james.send("Cheerful")
+    await james.press("Skip")
+    assert "outside the sane range" in (await james.send("BP 400/20"))[0]
