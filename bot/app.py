@@ -24,7 +24,7 @@ from schedules import duties as duty_book
 from schedules import hazards as deadlines
 from schedules import incidents as incident_reminders
 from schedules import notices as notice_reminders
-from schedules import shifts
+from schedules import shifts, visit_plan
 from schedules import training as training_reminders
 from schedules import visits as visit_watch
 from schedules.clock import Clock, SystemClock
@@ -82,6 +82,7 @@ class App:
                 drill_reminders.plan_watch,
                 duty_book.make_planner(timezone),
                 training_reminders.plan,
+                visit_plan.make_planner(timezone),
             ],
             language=language,
             on_commit=sender.wake,

@@ -1,6 +1,6 @@
-"""The `frontline` command: demo, chat, roster import, outbox. Parses the
-command line, loads the settings, and hands over to the app; a bad setting or
-input ends with one line and exit status 2, never a traceback."""
+"""The `frontline` command: demo, chat, roster and client imports, outbox.
+Parses the command line, loads the settings, and hands over to the app; a bad
+setting or input ends with one line and exit status 2, never a traceback."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 
-from bot import roster
+from bot import clients, roster
 from bot.app import App, serve, telegram_settings
 from bot.channels.console import CHANNEL, ConsoleChat, ConsoleTransport, read_lines
 from bot.channels.telegram.channel import build_application
@@ -24,6 +24,7 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.i18n import t
 from bot.model import Staff
 from bot.store import calendars, duties, invites, outbox, people
+from bot.store import clients as client_store
 from handlers.checklists import ChecklistError
 from schedules import duties as duty_book
 from schedules.clock import iso
@@ -86,6 +87,26 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     importer.set_defaults(run=_roster_import)
 
+    clients_cmd = commands.add_parser("clients", help="the elder-care client list")
+    clients_sub = clients_cmd.add_subparsers(dest="clients_command", required=True)
+    client_import = clients_sub.add_parser("import", help="import clients from CSV or XLSX")
+    client_import.add_argument("file", type=Path)
+    client_import.add_argument(
+        "--deactivate-missing", action="store_true", help="deactivate clients absent from the file"
+    )
+    client_import.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    client_import.set_defaults(run=_clients_import)
+
+    visits_cmd = commands.add_parser("visits", help="home-visit settings")
+    visits_sub = visits_cmd.add_subparsers(dest="visits_command", required=True)
+    tolerance = visits_sub.add_parser(
+        "tolerance", help="how far from a client's home a check-in may be (its sub-units inherit)"
+    )
+    tolerance.add_argument("unit", help="unit path, e.g. 物业服务中心/长者服务中心")
+    tolerance.add_argument("metres", help=f"{clients.MIN_TOLERANCE_M}-{clients.MAX_TOLERANCE_M}")
+    tolerance.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    tolerance.set_defaults(run=_visits_tolerance)
+
     run = commands.add_parser("run", help="run the bot: Telegram channel and sender")
     run.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     run.set_defaults(run=_run)
@@ -137,6 +158,11 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
                 deactivate_missing=False,
                 default_language=settings.language,
                 now=datetime.now(UTC),
+            )
+        demo_clients = resources.files("bot.data").joinpath("demo_clients.csv")
+        with resources.as_file(demo_clients) as csv_path:
+            await clients.import_clients_file(
+                app.db, csv_path, deactivate_missing=False, now=datetime.now(UTC)
             )
         print(t(settings.language, "cli.demo_ready", path=path, people=result.created))
     finally:
@@ -216,6 +242,57 @@ async def _roster_import(settings: Settings, args: argparse.Namespace) -> int:
             units=result.units_created,
         )
     )
+    return 0
+
+
+async def _clients_import(settings: Settings, args: argparse.Namespace) -> int:
+    lang = settings.language
+    app = await App.open(settings.db, {}, language=lang, timezone=settings.timezone)
+    try:
+        result = await clients.import_clients_file(
+            app.db, args.file, deactivate_missing=args.deactivate_missing, now=datetime.now(UTC)
+        )
+    except clients.ClientsError as exc:
+        print(t(lang, "clients.rejected", count=len(exc.problems)), file=sys.stderr)
+        for problem in exc.problems:
+            print(clients.describe(problem, lang), file=sys.stderr)
+        return 2
+    finally:
+        await app.close()
+    print(
+        t(
+            lang,
+            "clients.imported",
+            created=result.created,
+            updated=result.updated,
+            deactivated=result.deactivated,
+        )
+    )
+    return 0
+
+
+async def _visits_tolerance(settings: Settings, args: argparse.Namespace) -> int:
+    lang = settings.language
+    low, high = clients.MIN_TOLERANCE_M, clients.MAX_TOLERANCE_M
+    metres = int(args.metres) if args.metres.strip().isdecimal() else None
+    if metres is None or not low <= metres <= high:
+        print(
+            t(lang, "clients.tolerance_invalid", metres=args.metres, min=low, max=high),
+            file=sys.stderr,
+        )
+        return 2
+    app = await App.open(settings.db, {}, language=lang, timezone=settings.timezone)
+    try:
+        unit_id = await _unit(app, args.unit, lang)
+        if unit_id is None:
+            return 2
+        now = iso(datetime.now(UTC))
+        await app.db.transaction(
+            lambda conn: client_store.set_tolerance(conn, unit_id, metres, now)
+        )
+    finally:
+        await app.close()
+    print(t(lang, "clients.tolerance_set", unit=args.unit, metres=metres))
     return 0
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "import_roster_file",
     "load_roster",
     "normalize_phone",
+    "read_table",
 ]
 
 log = logging.getLogger(__name__)
@@ -245,7 +246,7 @@ def load_roster(path: Path, default_language: str) -> list[RosterRow]:
     """Read and validate a roster file; raise RosterError listing every problem."""
     if default_language not in LANGUAGES:
         raise ValueError(f"unknown default language {default_language!r}")
-    records = _records(_read_table(path))
+    records = _records(read_table(path))
     problems = _duplicates(records)
     rows: list[RosterRow] = []
     context = {"default_language": default_language}
@@ -318,7 +319,7 @@ def _unreadable(path: Path) -> RosterError:
     return RosterError([RosterProblem(None, "roster.file_unreadable", {"path": path.name})])
 
 
-def _read_table(path: Path) -> list[tuple[int, list[str]]]:
+def read_table(path: Path) -> list[tuple[int, list[str]]]:
     """Every row of the file with its line number (the sheet row for XLSX), cells trimmed."""
     if not path.is_file():
         key = "roster.file_unreadable" if path.exists() else "roster.file_missing"
