@@ -13,6 +13,7 @@ from handlers import (
     common,
     drill,
     duties,
+    followup,
     groups,
     hazard_card,
     hazard_report,
@@ -24,6 +25,8 @@ from handlers import (
     signup,
     training,
     visit,
+    visit_request,
+    visit_views,
 )
 from handlers.checklists import Checklist, load_all
 
@@ -49,6 +52,7 @@ def build_router() -> Router:
                 "incidents",
                 "visit",
                 "checkout",
+                "visits",
             }
         ),
     )
@@ -74,6 +78,10 @@ def build_router() -> Router:
         incidents=incident.register,
         visit=visit.command,
         checkout=visit.checkout_command,
+        request=visit_request.start,
+        vr=visit_request.command,
+        followup=followup.start,
+        visits=visit_views.command,
     )
     for definition in load_all().values():
         router.commands[definition.command] = partial(_run_checklist, definition)
@@ -89,6 +97,9 @@ def build_router() -> Router:
     router.flows[incident_card.SUBMIT] = incident_card.submission_flow
     router.flows[hazard_report.FLOW] = hazard_report.flow
     router.flows[visit.FLOW] = visit.flow
+    router.flows[visit_request.REQUEST] = visit_request.request_flow
+    router.flows[visit_request.DECLINE] = visit_request.decline_flow
+    router.flows[followup.FLOW] = followup.flow
     for flow in hazard_card.FLOWS:
         router.flows[flow.name] = flow
     return router
@@ -117,6 +128,11 @@ def menu(roles: frozenset[Role], language: str) -> list[tuple[str, str]]:
         items.append(("notice", t(language, "menu.notice")))
         items.append(("notices", t(language, "menu.notices")))
         items.append(("bindgroup", t(language, "menu.bindgroup")))
+    if Role.SUPERVISOR in roles:
+        items.append(("request", t(language, "menu.request")))
+        items.append(("followup", t(language, "menu.followup")))
+    if roles & {Role.CARE_WORKER, Role.SUPERVISOR, Role.CENTRE_LEADER}:
+        items.append(("visits", t(language, "menu.visits")))
     return items
 
 
