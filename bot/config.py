@@ -35,8 +35,17 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     telegram_listen: str = "127.0.0.1:8443"
     telegram_poll_timeout: int = Field(default=30, ge=0, le=50)
+    # WeCom (企业微信) self-built app: all five of corp id, agent id, secret,
+    # callback token and EncodingAESKey, or none.
+    wecom_corp_id: str | None = None
+    wecom_agent_id: int | None = None
+    wecom_secret: SecretStr | None = None
+    wecom_token: SecretStr | None = None
+    wecom_aes_key: SecretStr | None = None
+    wecom_listen: str = "127.0.0.1:8444"
+    wecom_api_url: str = "https://qyapi.weixin.qq.com"
 
-    @field_validator("telegram_api_url")
+    @field_validator("telegram_api_url", "wecom_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if urlsplit(value).scheme not in ("http", "https"):
@@ -50,7 +59,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an https:// URL with a path (Telegram calls only https)")
         return value
 
-    @field_validator("telegram_listen")
+    @field_validator("telegram_listen", "wecom_listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, _, port = value.rpartition(":")
@@ -64,6 +73,32 @@ class Settings(BaseSettings):
             # Without it anyone who finds the URL could post updates as any user.
             raise ValueError("FRONTLINE_TELEGRAM_WEBHOOK_SECRET is required with a webhook URL")
         return self
+
+    @field_validator("wecom_aes_key")
+    @classmethod
+    def _aes_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) != 43:
+            raise ValueError("must be the 43-character EncodingAESKey from the WeCom console")
+        return value
+
+    @model_validator(mode="after")
+    def _wecom_complete(self) -> Settings:
+        parts = {
+            "CORP_ID": self.wecom_corp_id,
+            "AGENT_ID": self.wecom_agent_id,
+            "SECRET": self.wecom_secret,
+            "TOKEN": self.wecom_token,
+            "AES_KEY": self.wecom_aes_key,
+        }
+        missing = [name for name, value in parts.items() if value is None]
+        if 0 < len(missing) < len(parts):
+            names = ", ".join(f"FRONTLINE_WECOM_{name}" for name in missing)
+            raise ValueError(f"WeCom needs all of its settings; missing {names}")
+        return self
+
+    @property
+    def wecom_enabled(self) -> bool:
+        return self.wecom_corp_id is not None
 
     @field_validator("db")
     @classmethod
