@@ -9,9 +9,18 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
 
 from bot.channels.telegram.channel import TelegramChannel, TelegramSettings, build_application
 from bot.channels.telegram.transport import TelegramTransport
+from bot.channels.wecom.api import WeComAPI
+from bot.channels.wecom.channel import WeComChannel
+from bot.channels.wecom.crypto import WeComCrypto
+from bot.channels.wecom.transport import CHANNEL as WECOM
+from bot.channels.wecom.transport import ROBOT_CHANNEL as ROBOT
+from bot.channels.wecom.transport import RobotTransport, WeComTransport
 from bot.config import Settings
 from bot.engine import Engine
 from bot.sender import Sender, Transport
@@ -114,35 +123,74 @@ async def serve(
     clock: Clock | None = None,
     started: asyncio.Event | None = None,
 ) -> None:
-    """`frontline run`: the Telegram channel and the sender, until `stop` is
-    set; `started` is set once updates are being received."""
+    """`frontline run`: the configured channels (Telegram, WeCom or both), the
+    sender and the scheduler, until `stop` is set; `started` is set once
+    updates are being received."""
     telegram = telegram_settings(settings)
-    if telegram is None:
-        raise ValueError("FRONTLINE_TELEGRAM_TOKEN is not set")
-    application = build_application(telegram)
-    transport = TelegramTransport(application.bot, settings.media_path)
-    app = await App.open(
-        settings.db,
-        {transport.name: transport},
-        clock=clock,
-        language=settings.language,
-        timezone=settings.timezone,
-    )
-    channel = TelegramChannel(application, app.engine, app.db, settings.media_path, menu)
-    sender = asyncio.create_task(app.sender.run(), name="sender")
-    try:
-        await app.scheduler.start()
-        await channel.start(telegram)
-        if started is not None:
-            started.set()
-        log.info(
-            "running channel=telegram mode=%s", "webhook" if telegram.webhook_url else "polling"
+    if telegram is None and not settings.wecom_enabled:
+        raise ValueError("no channel is configured")
+    async with contextlib.AsyncExitStack() as stack:
+        transports: dict[str, Transport] = {}
+        application = None
+        if telegram is not None:
+            application = build_application(telegram)
+            transports["telegram"] = TelegramTransport(application.bot, settings.media_path)
+        wecom = None
+        cards: dict[str, str] = {}
+        if settings.wecom_enabled:
+            wecom = await stack.enter_async_context(wecom_api(settings))
+            transports[WECOM] = WeComTransport(wecom, settings.media_path, cards)
+            transports[ROBOT] = RobotTransport(wecom)
+        app = await App.open(
+            settings.db,
+            transports,
+            clock=clock,
+            language=settings.language,
+            timezone=settings.timezone,
         )
-        await stop.wait()
-    finally:
-        await app.scheduler.stop()
-        await channel.stop()
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
-        await app.close()
+        stack.push_async_callback(app.close)
+        channels: list[Any] = []
+        if application is not None and telegram is not None:
+            channel = TelegramChannel(application, app.engine, app.db, settings.media_path, menu)
+            channels.append(channel)
+        if wecom is not None:
+            crypto = WeComCrypto(
+                _secret(settings.wecom_token),
+                _secret(settings.wecom_aes_key),
+                settings.wecom_corp_id or "",
+            )
+            channels.append(
+                WeComChannel(crypto, wecom, app.engine, app.db, settings.media_path, cards)
+            )
+        sender = asyncio.create_task(app.sender.run(), name="sender")
+        try:
+            await app.scheduler.start()
+            for one in channels:
+                if isinstance(one, TelegramChannel) and telegram is not None:
+                    await one.start(telegram)
+                else:
+                    await one.start(settings.wecom_listen)
+            if started is not None:
+                started.set()
+            log.info("running channels=%s", ",".join(type(one).__name__ for one in channels))
+            await stop.wait()
+        finally:
+            await app.scheduler.stop()
+            for one in channels:
+                await one.stop()
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+
+
+def wecom_api(settings: Settings) -> WeComAPI:
+    return WeComAPI(
+        settings.wecom_api_url,
+        settings.wecom_corp_id or "",
+        _secret(settings.wecom_secret),
+        settings.wecom_agent_id or 0,
+    )
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""

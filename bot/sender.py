@@ -11,7 +11,7 @@ import random
 import sqlite3
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from typing import Protocol
@@ -111,7 +111,13 @@ class _Pace:
         self.channel = Bucket(transport.per_second, 1.0)
         self.addresses: dict[str | None, Bucket] = {}
 
-    async def acquire(self, address: str | None) -> None:
+    async def acquire(self, address: str | None, *, personal: bool = True) -> None:
+        """Wait for the channel's pace and, if `personal`, the address's."""
+        if not personal:
+            wait = self.channel.wait()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            return
         bucket = self.addresses.get(address)
         if bucket is None:
             bucket = self.addresses[address] = Bucket(*self.transport.limit(address))
@@ -123,6 +129,11 @@ class _Pace:
         if wait > 0:
             await asyncio.sleep(wait)
         bucket.wait()  # the address's token, now that the message goes
+
+    def backlogged(self, address: str | None) -> bool:
+        """Whether the next message to `address` would have to wait for its limit."""
+        bucket = self.addresses.get(address)
+        return bucket is not None and bucket.ready_in() > 0
 
 
 class Sender:
@@ -193,25 +204,38 @@ class Sender:
         self, channel: str, queue: list[Outbound], gate: asyncio.Semaphore
     ) -> int:
         """One address's rows, oldest first. Once one waits for a retry, the
-        later ones wait with it: a person reads messages in the order queued."""
+        later ones wait with it: a person reads messages in the order queued.
+        Where the channel drops what exceeds its limits (`merges`), plain
+        messages that pile up behind the address's limit go as one."""
         transport = self.transports[channel]
         pace = self._paces[channel]
         delivered = 0
+        index = 0
         async with gate:
-            for index, row in enumerate(queue):
-                await pace.acquire(row.address)
-                result = await self._deliver(transport, row)
+            while index < len(queue):
+                group = [queue[index]]
+                if getattr(transport, "merges", False) and pace.backlogged(queue[index].address):
+                    group = mergeable_run(queue, index)
+                # Where the limit counts messages, not calls, editing one is free.
+                free = getattr(transport, "free_edits", False) and group[0].replaces_id is not None
+                await pace.acquire(group[0].address, personal=not free)
+                result = await self._deliver(transport, merged(group), group)
+                index += len(group)
                 if result is True:
-                    delivered += 1
+                    delivered += len(group)
                 elif result is not False:
-                    later = queue[index + 1 :]
+                    later = queue[index:]
                     if later:
                         await self.db.transaction(partial(_postpone, rows=later, until=result))
                     break
         return delivered
 
-    async def _deliver(self, transport: Transport, row: Outbound) -> bool | str:
-        """True if delivered, False if failed for good, else the time of the retry."""
+    async def _deliver(
+        self, transport: Transport, row: Outbound, rows: list[Outbound] | None = None
+    ) -> bool | str:
+        """True if delivered, False if failed for good, else the time of the retry.
+        `rows`: the outbox rows `row` stands for, when several were merged into it."""
+        every = rows or [row]
         replaces = None
         if row.replaces_id is not None:
             replaces = await self.db.read(
@@ -221,12 +245,17 @@ class Sender:
             message_id = await transport.deliver(row, replaces)
         except TransientError as exc:
             if row.attempts >= self.retry.max_attempts:
-                await self._fail(row, f"gave up after {row.attempts} attempts: {exc}")
+                await self._fail(every, f"gave up after {row.attempts} attempts: {exc}")
                 return False
             delay = self.retry.delay(row.attempts, exc.retry_after)
             later = iso(self.clock.now() + timedelta(seconds=delay))
             reason = str(exc)
-            await self.db.transaction(lambda conn: outbox.mark_retry(conn, row.id, reason, later))
+
+            def retry(conn: sqlite3.Connection) -> None:
+                for one in every:
+                    outbox.mark_retry(conn, one.id, reason, later)
+
+            await self.db.transaction(retry)
             log.warning(
                 "delivery retry channel=%s outbox=%s attempt=%s in=%.1fs reason=%s",
                 transport.name,
@@ -237,36 +266,75 @@ class Sender:
             )
             return later
         except Unreachable as exc:
-            await self._fail(row, str(exc), unreachable=True)
+            await self._fail(every, str(exc), unreachable=True)
             return False
         except PermanentError as exc:
-            await self._fail(row, str(exc))
+            await self._fail(every, str(exc))
             return False
         except Exception as exc:  # a bug in a transport: keep the row, tell the admins' log
             log.exception("delivery crashed channel=%s outbox=%s", transport.name, row.id)
-            await self._fail(row, f"{type(exc).__name__}: {exc}")
+            await self._fail(every, f"{type(exc).__name__}: {exc}")
             return False
         sent_at = iso(self.clock.now())
-        await self.db.transaction(lambda conn: outbox.mark_sent(conn, row.id, message_id, sent_at))
+
+        def sent(conn: sqlite3.Connection) -> None:
+            for one in every:
+                outbox.mark_sent(conn, one.id, message_id, sent_at)
+
+        await self.db.transaction(sent)
         log.info(
-            "delivered channel=%s outbox=%s staff=%s attempt=%s",
+            "delivered channel=%s outbox=%s staff=%s attempt=%s merged=%s",
             transport.name,
             row.id,
             row.staff_id,
             row.attempts,
+            len(every),
         )
         return True
 
-    async def _fail(self, row: Outbound, error: str, *, unreachable: bool = False) -> None:
+    async def _fail(self, rows: list[Outbound], error: str, *, unreachable: bool = False) -> None:
         now = iso(self.clock.now())
+        row = rows[0]
 
         def mark(conn: sqlite3.Connection) -> None:
-            outbox.mark_failed(conn, row.id, error)
+            for one in rows:
+                outbox.mark_failed(conn, one.id, error)
             if unreachable and row.channel and row.address:
                 _report_unreachable(conn, row.channel, row.address, now)
 
         await self.db.transaction(mark)
         log.error("delivery failed channel=%s outbox=%s error=%s", row.channel, row.id, error)
+
+
+# Merged messages: at most this many, this long together.
+MERGE_MAX_ROWS = 20
+MERGE_MAX_CHARS = 1500
+MERGE_SEPARATOR = "\n——\n"
+
+
+def _plain(row: Outbound) -> bool:
+    return not row.buttons and not row.attachments and row.replaces_id is None
+
+
+def mergeable_run(queue: list[Outbound], start: int) -> list[Outbound]:
+    """The plain rows from `start` on that can go as one message (at least the first)."""
+    run = [queue[start]]
+    if not _plain(queue[start]):
+        return run
+    size = len(queue[start].text)
+    for row in queue[start + 1 : start + MERGE_MAX_ROWS]:
+        size += len(MERGE_SEPARATOR) + len(row.text)
+        if not _plain(row) or size > MERGE_MAX_CHARS:
+            break
+        run.append(row)
+    return run
+
+
+def merged(rows: list[Outbound]) -> Outbound:
+    """One message carrying the texts of several, oldest first."""
+    if len(rows) == 1:
+        return rows[0]
+    return replace(rows[0], text=MERGE_SEPARATOR.join(row.text for row in rows))
 
 
 def _postpone(conn: sqlite3.Connection, rows: list[Outbound], until: str) -> None:

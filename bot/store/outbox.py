@@ -193,6 +193,17 @@ def delivered_message(
     return _outbound(row) if row else None
 
 
+def latest_question(conn: sqlite3.Connection, channel: str, address: str) -> Outbound | None:
+    """The newest message with buttons sent to a chat (the question a bare
+    number answers, where a channel shows choices as a numbered list)."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM outbox WHERE channel = ? AND address = ? AND status = 'sent'"
+        " AND buttons IS NOT NULL AND replaces_id IS NULL ORDER BY id DESC LIMIT 1",
+        (channel, address),
+    ).fetchone()
+    return _outbound(row) if row else None
+
+
 def undelivered(conn: sqlite3.Connection, limit: int = 200) -> Sequence[sqlite3.Row]:
     """Pending and failed rows for admins, oldest first, with the recipient's name."""
     return conn.execute(
