@@ -16,15 +16,17 @@ from datetime import UTC, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 
-from bot import clients, roster
+from bot import clients, roster, wecom_sync
 from bot.app import App, serve, telegram_settings
 from bot.channels.console import CHANNEL, ConsoleChat, ConsoleTransport, read_lines
 from bot.channels.telegram.channel import build_application
+from bot.channels.wecom.api import WeComAPI, WeComError
 from bot.config import ConfigError, Settings, load_settings
 from bot.i18n import t
 from bot.model import Staff
 from bot.store import calendars, duties, invites, outbox, people
 from bot.store import clients as client_store
+from bot.store import roster as roster_store
 from handlers.checklists import ChecklistError
 from schedules import duties as duty_book
 from schedules.clock import iso
@@ -86,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     importer.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     importer.set_defaults(run=_roster_import)
+    sync = roster_sub.add_parser("sync-wecom", help="update units and staff from WeCom's directory")
+    sync.add_argument("--dry-run", action="store_true", help="report the changes, write nothing")
+    sync.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    sync.set_defaults(run=_roster_sync_wecom)
 
     clients_cmd = commands.add_parser("clients", help="the elder-care client list")
     clients_sub = clients_cmd.add_subparsers(dest="clients_command", required=True)
@@ -136,6 +142,16 @@ def _parser() -> argparse.ArgumentParser:
     duty.add_argument("--clear", action="store_true", help="back to the data file's settings")
     duty.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     duty.set_defaults(run=_duty)
+
+    wecom = commands.add_parser("wecom", help="WeCom (企业微信) settings")
+    wecom_sub = wecom.add_subparsers(dest="wecom_command", required=True)
+    robot = wecom_sub.add_parser("robot", help="bind or remove a unit's alert group robot")
+    robot.add_argument("unit", help="unit path (alerts of its sub-units reach the group too)")
+    robot.add_argument("key", nargs="?", help="the group robot's webhook key (or webhook URL)")
+    robot.add_argument("--by", help="who binds it; the group reads their language (default: admin)")
+    robot.add_argument("--remove", action="store_true", help="unbind the unit's group robot")
+    robot.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    robot.set_defaults(run=_wecom_robot)
 
     box = commands.add_parser("outbox", help="list pending and failed deliveries")
     box.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
@@ -245,6 +261,81 @@ async def _roster_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _roster_sync_wecom(settings: Settings, args: argparse.Namespace) -> int:
+    lang = settings.language
+    corp_id, agent_id, secret = (
+        settings.wecom_corp_id,
+        settings.wecom_agent_id,
+        settings.wecom_secret,
+    )
+    if corp_id is None or agent_id is None or secret is None:
+        print(t(lang, "wecom.not_configured"), file=sys.stderr)
+        return 2
+    app = await App.open(settings.db, {}, language=lang, timezone=settings.timezone)
+    try:
+        async with WeComAPI(
+            settings.wecom_api_url, corp_id, secret.get_secret_value(), agent_id
+        ) as api:
+            plan = await wecom_sync.sync_directory(
+                app.db, api, default_language=lang, now=datetime.now(UTC), dry_run=args.dry_run
+            )
+    except WeComError as exc:
+        print(t(lang, "wecom.api_failed", error=exc), file=sys.stderr)
+        return 2
+    except wecom_sync.SyncError as exc:
+        print(t(lang, exc.key), file=sys.stderr)
+        return 2
+    finally:
+        await app.close()
+    print("\n".join(wecom_sync.report(plan, lang, dry_run=args.dry_run)))
+    return 0
+
+
+async def _wecom_robot(settings: Settings, args: argparse.Namespace) -> int:
+    lang = settings.language
+    if (args.key is None) != args.remove:
+        print(t(lang, "wecom.robot_key_or_remove"), file=sys.stderr)
+        return 2
+    key = wecom_sync.robot_key(args.key) if args.key is not None else None
+    if args.key is not None and key is None:
+        print(t(lang, "wecom.robot_bad_key", value=args.key), file=sys.stderr)
+        return 2
+    channel = wecom_sync.ROBOT_CHANNEL
+    app = await App.open(settings.db, {}, language=lang, timezone=settings.timezone)
+    try:
+        unit_id = await _unit(app, args.unit, lang)
+        if unit_id is None:
+            return 2
+        if key is None:
+            removed = await app.db.transaction(
+                lambda conn: roster_store.remove_groups(conn, channel, unit_id)
+            )
+            print(t(lang, "wecom.robot_removed" if removed else "wecom.robot_none", unit=args.unit))
+            return 0
+        if args.by is not None:
+            binder = await _one_person(app, args.by, lang)
+            if binder is None:
+                return 2
+        else:
+            admins = await app.db.read(people.admins)
+            if not admins:
+                print(t(lang, "wecom.no_admin"), file=sys.stderr)
+                return 2
+            binder = admins[0]
+        now = iso(datetime.now(UTC))
+
+        def bind(conn: sqlite3.Connection) -> None:
+            # One robot per unit: a new key replaces the old one.
+            roster_store.remove_groups(conn, channel, unit_id)
+            people.bind_group(conn, channel, key, unit_id, binder.id, now)
+
+        await app.db.transaction(bind)
+    finally:
+        await app.close()
+    print(t(lang, "wecom.robot_bound", unit=args.unit, name=binder.name))
+    return 0
+
+
 async def _clients_import(settings: Settings, args: argparse.Namespace) -> int:
     lang = settings.language
     app = await App.open(settings.db, {}, language=lang, timezone=settings.timezone)
@@ -297,7 +388,7 @@ async def _visits_tolerance(settings: Settings, args: argparse.Namespace) -> int
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    if settings.telegram_token is None:
+    if settings.telegram_token is None and not settings.wecom_enabled:
         print(t(settings.language, "cli.no_token"), file=sys.stderr)
         return 2
     stop = asyncio.Event()

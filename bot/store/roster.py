@@ -1,6 +1,7 @@
-"""Roster writes: units created from their paths, staff matched, created, updated or
-deactivated, channel identities bound, and every change audited. It trusts entries
-already validated by `bot.roster` and must not read files or decide what is valid."""
+"""Roster writes, from a file or a directory sync: units created from their paths,
+staff matched, created, updated or deactivated, channel identities bound, and every
+change audited. It trusts entries already validated by `bot.roster` (or planned by
+`bot.wecom_sync`) and must not read files or decide what is valid."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from bot.store import audit
 
 # The roster column an identity comes from, per channel: what an admin sees in the file.
 IDENTITY_COLUMNS = {"telegram": "telegram_id", "wecom": "wecom_userid"}
+_PERSON_COLUMNS = "SELECT id, name, phone, employee_no, unit_id, roles, language, active FROM staff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,21 @@ class RosterResult:
     updated: int
     deactivated: int
     units_created: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPerson:
+    """A stored person as a directory sync sees them: `unit` is the unit's path,
+    `user_ids` the identities bound on the synced channel."""
+
+    id: int
+    name: str
+    phone: str
+    unit: str
+    roles: str
+    language: str
+    active: bool
+    user_ids: tuple[str, ...]
 
 
 def ensure_unit(conn: sqlite3.Connection, path: str, now: str) -> int:
@@ -151,23 +168,101 @@ def apply_roster(
     return RosterResult(created, updated, deactivated, _count_units(conn) - units_before)
 
 
-def deactivate_staff(conn: sqlite3.Connection, staff_id: int, now: str) -> None:
+def deactivate_staff(
+    conn: sqlite3.Connection, staff_id: int, now: str, *, reason: str = "missing_from_roster"
+) -> None:
     """End a person's access at once: inactive, and no conversation to resume."""
     conn.execute("UPDATE staff SET active = 0, updated_at = ? WHERE id = ?", (now, staff_id))
     conn.execute("DELETE FROM conversations WHERE staff_id = ?", (staff_id,))
-    _audit(conn, staff_id, "deactivated", {"reason": "missing_from_roster"}, now)
+    _audit(conn, staff_id, "deactivated", {"reason": reason}, now)
+
+
+# -- directory sync (WeCom) -------------------------------------------------------------
+
+
+def people_for_sync(conn: sqlite3.Connection, channel: str) -> list[StoredPerson]:
+    """Everyone stored, active or not, with their identities on `channel`."""
+    bound: dict[int, list[str]] = {}
+    for row in conn.execute(
+        "SELECT staff_id, user_id FROM channel_identities WHERE channel = ? ORDER BY user_id",
+        (channel,),
+    ):
+        bound.setdefault(int(row[0]), []).append(str(row[1]))
+    rows = conn.execute(
+        "SELECT s.id, s.name, s.phone, u.path, s.roles, s.language, s.active"
+        " FROM staff AS s JOIN units AS u ON u.id = s.unit_id ORDER BY s.id"
+    ).fetchall()
+    return [
+        StoredPerson(
+            id=int(row[0]),
+            name=str(row[1]),
+            phone=str(row[2]),
+            unit=str(row[3]),
+            roles=str(row[4]),
+            language=str(row[5]),
+            active=bool(row[6]),
+            user_ids=tuple(bound.get(int(row[0]), ())),
+        )
+        for row in rows
+    ]
+
+
+def unit_paths(conn: sqlite3.Connection) -> set[str]:
+    return {str(row[0]) for row in conn.execute("SELECT path FROM units")}
+
+
+def apply_sync(
+    conn: sqlite3.Connection,
+    *,
+    units: Sequence[str],
+    creates: Sequence[StaffEntry],
+    updates: Sequence[tuple[int, StaffEntry]],
+    deactivations: Sequence[int],
+    source: str,
+    now: str,
+) -> RosterResult:
+    """Apply a directory sync planned against the people as stored in this same
+    transaction: units created, people created or updated (every column from
+    their entry, their identity on its channel replacing older ones), people
+    deactivated. Each change is audited with `source` ('wecom')."""
+    units_before = _count_units(conn)
+    for path in units:
+        ensure_unit(conn, path, now)
+    updated = 0
+    for staff_id, entry in updates:
+        person = conn.execute(f"{_PERSON_COLUMNS} WHERE id = ?", (staff_id,)).fetchone()
+        if person is None:
+            raise ValueError(f"no staff member {staff_id}")
+        unit_id = ensure_unit(conn, entry.unit, now)
+        if _update(conn, person, entry, unit_id, now, source=source):
+            updated += 1
+    for entry in creates:
+        _create(conn, entry, ensure_unit(conn, entry.unit, now), now, source=source)
+    for staff_id in deactivations:
+        deactivate_staff(conn, staff_id, now, reason=f"missing_from_{source}")
+    return RosterResult(
+        len(creates), updated, len(deactivations), _count_units(conn) - units_before
+    )
+
+
+def remove_groups(conn: sqlite3.Connection, channel: str, unit_id: int) -> int:
+    """Unbind every `channel` alert group of the unit; how many there were.
+    (Binding is `bot.store.people.bind_group`.)"""
+    cursor = conn.execute(
+        "DELETE FROM alert_groups WHERE channel = ? AND unit_id = ?", (channel, unit_id)
+    )
+    return cursor.rowcount
 
 
 def _match(
     conn: sqlite3.Connection, entry: StaffEntry
 ) -> tuple[sqlite3.Row | None, Conflict | None]:
     """The stored person a row refers to: by employee number if it has one, else by phone."""
-    columns = "SELECT id, name, phone, employee_no, unit_id, roles, language, active FROM staff"
-    by_phone = conn.execute(f"{columns} WHERE phone = ?", (entry.phone,)).fetchone()
+    by_phone = conn.execute(f"{_PERSON_COLUMNS} WHERE phone = ?", (entry.phone,)).fetchone()
     by_number = None
     if entry.employee_no is not None:
         by_number = conn.execute(
-            f"{columns} WHERE employee_no = ?", (entry.employee_no,)
+            f"{_PERSON_COLUMNS} WHERE employee_no = ?", (entry.employee_no,)
         ).fetchone()
     if by_number is not None:
         if by_phone is not None and by_phone["id"] != by_number["id"]:
@@ -189,7 +284,14 @@ def _match(
     return None, None
 
 
-def _create(conn: sqlite3.Connection, entry: StaffEntry, unit_id: int, now: str) -> int:
+def _create(
+    conn: sqlite3.Connection,
+    entry: StaffEntry,
+    unit_id: int,
+    now: str,
+    *,
+    source: str | None = None,
+) -> int:
     cursor = conn.execute(
         "INSERT INTO staff (name, phone, employee_no, unit_id, roles, language, active,"
         " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
@@ -217,12 +319,20 @@ def _create(conn: sqlite3.Connection, entry: StaffEntry, unit_id: int, now: str)
     for key in ("employee_no", "telegram_id", "wecom_userid"):
         if getattr(entry, key) is not None:
             detail[key] = getattr(entry, key)
+    if source is not None:
+        detail["source"] = source
     _audit(conn, staff_id, "created", detail, now)
     return staff_id
 
 
 def _update(
-    conn: sqlite3.Connection, person: sqlite3.Row, entry: StaffEntry, unit_id: int, now: str
+    conn: sqlite3.Connection,
+    person: sqlite3.Row,
+    entry: StaffEntry,
+    unit_id: int,
+    now: str,
+    *,
+    source: str | None = None,
 ) -> bool:
     """Bring a stored person in line with their row; False if nothing changed."""
     staff_id = int(person["id"])
@@ -278,7 +388,8 @@ def _update(
         changes[IDENTITY_COLUMNS[channel]] = [",".join(bound) or None, user_id]
 
     if changes:
-        _audit(conn, staff_id, "updated", changes, now)
+        detail = changes if source is None else {**changes, "source": source}
+        _audit(conn, staff_id, "updated", detail, now)
     return bool(changes)
 
 
