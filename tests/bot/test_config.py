@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from bot.config import load_settings
+from bot.config import ConfigError, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -142,3 +142,16 @@ def test_unreadable_frontline_toml_stops_with_one_line(capsys, workdir: Path) ->
 def test_database_that_cannot_be_created_stops_with_one_line(capsys, workdir: Path) -> None:
     status, _, err = run_outbox(capsys, "--db", "/proc/no-such-dir/frontline.db")
     assert status == 2 and len(err) == 1 and "/proc/no-such-dir/frontline.db" in err[0]
+
+
+def test_wecom_needs_all_its_settings(workdir: Path) -> None:
+    with pytest.raises(ConfigError, match="FRONTLINE_WECOM_SECRET"):
+        load_settings(
+            wecom_corp_id="ww1",
+            wecom_agent_id=1000002,
+            wecom_token="t",
+            wecom_aes_key="kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR",
+        )
+    with pytest.raises(ConfigError, match="43-character"):
+        load_settings(wecom_aes_key="short")
+    assert not load_settings().wecom_enabled

@@ -266,3 +266,21 @@ async def test_enter_agent_shows_what_they_can_do_and_location_reaches_the_engin
     await site.post(location_message(ZHANG, 31.23, 121.47, f"m{next(_ids)}"))
     sent = await site.received(ZHANG, 2)
     assert "/help" in shown(sent[-1])  # a location outside any flow: a hint, not silence
+
+
+async def test_more_than_six_choices_are_answered_by_number(site: Site) -> None:
+    await site.say(ZHANG, "/hazard")
+    await site.received(ZHANG, 1)
+    await site.say(ZHANG, "配电箱门没关")
+    await site.received(ZHANG, 2)
+    await site.say(ZHANG, "二楼配电间")
+    await site.received(ZHANG, 3)
+    await site.press(ZHANG, "跳过")  # no photos
+    sent = await site.received(ZHANG, 4)
+    assert sent[-1].msgtype == "text" and "2. ⚡ 电气" in shown(sent[-1])
+    await site.say(ZHANG, "2")
+    await site.received(ZHANG, 5)
+    await site.press(ZHANG, "一般隐患")
+    sent = await site.received(ZHANG, 6)
+    assert "已登记隐患 YH-2026-0001" in shown(sent[-1])
+    assert site.rows("SELECT category FROM hazards")[0]["category"] == "electrical"
