@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from bot import charts, documents
 from bot.channels.telegram.channel import TelegramChannel, TelegramSettings, build_application
 from bot.channels.telegram.transport import TelegramTransport
 from bot.channels.wecom.api import WeComAPI
@@ -33,7 +34,7 @@ from schedules import duties as duty_book
 from schedules import hazards as deadlines
 from schedules import incidents as incident_reminders
 from schedules import notices as notice_reminders
-from schedules import shifts, visit_plan
+from schedules import shifts, visit_plan, weekly
 from schedules import training as training_reminders
 from schedules import visits as visit_watch
 from schedules.clock import Clock, SystemClock
@@ -58,10 +59,14 @@ class App:
         clock: Clock | None = None,
         language: str = "zh-CN",
         timezone: str = "Asia/Shanghai",
+        media_dir: Path | None = None,
     ) -> App:
         load_all()  # a bad checklist file stops the start, not the first /check
         clock = clock or SystemClock()
+        charts.configure(media_dir or Path(db_path).parent / "media")
         db = await Database.open(db_path)
+        # Printable documents go where photos go: `media/` beside the database by default.
+        documents.configure(media_dir or Path(db_path).parent / "media")
         # Rows a dead process was delivering: the sender decides on them again.
         await db.transaction(outbox.release_interrupted)
         sender = Sender(db, transports, clock)
@@ -72,6 +77,8 @@ class App:
             default_language=language,
             default_timezone=timezone,
             on_commit=sender.wake,
+            # The settings' default: `media/` beside the database.
+            media_dir=media_dir or Path(db_path).parent / "media",
         )
         scheduler = Scheduler(
             db,
@@ -85,6 +92,7 @@ class App:
                 **training_reminders.KINDS,
                 **incident_reminders.KINDS,
                 **visit_watch.KINDS,
+                **weekly.KINDS,
             },
             planners=[
                 shifts.make_planner(timezone),
@@ -92,6 +100,7 @@ class App:
                 duty_book.make_planner(timezone),
                 training_reminders.plan,
                 visit_plan.make_planner(timezone),
+                weekly.make_planner(timezone),
             ],
             language=language,
             on_commit=sender.wake,
@@ -147,6 +156,7 @@ async def serve(
             clock=clock,
             language=settings.language,
             timezone=settings.timezone,
+            media_dir=settings.media_path,
         )
         stack.push_async_callback(app.close)
         channels: list[Any] = []

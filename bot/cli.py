@@ -12,11 +12,11 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 
-from bot import clients, roster, wecom_sync
+from bot import clients, documents, export, roster, wecom_sync
 from bot.app import App, serve, telegram_settings
 from bot.channels.console import CHANNEL, ConsoleChat, ConsoleTransport, read_lines
 from bot.channels.telegram.channel import build_application
@@ -152,6 +152,28 @@ def _parser() -> argparse.ArgumentParser:
     robot.add_argument("--remove", action="store_true", help="unbind the unit's group robot")
     robot.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     robot.set_defaults(run=_wecom_robot)
+
+    out = commands.add_parser("export", help="write a register to an XLSX or CSV file")
+    out.add_argument(
+        "register",
+        help="checklists, hazards, orders, incidents, drills, trainings, notices or visits",
+    )
+    out.add_argument("--from", dest="first", required=True, help="first local date, YYYY-MM-DD")
+    out.add_argument("--to", dest="last", required=True, help="last local date, YYYY-MM-DD")
+    out.add_argument("--unit", help="unit path: only its subtree (default: every unit)")
+    out.add_argument("--format", choices=("xlsx", "csv"), default="xlsx")
+    out.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
+    out.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    out.set_defaults(run=_export)
+
+    poster = commands.add_parser("poster", help="write an A4 sign-up poster with the bot's QR code")
+    poster.add_argument("--unit", required=True, help="unit path, e.g. 物业服务中心/保安部")
+    poster.add_argument(
+        "--link", help="what the QR code opens (default: https://t.me/<the bot's username>)"
+    )
+    poster.add_argument("-o", "--output", type=Path, required=True, help="the PDF to write")
+    poster.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    poster.set_defaults(run=_poster)
 
     box = commands.add_parser("outbox", help="list pending and failed deliveries")
     box.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
@@ -424,6 +446,39 @@ async def _invite(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _poster(settings: Settings, args: argparse.Namespace) -> int:
+    lang = settings.language
+    app = await App.open(settings.db, {}, language=lang, timezone=settings.timezone)
+    try:
+        unit_id = await _unit(app, args.unit, lang)
+        if unit_id is None:
+            return 2
+        unit = await app.db.read(lambda conn: people.unit_path(conn, unit_id))
+    finally:
+        await app.close()
+    link = args.link or await _bot_link(settings)
+    if not link:
+        print(t(lang, "documents.poster_no_link"), file=sys.stderr)
+        return 2
+    try:
+        args.output.write_bytes(documents.poster(unit, link))
+    except OSError as exc:
+        print(t(lang, "documents.write_error", path=args.output, error=exc), file=sys.stderr)
+        return 2
+    print(t(lang, "documents.poster_written", path=args.output))
+    return 0
+
+
+async def _bot_link(settings: Settings) -> str | None:
+    """The bot's own Telegram link: from the settings, else asked of Telegram."""
+    username = settings.telegram_username
+    telegram = telegram_settings(settings)
+    if username is None and telegram is not None:
+        async with build_application(telegram).bot as bot:
+            username = bot.username
+    return f"https://t.me/{username.lstrip('@')}" if username else None
+
+
 def _clock_time(text: str) -> time:
     hour, minute = text.strip().split(":")
     return time(int(hour), int(minute))
@@ -500,6 +555,52 @@ async def _duty(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await app.close()
     print(t(lang, "cli.duty_set", duty=book[args.duty].title.get(lang), unit=args.unit))
+    return 0
+
+
+async def _export(settings: Settings, args: argparse.Namespace) -> int:
+    lang = settings.language
+    register = export.REGISTERS.get(args.register)
+    if register is None:
+        names = ", ".join(export.REGISTERS)
+        print(t(lang, "export.unknown_register", name=args.register, names=names), file=sys.stderr)
+        return 2
+    dates = []
+    for text in (args.first, args.last):
+        try:
+            dates.append(date.fromisoformat(text))
+        except ValueError:
+            print(t(lang, "export.bad_date", value=text), file=sys.stderr)
+            return 2
+    if dates[1] < dates[0]:
+        print(t(lang, "export.to_before_from", to=args.last, start=args.first), file=sys.stderr)
+        return 2
+    app = await App.open(
+        settings.db, {}, language=lang, timezone=settings.timezone, media_dir=settings.media_path
+    )
+    try:
+        unit_id = await _unit(app, args.unit, lang) if args.unit else None
+        if args.unit and unit_id is None:
+            return 2
+        now = datetime.now(UTC)
+
+        def write(conn: sqlite3.Connection) -> int:
+            source = export.Source(
+                conn=conn,
+                language=lang,
+                period=export.Period(dates[0], dates[1]),
+                root_unit=unit_id,
+                default_timezone=settings.timezone,
+                media_dir=settings.media_path,
+                now=now,
+            )
+            return export.export(source, register, args.output, args.format)
+
+        rows = await app.db.read(write)
+    finally:
+        await app.close()
+    title = t(lang, f"export.register_{register.name}")
+    print(t(lang, "export.written", register=title, rows=rows, path=args.output))
     return 0
 
 

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     telegram_listen: str = "127.0.0.1:8443"
     telegram_poll_timeout: int = Field(default=30, ge=0, le=50)
+    telegram_username: str | None = None  # the bot's @name, for the poster's link
     # WeCom (企业微信) self-built app: all five of corp id, agent id, secret,
     # callback token and EncodingAESKey, or none.
     wecom_corp_id: str | None = None

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.i18n import t
@@ -264,6 +265,7 @@ class Ctx(Visitor):
         key_prefix: str,
         now: datetime,
         default_timezone: str,
+        media_dir: Path | None = None,
     ) -> None:
         super().__init__(
             conn,
@@ -277,6 +279,8 @@ class Ctx(Visitor):
         self.staff = staff
         self.conversation = conversation
         self._default_timezone = default_timezone
+        # Where files the bot makes for people (register exports) are written.
+        self.media_dir = media_dir
         self._state_changed = False
 
     @functools.cached_property
@@ -352,8 +356,10 @@ class Engine:
         default_language: str,
         default_timezone: str,
         on_commit: Callable[[], None] | None = None,
+        media_dir: Path | None = None,
     ) -> None:
         self.db = db
+        self.media_dir = media_dir
         self.router = router
         self.clock = clock
         self.default_language = default_language
@@ -444,6 +450,7 @@ class Engine:
             key_prefix=key,
             now=now,
             default_timezone=self.default_timezone,
+            media_dir=self.media_dir,
         )
 
     def _process(

@@ -9,10 +9,16 @@ import shutil
 from pathlib import Path
 
 MAX_BYTES = 20 * 1024 * 1024
+# Attachments the channels send as documents (a printable PDF); anything else goes as a photo.
+DOCUMENT_SUFFIXES = frozenset({".pdf", ".doc", ".docx", ".xls", ".xlsx", ".csv", ".txt", ".zip"})
 
 
 class MediaError(Exception):
     """The file cannot be taken (missing, unreadable, too large)."""
+
+
+def is_document(path: str) -> bool:
+    return Path(path).suffix.lower() in DOCUMENT_SUFFIXES
 
 
 def store_file(media_dir: Path, source: Path) -> str:

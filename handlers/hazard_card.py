@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bot import documents
 from bot.engine import Ctx, Flow
 from bot.hazard_rules import (
     MAX_PHOTOS,
@@ -247,10 +248,12 @@ def send_card(
     key: str,
     detail: str = "",
     photo: str | None = None,
+    documents_for: Callable[[str], str] | None = None,
     **params: Any,
 ) -> None:
     """Notify `person` about the hazard: a line saying why, the card's head,
-    and the buttons for what they may do now."""
+    and the buttons for what they may do now; `documents_for` makes a
+    printable document in their language to go with it."""
     photos = _photos(row["photos"])
     first = photo or (photos[0] if photos and intro.startswith("hazard.alert") else None)
     ctx.notify_text(
@@ -263,16 +266,40 @@ def send_card(
             *buttons_for(ctx.conn, person, row, person.language),
             [Button(t(person.language, "hazard.btn_view"), f"/hz {row['id']}")],
         ],
-        attachments=(first,) if first else (),
+        attachments=((first,) if first else ())
+        + ((documents_for(person.language),) if documents_for else ()),
     )
 
 
 def show(ctx: Ctx, row: sqlite3.Row) -> None:
+    printable = [
+        Button(
+            ctx.text("documents.btn_pdf", number=o["number"]), f"/hz {row['id']} pdf {o['number']}"
+        )
+        for o in hazards.orders(ctx.conn, int(row["id"]))
+    ]
     ctx.say_text(
         card_text(ctx.conn, row, ctx.lang),
-        buttons=buttons_for(ctx.conn, ctx.staff, row, ctx.lang),
+        buttons=buttons_for(ctx.conn, ctx.staff, row, ctx.lang)
+        + [printable[i : i + 2] for i in range(0, len(printable), 2)],
         attachments=tuple(_photos(row["photos"])[:1]),
     )
+
+
+def send_orders(ctx: Ctx, row: sqlite3.Row, wanted: str) -> None:
+    """`/hz <id> pdf [ZG-2026-001]`: the hazard's orders (or the one named) as
+    PDF, for anyone who may see the hazard."""
+    numbers = [str(o["number"]) for o in hazards.orders(ctx.conn, int(row["id"]))]
+    if wanted:
+        numbers = [n for n in numbers if n == wanted.strip().upper()]
+    if not numbers:
+        raise UserError("documents.order_none", hazard=row["number"])
+    for number in numbers:
+        ctx.say(
+            "documents.order_attached",
+            order=number,
+            attachments=(documents.order_pdf(ctx.conn, number, ctx.lang),),
+        )
 
 
 def _visible(ctx: Ctx, row: sqlite3.Row | None, shown: str) -> sqlite3.Row:
@@ -296,6 +323,10 @@ def command(ctx: Ctx, args: str) -> None:
     )
     if not word.strip():
         show(ctx, row)
+        return
+    wanted, _, number = word.strip().partition(" ")
+    if wanted.lower() == "pdf":
+        send_orders(ctx, row, number)
         return
     action = ACTIONS.get(word.strip().lower())
     if action is None:
@@ -377,7 +408,13 @@ def _overseers(conn: sqlite3.Connection, row: sqlite3.Row) -> list[Staff]:
 
 
 def _tell(
-    ctx: Ctx, recipients: list[Staff], row: sqlite3.Row, intro: str, step: str, **params: Any
+    ctx: Ctx,
+    recipients: list[Staff],
+    row: sqlite3.Row,
+    intro: str,
+    step: str,
+    documents_for: Callable[[str], str] | None = None,
+    **params: Any,
 ) -> None:
     seen = {ctx.staff.id}
     for person in recipients:
@@ -389,6 +426,7 @@ def _tell(
                 row,
                 intro,
                 key=f"hazard:{row['id']}:{step}:{ctx.now_iso}:{person.id}",
+                documents_for=documents_for,
                 **params,
             )
 
@@ -811,7 +849,13 @@ def on_requirement(ctx: Ctx, inbound: Inbound) -> None:
     deadlines.plan(ctx.conn, int(row["id"]), str(row["severity"]), deadline, ctx.now)
     ctx.end()
     when = local_time_text(deadline, ctx.timezone)
-    ctx.say("hazard.order_issued", order=number, hazard=row["number"], deadline=when)
+    ctx.say(
+        "hazard.order_issued",
+        order=number,
+        hazard=row["number"],
+        deadline=when,
+        attachments=(documents.order_pdf(ctx.conn, number, ctx.lang),),
+    )
     responsible = _responsible(ctx, moved)
     heads = [s for p in responsible for s in people.supervisors_for_unit(ctx.conn, p.unit_id)]
     _tell(
@@ -820,6 +864,7 @@ def on_requirement(ctx: Ctx, inbound: Inbound) -> None:
         moved,
         "hazard.order_yours",
         "order",
+        documents_for=lambda language: documents.order_pdf(ctx.conn, number, language),
         order=number,
         deadline=when,
         requirement=requirement,

@@ -1,7 +1,7 @@
 """Incidents (REGULATIONS §3): anyone reports one of their own unit with
 `/incident` (what, when, where, kind, people hurt, first actions, photos) and
 the people who must act hear of it at once; `/incidents` lists the register,
-newest first. `/incident SG-2026-001 [investigate|action|report]` opens an
+newest first. `/incident SG-2026-001 [investigate|action|report|pdf]` opens an
 incident's card or acts on it (handlers.incident_card)."""
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ def command(ctx: Ctx, args: str) -> None:
         card.start_action(ctx, incident)
     elif wanted == "report":
         card.start_submission(ctx, incident)
+    elif wanted == "pdf":
+        card.send_pdf(ctx, incident)
     else:
         card.show(ctx, incident)
 

@@ -10,6 +10,7 @@ import json
 import sqlite3
 from datetime import datetime
 
+from bot import documents
 from bot import incident_rules as rules
 from bot.engine import Ctx, Flow
 from bot.model import Button, Inbound, InboundKind, UserError
@@ -63,6 +64,9 @@ def show(ctx: Ctx, incident: sqlite3.Row) -> None:
         ]
         if incident["report_submitted_at"] is None:
             buttons.append([Button(ctx.text("incident.btn_report"), f"/incident {number} report")])
+        buttons.append(
+            [Button(ctx.text("documents.btn_pdf", number=number), f"/incident {number} pdf")]
+        )
     ctx.say_text(
         card(ctx, incident),
         buttons=buttons,
@@ -151,6 +155,16 @@ def _current(ctx: Ctx) -> sqlite3.Row | None:
         ctx.say("incident.not_allowed", number=number)
         return None
     return incident
+
+
+def send_pdf(ctx: Ctx, incident: sqlite3.Row) -> None:
+    """`/incident SG-2026-001 pdf`: the incident's record to print and sign, for overseers."""
+    require_overseer(ctx, incident)
+    ctx.say(
+        "documents.incident_attached",
+        number=incident["number"],
+        attachments=(documents.incident_pdf(ctx.conn, incident, ctx.lang),),
+    )
 
 
 # -- the investigation ----------------------------------------------------------------

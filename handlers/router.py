@@ -13,6 +13,7 @@ from handlers import (
     common,
     drill,
     duties,
+    export,
     followup,
     groups,
     hazard_card,
@@ -23,6 +24,7 @@ from handlers import (
     leave,
     notice,
     signup,
+    stats,
     training,
     visit,
     visit_request,
@@ -53,6 +55,7 @@ def build_router() -> Router:
                 "visit",
                 "checkout",
                 "visits",
+                "stats",
             }
         ),
     )
@@ -82,6 +85,8 @@ def build_router() -> Router:
         vr=visit_request.command,
         followup=followup.start,
         visits=visit_views.command,
+        stats=stats.command,
+        export=export.start,
     )
     for definition in load_all().values():
         router.commands[definition.command] = partial(_run_checklist, definition)
@@ -100,6 +105,7 @@ def build_router() -> Router:
     router.flows[visit_request.REQUEST] = visit_request.request_flow
     router.flows[visit_request.DECLINE] = visit_request.decline_flow
     router.flows[followup.FLOW] = followup.flow
+    router.flows[export.FLOW] = export.flow
     for flow in hazard_card.FLOWS:
         router.flows[flow.name] = flow
     return router
@@ -123,6 +129,8 @@ def menu(roles: frozenset[Role], language: str) -> list[tuple[str, str]]:
         items.append(("training", t(language, "menu.training")))
     if roles & {Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ADMIN}:
         items.append(("incidents", t(language, "menu.incidents")))
+        items.append(("stats", t(language, "menu.stats")))
+        items.append(("export", t(language, "menu.export")))
     if Role.SUPERVISOR in roles or Role.ADMIN in roles:
         items.append(("schedules", t(language, "menu.schedules")))
         items.append(("notice", t(language, "menu.notice")))

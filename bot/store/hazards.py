@@ -253,6 +253,16 @@ def orders(conn: sqlite3.Connection, hazard_id: int) -> list[sqlite3.Row]:
     ).fetchall()
 
 
+def order_by_number(conn: sqlite3.Connection, number: str) -> sqlite3.Row | None:
+    """One rectification order as issued, for its printable copy."""
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT number, hazard_id, issued_by, issued_at, deadline_at, requirement"
+        " FROM rectification_orders WHERE number = ?",
+        (number.strip().upper(),),
+    ).fetchone()
+    return row
+
+
 # Open states in which the deadline is still the responsible person's to meet
 # (a submitted rectification waits for acceptance, not for them).
 CHASED_STATES = ("open", "assigned", "in_progress", "extension_requested")

@@ -267,6 +267,7 @@ async def test_overseer_investigates_and_a_corrective_action_becomes_a_hazard(
         "🔎 记录调查",
         "🛠 添加整改措施",
         "📨 15日报告已提交",
+        "📄 SG-2026-001 PDF",
     ]
     await liu.press("记录调查")
     await liu.press("调查中")

@@ -612,3 +612,14 @@ async def test_killed_mid_burst_every_message_arrives_and_only_in_flight_ones_tw
     print(  # shown with -s: what the kill cost
         f"killed after {received_before} sends; {len(twice)} in flight delivered twice: {twice}"
     )
+
+
+async def test_a_printable_pdf_goes_as_a_document(app: App, api: FakeBotAPI, media: Path) -> None:
+    (media / "documents" / "ab12").mkdir(parents=True)
+    (media / "documents" / "ab12" / "ZG-2026-001.pdf").write_bytes(b"%PDF-1.4 order")
+    await queue(app, LIU, "整改通知书 ZG-2026-001", attachments=("documents/ab12/ZG-2026-001.pdf",))
+
+    assert await drain(app) == 1
+    [document] = api.messages_to(LIU)
+    assert document.method == "sendDocument" and document.caption == "整改通知书 ZG-2026-001"
+    assert document.uploads == {"document": b"%PDF-1.4 order"}

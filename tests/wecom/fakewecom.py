@@ -366,7 +366,7 @@ class FakeWeCom:
         response_code = None
         if msgtype in ("text", "markdown"):
             _check_content(content.get("content"), MAX_TEXT_BYTES)
-        elif msgtype == "image":
+        elif msgtype in ("image", "file"):
             media_id = content.get("media_id")
             if media_id not in self.uploads and media_id not in self._media:
                 raise WeComFault(40007, "invalid media_id")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -153,3 +154,19 @@ async def test_a_group_robot_posts_to_its_key(wecom: FakeWeCom, api: WeComAPI) -
         None,
     )
     assert [m.content for m in wecom.robot_messages] == ["⚠️ 隐患报告"]
+
+
+async def test_a_printable_pdf_goes_as_a_file(
+    wecom: FakeWeCom, api: WeComAPI, tmp_path: Path
+) -> None:
+    (tmp_path / "documents" / "ab12").mkdir(parents=True)
+    (tmp_path / "documents" / "ab12" / "ZG-2026-001.pdf").write_bytes(b"%PDF-1.4 order")
+    transport = WeComTransport(api, tmp_path, {})
+    message = replace(
+        row("整改通知书 ZG-2026-001"), attachments=("documents/ab12/ZG-2026-001.pdf",)
+    )
+    await transport.deliver(message, None)
+    file, text = wecom.messages_to(USER)
+    assert file.msgtype == "file" and text.text == "整改通知书 ZG-2026-001"
+    upload = wecom.uploads[file.content["media_id"]]
+    assert (upload.filename, upload.content) == ("ZG-2026-001.pdf", b"%PDF-1.4 order")

@@ -29,6 +29,7 @@ from telegram.error import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.media import is_document
 from bot.model import Outbound
 from bot.sender import PermanentError, TransientError, Unreachable
 
@@ -162,13 +163,14 @@ class TelegramTransport:
         return str(last.message_id)
 
     def _steps(self, chat: int, message: Outbound) -> list[Callable[[], Awaitable[Message]]]:
-        """One Bot API call per photo and per part of the text, buttons on the last."""
+        """One Bot API call per photo or document and per part of the text, buttons on the last."""
         keyboard = markup(message)
         text = message.text
         steps: list[Callable[[], Awaitable[Message]]] = []
         for path in message.attachments:
             caption = text if text and _units(text) <= MAX_CAPTION else None
-            steps.append(partial(self._photo, chat, path, caption, keyboard if caption else None))
+            send = self._document if is_document(path) else self._photo
+            steps.append(partial(send, chat, path, caption, keyboard if caption else None))
             if caption:
                 text = ""
         if text:
@@ -190,6 +192,18 @@ class TelegramTransport:
     ) -> Message:
         with (self.media_dir / path).open("rb") as photo:
             return await self.bot.send_photo(chat, photo, caption=caption, reply_markup=keyboard)
+
+    async def _document(
+        self, chat: int, path: str, caption: str | None, keyboard: Markup | None
+    ) -> Message:
+        with (self.media_dir / path).open("rb") as document:
+            return await self.bot.send_document(
+                chat,
+                document,
+                caption=caption,
+                reply_markup=keyboard,
+                filename=Path(path).name,
+            )
 
     async def _edit(self, chat: int, message_id: int, message: Outbound) -> str:
         keyboard = markup(message)

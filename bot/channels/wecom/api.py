@@ -269,6 +269,9 @@ class WeComAPI:
     async def send_image(self, touser: str | Sequence[str], media_id: str) -> Sent:
         return await self.send(touser, "image", {"media_id": media_id})
 
+    async def send_file(self, touser: str | Sequence[str], media_id: str) -> Sent:
+        return await self.send(touser, "file", {"media_id": media_id})
+
     async def send_template_card(self, touser: str | Sequence[str], card: JSONDict) -> Sent:
         """A template card (`card` is the template_card object: card_type, main_title,
         button_list, task_id ...). Interactive cards answer with a response_code."""
@@ -308,6 +311,12 @@ class WeComAPI:
         file = Path(path)
         content = await asyncio.to_thread(file.read_bytes)
         return await self.upload_media("image", content, file.name)
+
+    async def upload_file(self, path: str | Path) -> str:
+        """Upload a file (a PDF to print); returns its media_id (valid for three days)."""
+        file = Path(path)
+        content = await asyncio.to_thread(file.read_bytes)
+        return await self.upload_media("file", content, file.name)
 
     async def upload_media(self, kind: str, content: bytes, filename: str) -> str:
         """media/upload of `content` as `kind` (image, voice, video, file); returns the media_id."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.channels.wecom.api import WeComAPI, WeComError, delivery_error, split_utf8
+from bot.media import is_document
 from bot.model import Button, Outbound
 from bot.sender import PermanentError
 
@@ -104,8 +105,12 @@ class WeComTransport:
     async def _send(self, message: Outbound, user: str) -> str:
         last = ""
         for path in message.attachments:
-            media_id = await self.api.upload_image(self.media_dir / path)
-            last = (await self.api.send_image(user, media_id)).msgid
+            if is_document(path):  # a printable PDF: a file to open, forward or print
+                media_id = await self.api.upload_file(self.media_dir / path)
+                last = (await self.api.send_file(user, media_id)).msgid
+            else:
+                media_id = await self.api.upload_image(self.media_dir / path)
+                last = (await self.api.send_image(user, media_id)).msgid
         buttons = card_buttons(message)
         text = message.text + phone_hints(message)
         if len(buttons) > MAX_CARD_BUTTONS:

@@ -1,0 +1,263 @@
+"""The printable documents: the rectification order and the incident record
+carry every field the regulations name, in the reader's language, with the
+Chinese font embedded so the text prints and can be read back; the sign-up
+poster names its unit and the three steps; `frontline poster` fails in one line."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import demo_database
+from pypdf import PdfReader
+
+from bot import cli, documents
+from bot.app import App
+from bot.store import hazards, incidents
+from bot.store.incidents import NewIncident
+
+NOW = "2026-11-27T01:00:00+00:00"
+
+
+def pdf_text(path: Path) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(path).pages)
+
+
+def seed_order(conn: sqlite3.Connection, org: dict[str, int]) -> str:
+    """Hazard YH-2026-0001 with its four fixes, and order ZG-2026-001 on it."""
+    unit = conn.execute("SELECT unit_id FROM staff WHERE id = ?", (org["陈磊"],)).fetchone()[0]
+    hazard_id = hazards.create(
+        conn,
+        unit_id=unit,
+        reported_by=org["张伟"],
+        source="report",
+        description="配电箱门锁损坏",
+        photo=None,
+        severity="general",
+        deadline_at="2026-11-28T15:59:59+00:00",
+        now=NOW,
+        place="3号楼配电房",
+    )
+    conn.execute(
+        "UPDATE hazards SET status = 'in_progress', responsible_id = ?, measure = '更换门锁',"
+        " funding = '1200.50' WHERE id = ?",
+        (org["陈磊"], hazard_id),
+    )
+    return hazards.issue_order(
+        conn,
+        hazard_id=hazard_id,
+        issued_by=org["刘强"],
+        deadline_at="2026-11-30T10:00:00+00:00",
+        requirement="三日内更换门锁并加挂警示牌",
+        now=NOW,
+        year=2026,
+    )
+
+
+def seed_incident(conn: sqlite3.Connection, org: dict[str, int]) -> sqlite3.Row:
+    unit = conn.execute("SELECT unit_id FROM staff WHERE id = ?", (org["张伟"],)).fetchone()[0]
+    incident_id = incidents.create(
+        conn,
+        NewIncident(
+            unit_id=unit,
+            reported_by=org["张伟"],
+            occurred_at=NOW,
+            place="3号楼B座楼梯间",
+            kind="injury",
+            description="巡逻时在楼梯间滑倒，扭伤脚踝",
+            hurt_count=1,
+            hurt_names="陈磊",
+            first_actions="已送医，现场已拉警戒线",
+            photos=[],
+            report_due_at="2026-12-12T15:59:00+00:00",
+        ),
+        year=2026,
+        now=NOW,
+    )
+    incidents.record_investigation(
+        conn,
+        incident_id,
+        status="concluded",
+        responsible="一班班长",
+        findings="楼梯防滑条脱落",
+        actor_id=org["刘强"],
+        now=NOW,
+    )
+    hazard_id = hazards.create(
+        conn,
+        unit_id=unit,
+        reported_by=org["刘强"],
+        source=f"incident:{incident_id}",
+        description="更换楼梯防滑条",
+        photo=None,
+        severity="general",
+        deadline_at="2026-11-28T15:59:59+00:00",
+        now=NOW,
+    )
+    incidents.add_action(
+        conn,
+        incident_id,
+        description="更换楼梯防滑条",
+        hazard_id=hazard_id,
+        actor_id=org["刘强"],
+        now=NOW,
+    )
+    row = incidents.get(conn, incident_id)
+    assert row is not None
+    return row
+
+
+async def test_the_order_carries_the_regulation_fields_in_chinese(
+    app: App, org: dict[str, int], tmp_path: Path
+) -> None:
+    path = await app.db.transaction(
+        lambda conn: documents.order_pdf(conn, seed_order(conn, org), "zh-CN")
+    )
+    assert path.endswith("/ZG-2026-001.pdf")
+    stored = tmp_path / "media" / path
+    text = pdf_text(stored)
+    for label in (
+        "隐患整改通知书",
+        "隐患编号",
+        "单位",
+        "地点",
+        "隐患描述",
+        "整改责任人",
+        "整改措施",
+        "整改期限",
+        "整改资金",
+        "整改要求",
+        "签发时间",
+        "签发人（签字）",
+        "整改责任人（签字）",
+        "单位负责人（签字）",
+    ):
+        assert label in text, label
+    for value in (
+        "ZG-2026-001",
+        "YH-2026-0001",
+        "保安部",
+        "3号楼配电房",
+        "配电箱门锁损坏",
+        "陈磊",
+        "更换门锁",
+        "2026-11-30 18:00",  # the order's deadline, local time
+        "1200.50 元",
+        "三日内更换门锁并加挂警示牌",
+        "刘强",
+    ):
+        assert value in text, value
+    content = stored.read_bytes()
+    assert b"/FontFile2" in content and b"WenQuanYiMicroHei" in content  # embedded, prints anywhere
+    assert stored.stat().st_mode & 0o077 == 0  # personal data: the service's user only
+
+
+async def test_the_order_in_english_and_the_same_order_is_stored_once(
+    app: App, org: dict[str, int], tmp_path: Path
+) -> None:
+    number = await app.db.transaction(lambda conn: seed_order(conn, org))
+    english = await app.db.read(lambda conn: documents.order_pdf(conn, number, "en"))
+    again = await app.db.read(lambda conn: documents.order_pdf(conn, number, "en"))
+    assert english == again
+    text = pdf_text(tmp_path / "media" / english)
+    assert "Hazard rectification order" in text and "Responsible person" in text
+    assert "1200.50 CNY" in text and "配电箱门锁损坏" in text
+
+
+async def test_the_incident_record_carries_investigation_actions_and_report(
+    app: App, org: dict[str, int], tmp_path: Path
+) -> None:
+    path = await app.db.transaction(
+        lambda conn: documents.incident_pdf(conn, seed_incident(conn, org), "zh-CN")
+    )
+    text = pdf_text(tmp_path / "media" / path)
+    for expected in (
+        "事故登记表",
+        "SG-2026-001",
+        "发生时间",
+        "2026-11-27 09:00",
+        "3号楼B座楼梯间",
+        "事故类别",
+        "受伤人数",
+        "1（陈磊）",
+        "现场处置",
+        "已送医，现场已拉警戒线",
+        "调查状态",
+        "楼梯防滑条脱落",
+        "责任人员",
+        "一班班长",
+        "YH-2026-0001：更换楼梯防滑条",
+        "15 日报告",
+        "未报送，期限 2026-12-12 23:59",
+        "填报人（签字）",
+        "单位负责人（签字）",
+    ):
+        assert expected in text, expected
+
+
+async def test_user_text_is_printed_as_written_not_read_as_markup(
+    app: App, org: dict[str, int], tmp_path: Path
+) -> None:
+    def seed(conn: sqlite3.Connection) -> str:
+        number = seed_order(conn, org)
+        conn.execute("UPDATE rectification_orders SET requirement = '<b>加锁</b> & 贴标识'")
+        return documents.order_pdf(conn, number, "zh-CN")
+
+    path = await app.db.transaction(seed)
+    assert "<b>加锁</b> & 贴标识" in pdf_text(tmp_path / "media" / path)
+
+
+def test_the_poster_names_the_unit_and_the_three_steps(tmp_path: Path) -> None:
+    out = tmp_path / "poster.pdf"
+    out.write_bytes(documents.poster("物业服务中心/保安部", "https://t.me/frontline_bot"))
+    text = pdf_text(out)
+    assert "物业服务中心/保安部" in text and "https://t.me/frontline_bot" in text
+    for step in ("扫描", "分享手机号", "/check", "Scan the QR code", "Share phone number"):
+        assert step in text, step
+
+
+@pytest.fixture
+def no_telegram(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("FRONTLINE_TELEGRAM_TOKEN", "FRONTLINE_TELEGRAM_USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_frontline_poster_writes_the_pdf(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_telegram: None
+) -> None:
+    db = demo_database(tmp_path / "d.db")
+    out = tmp_path / "poster.pdf"
+    status = cli.main(
+        ["poster", "--unit", "物业服务中心/保安部", "--link", "https://t.me/fl_bot",
+         "-o", str(out), "--db", str(db)]
+    )  # fmt: skip
+    assert status == 0 and str(out) in capsys.readouterr().out
+    assert "保安部" in pdf_text(out)
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--unit", "没有这个单位", "--link", "https://t.me/fl_bot"], "没有这个单位"),
+        (["--unit", "物业服务中心/保安部"], "--link"),
+    ],
+)
+def test_frontline_poster_refuses_in_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    no_telegram: None,
+    extra: list[str],
+    said: str,
+) -> None:
+    db = demo_database(tmp_path / "d.db")
+    out = tmp_path / "poster.pdf"
+    assert cli.main(["poster", *extra, "-o", str(out), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert said in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+async def test_an_unknown_order_is_a_document_error(app: App) -> None:
+    with pytest.raises(documents.DocumentError):
+        await app.db.read(lambda conn: documents.order_pdf(conn, "ZG-2026-999", "zh-CN"))

@@ -1,0 +1,260 @@
+"""Registers out: every register as an XLSX sheet or a CSV file, in the
+reader's language and the unit's local time, scoped to a unit subtree, with
+text that no spreadsheet runs as a formula."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+import pytest
+from conftest import START, demo_database
+from openpyxl import load_workbook
+
+from bot import cli, export
+from bot.store import db as store_db
+from schedules.clock import iso
+
+WHEN = iso(START)  # 09:00 in Shanghai
+EVIL = '=HYPERLINK("http://evil.example","click")'
+
+
+def ids(conn: sqlite3.Connection) -> tuple[dict[str, int], dict[str, int]]:
+    staff = {r["name"]: r["id"] for r in conn.execute("SELECT id, name FROM staff")}
+    units = {r["path"]: r["id"] for r in conn.execute("SELECT id, path FROM units")}
+    return staff, units
+
+
+def seed(conn: sqlite3.Connection) -> None:
+    """Two checklist runs (保安部 and the kitchen) and two hazards with history."""
+    staff, units = ids(conn)
+    guard, kitchen = units["物业服务中心/保安部/一班"], units["物业服务中心/餐饮部/厨房"]
+    conn.execute("BEGIN")
+    hazard = conn.execute(
+        "INSERT INTO hazards (unit_id, reported_by, source, description, photo, severity,"
+        " status, deadline_at, created_at, number, category, measure, funding, responsible_id,"
+        " photos) VALUES (?, ?, 'checklist', ?, 'ab/abc.jpg', 'general', 'open', ?, ?,"
+        " 'YH-2026-001', 'fire', '清理通道', '0', ?, ?)",
+        (
+            guard,
+            staff["张伟"],
+            "消防通道堵塞",
+            WHEN,
+            WHEN,
+            staff["刘强"],
+            json.dumps(["ab/abd.jpg"]),
+        ),
+    ).lastrowid
+    conn.execute(
+        "INSERT INTO hazards (unit_id, reported_by, source, description, severity, status,"
+        " deadline_at, created_at, number) VALUES (?, ?, 'report', '灶台油污', 'general',"
+        " 'open', ?, ?, 'YH-2026-002')",
+        (kitchen, staff["吴刚"], WHEN, WHEN),
+    )
+    for action, actor in (("reported", staff["张伟"]), ("assigned", staff["刘强"])):
+        conn.execute(
+            "INSERT INTO audit_log (at, actor_id, entity, entity_id, action) VALUES (?, ?,"
+            " 'hazard', ?, ?)",
+            (WHEN, actor, hazard, action),
+        )
+    for who, unit, notes in (
+        ("张伟", guard, [("equipment", "problem", EVIL, hazard), ("ppe", "ok", "+1 spare", None)]),
+        ("吴刚", kitchen, [("equipment", "ok", None, None)]),
+    ):
+        run = conn.execute(
+            "INSERT INTO checklist_runs (checklist, staff_id, unit_id, local_date, started_at,"
+            " completed_at) VALUES ('preshift', ?, ?, '2026-11-27', ?, ?)",
+            (staff[who], unit, WHEN, WHEN),
+        ).lastrowid
+        conn.executemany(
+            "INSERT INTO checklist_answers (run_id, item, answer, note, hazard_id, answered_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(run, item, answer, note, hz, WHEN) for item, answer, note, hz in notes],
+        )
+    conn.execute(
+        "INSERT INTO incidents (number, unit_id, reported_by, occurred_at, place, kind,"
+        " description, hurt_count, report_due_at, created_at) VALUES ('SG-2026-001', ?, ?,"
+        " '2026-11-01T02:00:00.000000+00:00', '门岗', 'injury', '滑倒', 1,"
+        " '2026-11-16T02:00:00.000000+00:00', ?)",
+        (guard, staff["张伟"], WHEN),
+    )
+    conn.execute("COMMIT")
+
+
+def source(conn: sqlite3.Connection, tmp_path: Path, root: int | None, lang: str = "zh-CN"):
+    return export.Source(
+        conn=conn,
+        language=lang,
+        period=export.Period(date(2026, 11, 1), date(2026, 11, 30)),
+        root_unit=root,
+        default_timezone="Asia/Shanghai",
+        media_dir=tmp_path / "media",
+        now=START,
+    )
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> sqlite3.Connection:
+    connection = store_db.connect(demo_database(tmp_path / "frontline.db"))
+    seed(connection)
+    return connection
+
+
+def sheet_rows(path: Path) -> list[tuple[object, ...]]:
+    workbook = load_workbook(path)
+    return [tuple(row) for row in workbook.worksheets[0].iter_rows(values_only=True)]
+
+
+def test_every_register_opens_with_its_headers_and_a_frozen_filtered_header(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    for name, register in export.REGISTERS.items():
+        path = tmp_path / f"{name}.xlsx"
+        count = export.export(source(conn, tmp_path, None, "en"), register, path)
+        sheet = load_workbook(path).worksheets[0]
+        rows = list(sheet.iter_rows(values_only=True))
+        assert list(rows[0]) == register.headers("en")
+        assert len(rows) == count + 1
+        assert sheet.freeze_panes == "A2"
+        assert sheet.auto_filter.ref.startswith("A1:")
+        assert sheet.column_dimensions["A"].width == register.widths[0]
+
+
+def test_checklist_answers_are_one_row_each_in_local_time_with_photo_links(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    path = tmp_path / "checks.xlsx"
+    assert export.export(source(conn, tmp_path, None), export.REGISTERS["checklists"], path) == 3
+    rows = sheet_rows(path)
+    assert rows[0][:3] == ("检查编号", "检查表", "人员")
+    first = rows[1]
+    assert first[2] == "张伟" and first[3] == "物业服务中心/保安部/一班"
+    assert first[5] == "2026-11-27 09:00"  # 01:00 UTC in Shanghai
+    assert first[8] == "有问题" and first[11] == "YH-2026-001"
+    photos = str(first[12]).split("\n")
+    assert all(p.startswith("file://") for p in photos)
+    assert [p.rsplit("/", 2)[-2:] for p in photos] == [["ab", "abc.jpg"], ["ab", "abd.jpg"]]
+
+
+def test_text_that_looks_like_a_formula_stays_text(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    path = tmp_path / "checks.xlsx"
+    export.export(source(conn, tmp_path, None), export.REGISTERS["checklists"], path)
+    sheet = load_workbook(path).worksheets[0]
+    assert sheet["J2"].value == EVIL and sheet["J2"].data_type == "s"
+    assert sheet["J3"].value == "+1 spare" and sheet["J3"].data_type == "s"
+    csv_path = tmp_path / "checks.csv"
+    export.export(source(conn, tmp_path, None), export.REGISTERS["checklists"], csv_path, "csv")
+    raw = csv_path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the BOM Excel reads as UTF-8
+    rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
+    assert rows[1][9] == "'" + EVIL and rows[2][9] == "'+1 spare"
+    assert len(rows) == 4
+
+
+def test_hazards_carry_the_four_fixes_and_their_history(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    path = tmp_path / "hazards.xlsx"
+    export.export(source(conn, tmp_path, None, "en"), export.REGISTERS["hazards"], path)
+    header, first, *_ = sheet_rows(path)
+    row = dict(zip(header, first, strict=True))
+    assert row["Number"] == "YH-2026-001"
+    assert row["Responsible person"] == "刘强" and row["Corrective measure"] == "清理通道"
+    assert row["Deadline"] == "2026-11-27 09:00" and row["Funding (CNY)"] == "0"
+    assert row["History"] == "2026-11-27 09:00 张伟: reported\n2026-11-27 09:00 刘强: assigned"
+
+
+def test_a_supervisor_scope_holds_only_their_subtree(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    _, units = ids(conn)
+    path = tmp_path / "hazards.xlsx"
+    scoped = source(conn, tmp_path, units["物业服务中心/保安部"])
+    assert export.export(scoped, export.REGISTERS["hazards"], path) == 1
+    assert [r[0] for r in sheet_rows(path)[1:]] == ["YH-2026-001"]
+    assert export.export(scoped, export.REGISTERS["checklists"], path) == 2
+
+
+def test_incidents_show_the_15_day_report_status(conn: sqlite3.Connection, tmp_path: Path) -> None:
+    path = tmp_path / "incidents.xlsx"
+    export.export(source(conn, tmp_path, None), export.REGISTERS["incidents"], path)
+    header, first = sheet_rows(path)
+    assert dict(zip(header, first, strict=True))["15日报告"] == "已逾期"
+
+
+def test_a_period_without_data_is_an_empty_sheet_with_headers(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    empty = source(conn, tmp_path, None)
+    empty.period = export.Period(date(2025, 1, 1), date(2025, 1, 31))
+    path = tmp_path / "empty.xlsx"
+    assert export.export(empty, export.REGISTERS["hazards"], path) == 0
+    assert sheet_rows(path) == [tuple(export.REGISTERS["hazards"].headers("zh-CN"))]
+
+
+def test_named_periods_follow_the_local_calendar() -> None:
+    friday = date(2026, 11, 27)
+    assert export.named_period("week", friday) == export.Period(
+        date(2026, 11, 23), date(2026, 11, 29)
+    )
+    assert export.named_period("last_month", friday) == export.Period(
+        date(2026, 10, 1), date(2026, 10, 31)
+    )
+    assert export.named_period("quarter", friday) == export.Period(
+        date(2026, 10, 1), date(2026, 12, 31)
+    )
+    assert export.named_period("month", date(2026, 12, 5)).last == date(2026, 12, 31)
+
+
+def test_the_command_line_writes_a_register(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = demo_database(tmp_path / "f.db")
+    with store_db.connect(db) as connection:
+        seed(connection)
+    out = tmp_path / "h.csv"
+    args = ["export", "hazards", "--from", "2026-11-01", "--to", "2026-11-30"]
+    assert (
+        cli.main(
+            [
+                *args,
+                "--unit",
+                "物业服务中心/餐饮部",
+                "--format",
+                "csv",
+                "-o",
+                str(out),
+                "--db",
+                str(db),
+            ]
+        )
+        == 0
+    )
+    rows = list(csv.reader(out.read_text(encoding="utf-8-sig").splitlines()))
+    assert [r[0] for r in rows[1:]] == ["YH-2026-002"]
+    assert "1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["nonsense", "--from", "2026-11-01", "--to", "2026-11-30"], "没有这个台账"),
+        (["hazards", "--from", "2026-11-31", "--to", "2026-11-30"], "日期无效"),
+        (["hazards", "--from", "2026-11-30", "--to", "2026-11-01"], "早于"),
+        (["hazards", "--from", "2026-11-01", "--to", "2026-11-30", "--unit", "没有"], "没有"),
+    ],
+)
+def test_bad_export_input_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], said: str
+) -> None:
+    db = demo_database(tmp_path / "f.db")
+    capsys.readouterr()
+    assert cli.main(["export", *args, "-o", str(tmp_path / "x.xlsx"), "--db", str(db)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert said in err and "\n" not in err
+    assert not (tmp_path / "x.xlsx").exists()
