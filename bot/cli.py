@@ -162,6 +162,9 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument("--to", dest="last", required=True, help="last local date, YYYY-MM-DD")
     out.add_argument("--unit", help="unit path: only its subtree (default: every unit)")
     out.add_argument("--format", choices=("xlsx", "csv"), default="xlsx")
+    out.add_argument(
+        "--with-photos", action="store_true", help="XLSX: embed a thumbnail of each row's photo"
+    )
     out.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
     out.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     out.set_defaults(run=_export)
@@ -575,6 +578,9 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     if dates[1] < dates[0]:
         print(t(lang, "export.to_before_from", to=args.last, start=args.first), file=sys.stderr)
         return 2
+    if args.with_photos and args.format != "xlsx":
+        print(t(lang, "export.photos_need_xlsx"), file=sys.stderr)
+        return 2
     app = await App.open(
         settings.db, {}, language=lang, timezone=settings.timezone, media_dir=settings.media_path
     )
@@ -594,7 +600,9 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
                 media_dir=settings.media_path,
                 now=now,
             )
-            return export.export(source, register, args.output, args.format)
+            return export.export(
+                source, register, args.output, args.format, with_photos=args.with_photos
+            )
 
         rows = await app.db.read(write)
     finally:

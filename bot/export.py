@@ -10,14 +10,18 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from io import BytesIO
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.drawing.image import Image as XLImage
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from PIL import Image as PILImage
 
 from bot.i18n import catalog, t
 from bot.store import people
@@ -601,27 +605,62 @@ def write_csv(path: Path, headers: Sequence[str], rows: Iterator[list[Cell]]) ->
 
 
 def write_xlsx(
-    path: Path, sheets: Sequence[tuple[str, Sequence[str], Sequence[int], Iterator[list[Cell]]]]
+    path: Path,
+    sheets: Sequence[tuple[str, Sequence[str], Sequence[int], Iterator[list[Cell]]]],
+    *,
+    thumbnails: str | None = None,
 ) -> int:
     """One streamed sheet per (title, headers, widths, rows): frozen header row,
     autofilter, column widths; every text cell is stored as text, never as a
-    formula. Returns the number of rows written."""
+    formula. With `thumbnails` (that column's header), each row's first photo
+    is embedded as a small picture in an extra last column. Returns the number
+    of rows written."""
     workbook = Workbook(write_only=True)
     total = 0
     for title, headers, widths, rows in sheets:
         sheet: WriteOnlyWorksheet = workbook.create_sheet(title[:31])
         sheet.freeze_panes = "A2"
-        for index, width in enumerate(widths, 1):
+        columns = [*headers, thumbnails] if thumbnails else list(headers)
+        for index, width in enumerate([*widths, THUMBNAIL_WIDTH], 1):
             sheet.column_dimensions[get_column_letter(index)].width = width
-        sheet.append([_xlsx_cell(sheet, header) for header in headers])
+        sheet.append([_xlsx_cell(sheet, header) for header in columns])
         count = 0
         for row in rows:
             sheet.append([_xlsx_cell(sheet, value) for value in row])
             count += 1
-        sheet.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{count + 1}"
+            if thumbnails:
+                picture = thumbnail(row)
+                if picture is not None:
+                    sheet.add_image(picture, f"{get_column_letter(len(columns))}{count + 1}")
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{count + 1}"
         total += count
     workbook.save(path)
     return total
+
+
+# --with-photos: a thumbnail of each row's first photo, this many pixels on its longer side.
+THUMBNAIL_PIXELS = 96
+THUMBNAIL_WIDTH = 14
+
+
+def thumbnail(row: list[Cell]) -> XLImage | None:
+    """A small picture of the row's first photo (its link column holds file:// URIs);
+    None when the row has none, or the file is missing or not an image."""
+    link = next((v for v in row if isinstance(v, str) and v.startswith("file://")), None)
+    if link is None:
+        return None
+    path = Path(unquote(urlsplit(link.split("\n", 1)[0]).path))
+    try:
+        with PILImage.open(path) as image:
+            image.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
+            buffer = BytesIO()
+            image.convert("RGB").save(buffer, "PNG")
+            size = image.size
+    except (OSError, ValueError, PILImage.DecompressionBombError):
+        return None
+    picture = XLImage(buffer)
+    picture.width, picture.height = size
+    return picture
 
 
 def _xlsx_cell(sheet: WriteOnlyWorksheet, value: Cell) -> Cell | WriteOnlyCell:
@@ -636,13 +675,25 @@ def _xlsx_cell(sheet: WriteOnlyWorksheet, value: Cell) -> Cell | WriteOnlyCell:
     return text
 
 
-def export(src: Source, register: Register, path: Path, file_format: str = "xlsx") -> int:
-    """Write one register to `path`; returns the number of rows."""
+def export(
+    src: Source,
+    register: Register,
+    path: Path,
+    file_format: str = "xlsx",
+    *,
+    with_photos: bool = False,
+) -> int:
+    """Write one register to `path`; returns the number of rows. `with_photos`
+    (XLSX only) embeds a thumbnail of each row's first photo; the thumbnails
+    (a few KB each) are held until the file is written."""
     headers = register.headers(src.language)
     if file_format == "csv":
         return write_csv(path, headers, register.rows(src))
     title = t(src.language, f"export.register_{register.name}")
-    return write_xlsx(path, [(title, headers, register.widths, register.rows(src))])
+    label = t(src.language, "export.thumbnail") if with_photos else None
+    return write_xlsx(
+        path, [(title, headers, register.widths, register.rows(src))], thumbnails=label
+    )
 
 
 PERIODS = ("week", "month", "last_month", "quarter", "year")

@@ -258,3 +258,44 @@ def test_bad_export_input_is_one_line_and_exit_2(
     err = capsys.readouterr().err.strip()
     assert said in err and "\n" not in err
     assert not (tmp_path / "x.xlsx").exists()
+
+
+def test_with_photos_embeds_a_thumbnail_of_each_rows_first_photo(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    photo = tmp_path / "media" / "ab" / "abc.jpg"
+    photo.parent.mkdir(parents=True)
+    Image.new("RGB", (640, 480), (200, 30, 30)).save(photo)  # ab/abd.jpg stays missing
+    path = tmp_path / "hazards.xlsx"
+    hazards = export.REGISTERS["hazards"]
+    count = export.export(source(conn, tmp_path, None), hazards, path, with_photos=True)
+    sheet = load_workbook(path).worksheets[0]
+    headers = [cell.value for cell in next(sheet.iter_rows(max_row=1))]
+    assert headers == [*hazards.headers("zh-CN"), "照片"] and count == 2
+    assert len(sheet._images) == 1  # the hazard with a photo file; the other has none
+    picture = sheet._images[0]
+    assert max(picture.width, picture.height) == 96
+
+
+def test_with_photos_needs_xlsx(tmp_path: Path, capsys) -> None:
+    db = demo_database(tmp_path / "f.db")
+    status = cli.main(
+        [
+            "export",
+            "hazards",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-30",
+            "--format",
+            "csv",
+            "--with-photos",
+            "-o",
+            str(tmp_path / "h.csv"),
+            "--db",
+            str(db),
+        ]
+    )
+    assert status == 2 and "XLSX" in capsys.readouterr().err
