@@ -226,9 +226,12 @@ def _history(src: Source, entity: str, entity_id: int, unit: int) -> str:
         (entity, entity_id),
     ).fetchall()
     system = t(src.language, "export.system")
-    return "\n".join(
-        f"{src.local(r['at'], unit)} {r['name'] or system}: {r['action']}" for r in rows
-    )
+    words = catalog(src.language)
+    lines = []
+    for r in rows:
+        action = words.get(f"{entity}.did_{r['action']}", r["action"])
+        lines.append(f"{src.local(r['at'], unit)} {r['name'] or system}: {action}")
+    return "\n".join(lines)
 
 
 def _orders(src: Source) -> Iterator[list[Cell]]:
