@@ -5,8 +5,6 @@ Chinese labels read; it must stay fast: it runs inside a store transaction."""
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -17,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bot.i18n import t
-from bot.media import store_file
+from bot.media import store_bytes
 from bot.stats import Picture, completion_of
 
 DPI = 100
@@ -113,14 +111,7 @@ def save(png: bytes) -> str:
     """Keep the chart in the media folder; its path relative to the folder."""
     if _media_dir is None:
         raise RuntimeError("charts.configure was not called")
-    _media_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handle, name = tempfile.mkstemp(suffix=".png", dir=_media_dir)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(png)
-        return store_file(_media_dir, Path(name))
-    finally:
-        os.unlink(name)
+    return store_bytes(_media_dir, png, ".png")
 
 
 def attachment(picture: Picture, language: str, title: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import sqlite3
 from dataclasses import dataclass
 from functools import cache
@@ -25,6 +24,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from bot.i18n import t
+from bot.media import write_once
 from bot.store import hazards, incidents, people
 from schedules.clock import local_time_text, parse_iso
 
@@ -155,14 +155,7 @@ def save(content: bytes, filename: str, folder: Path | None = None) -> str:
     root = folder or media_dir()
     digest = hashlib.sha256(content).hexdigest()[:24]
     relative = Path(FOLDER) / digest / filename
-    target = root / relative
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(root, 0o700)
-        temporary = target.with_name(target.name + ".part")
-        temporary.write_bytes(content)
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, target)
+    write_once(root, relative, lambda temporary: temporary.write_bytes(content))
     return relative.as_posix()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -38,12 +39,29 @@ def store_file(media_dir: Path, source: Path) -> str:
         raise MediaError(str(exc)) from None
     name = digest.hexdigest()
     relative = Path(name[:2]) / (name + source.suffix.lower()[:10])
-    target = media_dir / relative
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(media_dir, 0o700)
-        temporary = target.with_suffix(target.suffix + ".part")
-        shutil.copyfile(source, temporary)
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, target)
+    write_once(media_dir, relative, lambda temporary: shutil.copyfile(source, temporary))
     return relative.as_posix()
+
+
+def store_bytes(media_dir: Path, content: bytes, suffix: str) -> str:
+    """Keep `content` in the media folder under its SHA-256, like `store_file`."""
+    if len(content) > MAX_BYTES:
+        raise MediaError("too large")
+    name = hashlib.sha256(content).hexdigest()
+    relative = Path(name[:2]) / (name + suffix.lower()[:10])
+    write_once(media_dir, relative, lambda temporary: temporary.write_bytes(content))
+    return relative.as_posix()
+
+
+def write_once(media_dir: Path, relative: Path, fill: Callable[[Path], object]) -> None:
+    """Create `media_dir / relative` once, readable by its owner only: `fill`
+    writes a temporary file beside it, which then takes its name."""
+    target = media_dir / relative
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(media_dir, 0o700)
+    temporary = target.with_name(target.name + ".part")
+    fill(temporary)
+    os.chmod(temporary, 0o600)
+    os.replace(temporary, target)

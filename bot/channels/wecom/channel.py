@@ -11,9 +11,7 @@ repeat, keyed by MsgId for messages and by who + when + what for events."""
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +30,7 @@ from bot.channels.wecom.crypto import (
 )
 from bot.channels.wecom.transport import CHANNEL, MAX_CARD_BUTTONS, card_buttons
 from bot.engine import Engine
-from bot.media import MediaError, store_file
+from bot.media import MediaError, store_bytes
 from bot.model import Inbound, InboundKind
 from bot.store import outbox
 from bot.store.db import Database
@@ -184,14 +182,7 @@ class WeComChannel:
         data: dict[str, Any] = {"file_id": media_id}
         try:
             content = await self.api.download_media(media_id)
-            self.media_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            handle, temporary = tempfile.mkstemp(suffix=".jpg", dir=self.media_dir)
-            try:
-                with os.fdopen(handle, "wb") as out:
-                    out.write(content)
-                return store_file(self.media_dir, Path(temporary)), data
-            finally:
-                Path(temporary).unlink(missing_ok=True)
+            return store_bytes(self.media_dir, content, ".jpg"), data
         except WeComError as exc:
             too_large = exc.errcode == -1003
             log.warning("wecom media download failed errcode=%s", exc.errcode)
