@@ -35,7 +35,7 @@ from bot.hazard_rules import (
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
 from bot.store import hazards, people
-from handlers.text import clean_text
+from handlers.text import clean_text, typed_text
 from schedules import hazards as deadlines
 from schedules.calendar import parse_local
 from schedules.clock import end_of_local_day, iso, local_date, local_time_text, parse_iso
@@ -515,12 +515,10 @@ def on_who(ctx: Ctx, inbound: Inbound) -> None:
 
 
 def on_measure(ctx: Ctx, inbound: Inbound) -> None:
-    text = clean_text(inbound.text) if inbound.kind is InboundKind.TEXT else ""
-    if not text:
+    text = typed_text(inbound, MAX_TEXT)
+    if text is None:
         ctx.say("hazard.ask_measure", name=_name(ctx.conn, ctx.data["responsible"]))
         return
-    if len(text) > MAX_TEXT:
-        raise UserError("check.too_long", limit=MAX_TEXT, length=len(text))
     ctx.step_to("deadline", measure=text)
     _ask_assign_deadline(ctx)
 
@@ -610,12 +608,10 @@ def _finish_assign(ctx: Ctx) -> None:
 
 # -- rectification ------------------------------------------------------------------------
 def on_done(ctx: Ctx, inbound: Inbound) -> None:
-    text = clean_text(inbound.text) if inbound.kind is InboundKind.TEXT else ""
-    if not text:
+    text = typed_text(inbound, MAX_TEXT)
+    if text is None:
         ctx.say("hazard.ask_done", hazard=_number(ctx))
         return
-    if len(text) > MAX_TEXT:
-        raise UserError("check.too_long", limit=MAX_TEXT, length=len(text))
     ctx.step_to("photos", done=text, photos=[])
     ask_evidence(ctx)
 
@@ -674,12 +670,10 @@ def on_evidence(ctx: Ctx, inbound: Inbound) -> None:
 
 # -- asking for more time -------------------------------------------------------------------
 def on_measures(ctx: Ctx, inbound: Inbound) -> None:
-    text = clean_text(inbound.text) if inbound.kind is InboundKind.TEXT else ""
-    if not text:
+    text = typed_text(inbound, MAX_TEXT)
+    if text is None:
         ctx.say("hazard.ask_measures", hazard=_number(ctx))
         return
-    if len(text) > MAX_TEXT:
-        raise UserError("check.too_long", limit=MAX_TEXT, length=len(text))
     ctx.step_to("photo", measures=text)
     ask_interim_photo(ctx)
 
@@ -783,12 +777,10 @@ def accept(ctx: Ctx, row: sqlite3.Row) -> None:
 
 
 def on_reason(ctx: Ctx, inbound: Inbound) -> None:
-    text = clean_text(inbound.text) if inbound.kind is InboundKind.TEXT else ""
-    if not text:
+    text = typed_text(inbound, MAX_TEXT)
+    if text is None:
         ctx.say("hazard.ask_reason", hazard=_number(ctx))
         return
-    if len(text) > MAX_TEXT:
-        raise UserError("check.too_long", limit=MAX_TEXT, length=len(text))
     row = _current(ctx, Action.SEND_BACK)
     if row is None:
         return

@@ -23,7 +23,7 @@ from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
 from bot.store import hazards, people
 from handlers import hazard_card
-from handlers.text import clean_text
+from handlers.text import clean_text, typed_text
 from schedules import hazards as deadlines
 from schedules.clock import end_of_local_day, iso, local_date, local_time_text, parse_iso
 
@@ -66,12 +66,10 @@ def start(ctx: Ctx) -> None:
 
 
 def on_what(ctx: Ctx, inbound: Inbound) -> None:
-    text = clean_text(inbound.text) if inbound.kind is InboundKind.TEXT else ""
-    if not text:
+    text = typed_text(inbound, MAX_TEXT)
+    if text is None:
         ctx.say("hazard.ask_what")
         return
-    if len(text) > MAX_TEXT:
-        raise UserError("check.too_long", limit=MAX_TEXT, length=len(text))
     ctx.step_to("where", description=text)
     ask_where(ctx)
 

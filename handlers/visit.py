@@ -27,7 +27,7 @@ from bot.store.visits import Stamp
 from bot.visit_rules import FAR_REASONS, NO_LOCATION_REASONS, UNUSUAL_KINDS
 from handlers import care
 from handlers.hazard_report import Draft, file_hazard
-from handlers.text import clean_text
+from handlers.text import clean_text, typed_text
 from schedules import visits as watch
 from schedules.clock import iso, local_time_text, parse_iso
 
@@ -237,7 +237,7 @@ def on_reason(ctx: Ctx, inbound: Inbound) -> None:
 
 
 def on_reason_note(ctx: Ctx, inbound: Inbound) -> None:
-    text = _text(ctx, inbound)
+    text = typed_text(inbound, MAX_TEXT)
     if text is None:
         ctx.say("visit.ask_reason_text")
         return
@@ -412,17 +412,8 @@ def on_services(ctx: Ctx, inbound: Inbound) -> None:
     ask_services(ctx)
 
 
-def _text(ctx: Ctx, inbound: Inbound) -> str | None:
-    text = clean_text(inbound.text) if inbound.kind is InboundKind.TEXT else ""
-    if not text:
-        return None
-    if len(text) > MAX_TEXT:
-        raise UserError("check.too_long", limit=MAX_TEXT, length=len(text))
-    return text
-
-
 def on_observation(ctx: Ctx, inbound: Inbound) -> None:
-    text = _text(ctx, inbound)
+    text = typed_text(inbound, MAX_TEXT)
     if text is None:
         ctx.say("visit.ask_observation")
         return
@@ -508,7 +499,7 @@ def on_unusual(ctx: Ctx, inbound: Inbound) -> None:
 
 
 def on_unusual_text(ctx: Ctx, inbound: Inbound) -> None:
-    text = _text(ctx, inbound)
+    text = typed_text(inbound, MAX_TEXT)
     if text is None:
         ctx.say("visit.ask_unusual_text", kind=ctx.text(f"visit.unusual_{ctx.data['unusual']}"))
         return

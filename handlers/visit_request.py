@@ -21,7 +21,7 @@ from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
 from bot.store import clients, hazards, people, visit_requests
 from handlers import care
-from handlers.text import clean_text
+from handlers.text import clean_text, typed_text
 from schedules import visits as visit_watch
 from schedules.calendar import exact_moment, parse_local
 from schedules.clock import iso, local_time_text, parse_iso
@@ -442,12 +442,10 @@ def ask_reason(ctx: Ctx) -> None:
 
 
 def on_reason(ctx: Ctx, inbound: Inbound) -> None:
-    text = clean_text(inbound.text) if inbound.kind is InboundKind.TEXT else ""
-    if not text:
+    text = typed_text(inbound, MAX_TEXT)
+    if text is None:
         ask_reason(ctx)
         return
-    if len(text) > MAX_TEXT:
-        raise UserError("check.too_long", limit=MAX_TEXT, length=len(text))
     row = visit_requests.get(ctx.conn, int(ctx.data["request"]))
     assert row is not None
     ctx.end()
