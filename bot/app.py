@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 from pydantic import SecretStr
 
@@ -159,34 +159,31 @@ async def serve(
             media_dir=settings.media_path,
         )
         stack.push_async_callback(app.close)
-        channels: list[Any] = []
+        # Each channel with how it starts receiving.
+        channels: list[tuple[TelegramChannel | WeComChannel, Callable[[], Awaitable[None]]]] = []
         if application is not None and telegram is not None:
             channel = TelegramChannel(application, app.engine, app.db, settings.media_path, menu)
-            channels.append(channel)
+            channels.append((channel, partial(channel.start, telegram)))
         if wecom is not None:
             crypto = WeComCrypto(
                 _secret(settings.wecom_token),
                 _secret(settings.wecom_aes_key),
                 settings.wecom_corp_id or "",
             )
-            channels.append(
-                WeComChannel(crypto, wecom, app.engine, app.db, settings.media_path, cards)
-            )
+            callbacks = WeComChannel(crypto, wecom, app.engine, app.db, settings.media_path, cards)
+            channels.append((callbacks, partial(callbacks.start, settings.wecom_listen)))
         sender = asyncio.create_task(app.sender.run(), name="sender")
         try:
             await app.scheduler.start()
-            for one in channels:
-                if isinstance(one, TelegramChannel) and telegram is not None:
-                    await one.start(telegram)
-                else:
-                    await one.start(settings.wecom_listen)
+            for _, start in channels:
+                await start()
             if started is not None:
                 started.set()
-            log.info("running channels=%s", ",".join(type(one).__name__ for one in channels))
+            log.info("running channels=%s", ",".join(type(one).__name__ for one, _ in channels))
             await stop.wait()
         finally:
             await app.scheduler.stop()
-            for one in channels:
+            for one, _ in channels:
                 await one.stop()
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
