@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.model import Role, Staff, UserError
 from schedules.calendar import exact_moment
+from schedules.clock import end_of_day, local_date
 
 KINDS = (
     "near_miss",
@@ -110,23 +111,14 @@ def parse_action_deadline(text: str, timezone: str, now: datetime) -> datetime:
     return end_of_day(day, timezone)
 
 
-def end_of_day(day: date, timezone: str) -> datetime:
-    zone = ZoneInfo(timezone)
-    return datetime.combine(day, time(23, 59, 59), tzinfo=zone).astimezone(UTC)
-
-
-def local_day(moment: datetime, timezone: str) -> date:
-    return moment.astimezone(ZoneInfo(timezone)).date()
-
-
 def report_deadline(occurred: datetime, timezone: str) -> datetime:
     """The end of the 15th local day after the incident."""
-    return end_of_day(local_day(occurred, timezone) + timedelta(days=REPORT_DAYS), timezone)
+    return end_of_day(local_date(occurred, timezone) + timedelta(days=REPORT_DAYS), timezone)
 
 
 def reminder_moments(occurred: datetime, timezone: str) -> dict[int, datetime]:
     """Day number after the incident -> when that day's reminder goes (09:00 local)."""
-    first = local_day(occurred, timezone)
+    first = local_date(occurred, timezone)
     return {
         day: exact_moment(first + timedelta(days=day), REMIND_AT, timezone) for day in REMINDER_DAYS
     }

@@ -17,7 +17,7 @@ from bot.store.incidents import NewIncident
 from handlers import incident_card as card
 from handlers.incident_card import NOTHING, timezone_of, typed
 from schedules import incidents as report_reminders
-from schedules.clock import iso, local_time_text, parse_iso
+from schedules.clock import iso, local_date, local_time_text, parse_iso
 
 REPORT = "incident"
 PAGE = 10
@@ -248,7 +248,7 @@ def finish_report(ctx: Ctx) -> None:
             photos=list(ctx.data["photos"]),
             report_due_at=iso(deadline),
         ),
-        year=rules.local_day(occurred, zone).year,
+        year=local_date(occurred, zone).year,
         now=ctx.now_iso,
     )
     incident = incidents.get(ctx.conn, incident_id)

@@ -52,9 +52,12 @@ def local_date(moment: datetime, timezone: str) -> date:
 
 def end_of_local_day(moment: datetime, timezone: str) -> datetime:
     """The last moment of `moment`'s local day, in UTC: a same-day deadline."""
-    zone = ZoneInfo(timezone)
-    day = moment.astimezone(zone).date()
-    end = datetime.combine(day, time(23, 59, 59), tzinfo=zone)
+    return end_of_day(local_date(moment, timezone), timezone)
+
+
+def end_of_day(day: date, timezone: str) -> datetime:
+    """The last moment (23:59:59) of a local day, in UTC."""
+    end = datetime.combine(day, time(23, 59, 59), tzinfo=ZoneInfo(timezone))
     return end.astimezone(UTC)
 
 
@@ -66,6 +69,7 @@ __all__ = [
     "Clock",
     "FakeClock",
     "SystemClock",
+    "end_of_day",
     "end_of_local_day",
     "iso",
     "local_date",
