@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from bot.engine import Ctx, Flow
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
-from bot.store import followups, hazards, people
+from bot.store import followups, people
 from handlers.text import clean_text
 from schedules.clock import iso, local_time_text, parse_iso
 
@@ -47,7 +47,7 @@ def leaders_for(conn: sqlite3.Connection, unit_id: int) -> list[Staff]:
 
 # -- the steps ------------------------------------------------------------------------------
 def _scope(ctx: Ctx) -> list[int]:
-    return hazards.subtree_units(ctx.conn, ctx.staff.unit_id)
+    return people.subtree_units(ctx.conn, ctx.staff.unit_id)
 
 
 def _since(ctx: Ctx) -> str:

@@ -25,7 +25,7 @@ def _scope(ctx: Ctx) -> dict[str, Any]:
     if ctx.staff.has(Role.SAFETY_OFFICER, Role.ADMIN):
         return {"every_unit": True}
     if ctx.staff.has(Role.SUPERVISOR):
-        return {"unit_ids": hazards.subtree_units(ctx.conn, ctx.staff.unit_id)}
+        return {"unit_ids": people.subtree_units(ctx.conn, ctx.staff.unit_id)}
     return {}
 
 

@@ -13,7 +13,7 @@ from bot.engine import Ctx
 from bot.i18n import t
 from bot.model import Button, Role, UserError
 from bot.stats import Choice, Period, gather, period_for
-from bot.store import hazards, people, stats
+from bot.store import people, stats
 from schedules.clock import local_date
 
 CHOICES = (
@@ -55,7 +55,7 @@ def units_in_view(ctx: Ctx) -> tuple[list[int], str]:
         return stats.all_units(ctx.conn), ctx.text("stats.all_units")
     if ctx.staff.has(Role.SUPERVISOR):
         return (
-            hazards.subtree_units(ctx.conn, ctx.staff.unit_id),
+            people.subtree_units(ctx.conn, ctx.staff.unit_id),
             people.unit_path(ctx.conn, ctx.staff.unit_id),
         )
     raise UserError("stats.not_allowed")

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from bot.engine import Ctx, Flow
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
-from bot.store import clients, hazards, people, visit_requests
+from bot.store import clients, people, visit_requests
 from handlers import care
 from handlers.text import clean_text, typed_text
 from schedules import visits as visit_watch
@@ -76,7 +76,7 @@ def services_text(keys: list[str], language: str) -> str:
 # -- who may do what ------------------------------------------------------------------
 def _scope(ctx: Ctx) -> list[int]:
     """The units whose clients a supervisor serves: theirs and those below."""
-    return hazards.subtree_units(ctx.conn, ctx.staff.unit_id)
+    return people.subtree_units(ctx.conn, ctx.staff.unit_id)
 
 
 def _oversees(conn: sqlite3.Connection, staff: Staff, client: sqlite3.Row) -> bool:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from bot.engine import Ctx
 from bot.model import Role, UserError
-from bot.store import hazards, visit_requests, visit_views
+from bot.store import people, visit_requests, visit_views
 from schedules.clock import iso, local_time_text, parse_iso
 
 PAGE = 10
@@ -118,7 +118,7 @@ def worker_week(ctx: Ctx, page: int) -> None:
 
 
 def units_week(ctx: Ctx, page: int) -> None:
-    units = hazards.subtree_units(ctx.conn, ctx.staff.unit_id)
+    units = people.subtree_units(ctx.conn, ctx.staff.unit_id)
     start, end = week_bounds(ctx.now, ctx.timezone)
     since, until, offset = iso(start), iso(end), page * PAGE
     missed_before = iso(min(ctx.now - MISSED_AFTER, end))

@@ -12,7 +12,7 @@ from bot.engine import Visitor
 from bot.i18n import t
 from bot.model import Role, UserError
 from bot.stats import week_of
-from bot.store import hazards, people, reminders
+from bot.store import people, reminders
 from bot.store.reminders import Reminder
 from handlers.stats import compose
 from schedules.calendar import exact_moment
@@ -69,7 +69,7 @@ def send(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
     text, chart = compose(
         visitor.conn,
         language=person.language,
-        unit_ids=hazards.subtree_units(visitor.conn, person.unit_id),
+        unit_ids=people.subtree_units(visitor.conn, person.unit_id),
         scope=people.unit_path(visitor.conn, person.unit_id),
         period=week,
         timezone=zone,

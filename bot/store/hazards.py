@@ -305,12 +305,3 @@ def listing(
         f" WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?"
     )
     return conn.execute(sql, [*params, limit, offset]).fetchall()
-
-
-def subtree_units(conn: sqlite3.Connection, unit_id: int) -> list[int]:
-    rows = conn.execute(
-        "WITH RECURSIVE tree(id) AS (SELECT ? UNION ALL"
-        " SELECT u.id FROM units u JOIN tree t ON u.parent_id = t.id) SELECT id FROM tree",
-        (unit_id,),
-    ).fetchall()
-    return [int(row[0]) for row in rows]

@@ -187,6 +187,16 @@ def unit_chain(conn: sqlite3.Connection, unit_id: int) -> list[sqlite3.Row]:
     ).fetchall()
 
 
+def subtree_units(conn: sqlite3.Connection, unit_id: int) -> list[int]:
+    """The unit and every unit below it."""
+    rows = conn.execute(
+        "WITH RECURSIVE tree(id) AS (SELECT ? UNION ALL"
+        " SELECT u.id FROM units u JOIN tree t ON u.parent_id = t.id) SELECT id FROM tree",
+        (unit_id,),
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
 def unit_timezone(conn: sqlite3.Connection, unit_id: int, default: str) -> str:
     for row in unit_chain(conn, unit_id):
         if row["timezone"]:
