@@ -73,9 +73,7 @@ def facts(row: sqlite3.Row) -> HazardFacts:
 
 def oversees(conn: sqlite3.Connection, staff: Staff, row: sqlite3.Row) -> bool:
     """A supervisor of the hazard's unit or of a unit above it."""
-    if not staff.has(Role.SUPERVISOR):
-        return False
-    return staff.unit_id in {int(u["id"]) for u in people.unit_chain(conn, int(row["unit_id"]))}
+    return people.supervises(conn, staff, int(row["unit_id"]))
 
 
 def may_see(conn: sqlite3.Connection, staff: Staff, row: sqlite3.Row) -> bool:

@@ -348,8 +348,7 @@ def alert_people(ctx: Ctx, hazard: sqlite3.Row, detail: Callable[[str], str]) ->
     unit_id = int(hazard["unit_id"])
     recipients: list[Staff] = list(people.supervisors_for_unit(ctx.conn, unit_id))
     if hazard["severity"] == "major":
-        for unit in people.unit_chain(ctx.conn, unit_id)[1:]:
-            recipients += people.supervisors_for_unit(ctx.conn, int(unit["id"]))
+        recipients += people.chain_supervisors(ctx.conn, unit_id)
         recipients += people.with_role(ctx.conn, Role.SAFETY_OFFICER)
     seen = {ctx.staff.id}
     for person in recipients:

@@ -275,8 +275,7 @@ def alert_recipients(conn: sqlite3.Connection, unit_id: int, kind: str) -> list[
         *people.with_role(conn, Role.SAFETY_OFFICER),
     ]
     if rules.alerts_whole_chain(kind):
-        for unit in people.unit_chain(conn, unit_id):
-            every += [m for m in people.members(conn, int(unit["id"])) if m.has(Role.SUPERVISOR)]
+        every += people.chain_supervisors(conn, unit_id)
         every += people.admins(conn)
     for person in every:
         if person.active:

@@ -80,9 +80,7 @@ def _scope(ctx: Ctx) -> list[int]:
 
 
 def _oversees(conn: sqlite3.Connection, staff: Staff, client: sqlite3.Row) -> bool:
-    if not staff.has(Role.SUPERVISOR):
-        return False
-    return staff.unit_id in {int(u["id"]) for u in people.unit_chain(conn, int(client["unit_id"]))}
+    return people.supervises(conn, staff, int(client["unit_id"]))
 
 
 def _client_of(ctx: Ctx, row: sqlite3.Row) -> sqlite3.Row:

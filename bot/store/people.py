@@ -227,6 +227,21 @@ def supervisors_for_unit(conn: sqlite3.Connection, unit_id: int) -> list[Staff]:
     return []
 
 
+def chain_supervisors(conn: sqlite3.Connection, unit_id: int) -> list[Staff]:
+    """The active supervisors of the unit and of every unit above it, nearest first."""
+    found: list[Staff] = []
+    for unit in unit_chain(conn, unit_id):
+        found += [m for m in members(conn, int(unit["id"])) if m.has(Role.SUPERVISOR)]
+    return found
+
+
+def supervises(conn: sqlite3.Connection, staff: Staff, unit_id: int) -> bool:
+    """Whether `staff` is a supervisor of the unit or of a unit above it."""
+    if not staff.has(Role.SUPERVISOR):
+        return False
+    return staff.unit_id in {int(u["id"]) for u in unit_chain(conn, unit_id)}
+
+
 def reachable_channel(conn: sqlite3.Connection, staff_id: int) -> tuple[str, str] | None:
     """The channel and address that reach a person unprompted (not the console),
     the one they used last first; None if they have none yet."""
