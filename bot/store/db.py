@@ -12,6 +12,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -21,6 +22,19 @@ from typing import Any, TypeVar, cast
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# How long one attempt to take the write lock waits inside SQLite; the writer
+# thread then tries again (with a log line while it waits), never giving up.
+BUSY_TIMEOUT_MS = 1000
+BUSY_LOG_EVERY_SECONDS = 5.0
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether SQLite refused because another connection holds the lock."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message
 
 
 def _migrations() -> list[tuple[int, str, str]]:
@@ -45,7 +59,9 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=5000")
+    # Short: a writer elsewhere (an import, a backup, a sqlite3 shell) is waited
+    # out by Database._begin, which retries for as long as it takes.
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     # Checkpoints run on their own thread (Database._checkpoint); this is the
     # backstop should that thread fall behind, at about 40 MB of WAL.
     conn.execute("PRAGMA wal_autocheckpoint=10000")
@@ -206,12 +222,37 @@ class Database:
             _resolve([job])
         self._commit_group(group)
 
+    def _begin(self) -> None:
+        """Take the write lock, however long another connection holds it: a
+        busy store is waited out, never a reason to drop an event."""
+        waited_since: float | None = None
+        logged = 0.0
+        while True:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+                now = time.monotonic()
+                if waited_since is None:
+                    waited_since = logged = now
+                    log.warning("database busy: another connection holds the write lock; waiting")
+                elif now - logged >= BUSY_LOG_EVERY_SECONDS:
+                    logged = now
+                    log.warning("database still busy after %.0f s; waiting", now - waited_since)
+                continue
+            if waited_since is not None:
+                log.warning(
+                    "database free again after %.1f s", time.monotonic() - waited_since
+                )
+            return
+
     def _commit_group(self, group: list[_Job]) -> None:
         if not group:
             return
         conn = self._conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin()
             for job in group:
                 conn.execute("SAVEPOINT job")
                 try:
