@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
+from telegram.error import InvalidToken
 
 from bot import charts, documents
 from bot.channels.telegram.channel import TelegramChannel, TelegramSettings, build_application
@@ -25,7 +27,7 @@ from bot.channels.wecom.transport import RobotTransport, WeComTransport
 from bot.config import Settings
 from bot.engine import Engine
 from bot.sender import Sender, Transport
-from bot.store import outbox
+from bot.store import instance, outbox
 from bot.store.db import Database
 from handlers.checklists import load_all
 from handlers.router import build_router, menu
@@ -60,16 +62,23 @@ class App:
         language: str = "zh-CN",
         timezone: str = "Asia/Shanghai",
         media_dir: Path | None = None,
+        ready: Collection[str] | None = None,
     ) -> App:
+        """`ready`: the channels whose transports can deliver now (default all);
+        `serve` enables each once its transport has started."""
         load_all()  # a bad checklist file stops the start, not the first /check
         clock = clock or SystemClock()
         charts.configure(media_dir or Path(db_path).parent / "media")
         db = await Database.open(db_path)
         # Printable documents go where photos go: `media/` beside the database by default.
         documents.configure(media_dir or Path(db_path).parent / "media")
-        # Rows a dead process was delivering: the sender decides on them again.
-        await db.transaction(outbox.release_interrupted)
-        sender = Sender(db, transports, clock)
+        sender = Sender(
+            db,
+            transports,
+            clock,
+            ready=ready,
+            media_dir=media_dir or Path(db_path).parent / "media",
+        )
         engine = Engine(
             db,
             build_router(),
@@ -107,6 +116,15 @@ class App:
         )
         return cls(db=db, engine=engine, sender=sender, scheduler=scheduler)
 
+    async def recover(self) -> int:
+        """Rows a dead process was delivering go back to the queue, so the
+        sender decides on them again. Only the process that owns the sender
+        may do it (`serve`, under the database's run lock)."""
+        released = await self.db.transaction(outbox.release_interrupted)
+        if released:
+            log.warning("rows left in flight by a stopped process requeued=%s", released)
+        return int(released)
+
     async def close(self) -> None:
         await self.db.close()
 
@@ -125,6 +143,10 @@ def telegram_settings(settings: Settings) -> TelegramSettings | None:
     )
 
 
+class StartError(Exception):
+    """`frontline run` cannot start; the message is one line for the operator."""
+
+
 async def serve(
     settings: Settings,
     stop: asyncio.Event,
@@ -133,12 +155,20 @@ async def serve(
     started: asyncio.Event | None = None,
 ) -> None:
     """`frontline run`: the configured channels (Telegram, WeCom or both), the
-    sender and the scheduler, until `stop` is set; `started` is set once
-    updates are being received."""
+    sender and the scheduler, until `stop` is set; `started` is set once every
+    channel receives. A channel that cannot be reached at start is retried
+    while the others serve; its rows wait until its transport is up.
+
+    On `stop`: no new events are taken, the events being processed commit,
+    the deliveries in flight finish (bounded), then everything closes."""
     telegram = telegram_settings(settings)
     if telegram is None and not settings.wecom_enabled:
         raise ValueError("no channel is configured")
     async with contextlib.AsyncExitStack() as stack:
+        try:
+            stack.enter_context(instance.only_instance(settings.db))
+        except instance.AlreadyRunning as exc:
+            raise StartError(str(exc)) from None
         transports: dict[str, Transport] = {}
         application = None
         if telegram is not None:
@@ -157,13 +187,15 @@ async def serve(
             language=settings.language,
             timezone=settings.timezone,
             media_dir=settings.media_path,
+            ready=(),
         )
         stack.push_async_callback(app.close)
-        # Each channel with how it starts receiving.
-        channels: list[tuple[TelegramChannel | WeComChannel, Callable[[], Awaitable[None]]]] = []
+        await app.recover()
+        # Each channel's life: connect (retried while unreachable), then receive until stop.
+        lives: dict[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = {}
         if application is not None and telegram is not None:
             channel = TelegramChannel(application, app.engine, app.db, settings.media_path, menu)
-            channels.append((channel, partial(channel.start, telegram)))
+            lives["telegram"] = partial(_telegram_life, channel, telegram, app.sender, stop)
         if wecom is not None:
             crypto = WeComCrypto(
                 _secret(settings.wecom_token),
@@ -171,23 +203,91 @@ async def serve(
                 settings.wecom_corp_id or "",
             )
             callbacks = WeComChannel(crypto, wecom, app.engine, app.db, settings.media_path, cards)
-            channels.append((callbacks, partial(callbacks.start, settings.wecom_listen)))
+            lives[WECOM] = partial(_wecom_life, callbacks, settings.wecom_listen, app.sender, stop)
         sender = asyncio.create_task(app.sender.run(), name="sender")
+        receiving = {name: asyncio.Event() for name in lives}
+        tasks = [
+            asyncio.create_task(life(receiving[name]), name=f"channel-{name}")
+            for name, life in lives.items()
+        ]
         try:
             await app.scheduler.start()
-            for _, start in channels:
-                await start()
-            if started is not None:
-                started.set()
-            log.info("running channels=%s", ",".join(type(one).__name__ for one, _ in channels))
-            await stop.wait()
+            announced = asyncio.create_task(_announce(receiving, started))
+            stopping = asyncio.create_task(stop.wait())
+            # A channel that ends before `stop` failed for good (a refused token).
+            done, _ = await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
+            announced.cancel()
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for task in done:
+                if task is not stopping and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
         finally:
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await app.scheduler.stop()
-            for one, _ in channels:
-                await one.stop()
+            await app.sender.stop(grace_seconds=SHUTDOWN_SECONDS)
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
+            log.info("stopped")
+
+
+# How long a stopping process gives the deliveries in flight.
+SHUTDOWN_SECONDS = 10.0
+
+
+async def _announce(receiving: Mapping[str, asyncio.Event], started: asyncio.Event | None) -> None:
+    for event in receiving.values():
+        await event.wait()
+    log.info("running channels=%s", ",".join(receiving))
+    if started is not None:
+        started.set()
+
+
+async def _telegram_life(
+    channel: TelegramChannel,
+    settings: TelegramSettings,
+    sender: Sender,
+    stop: asyncio.Event,
+    receiving: asyncio.Event,
+) -> None:
+    try:
+        if not await channel.connect(stop):
+            return
+    except InvalidToken:
+        raise StartError(
+            "bad setting FRONTLINE_TELEGRAM_TOKEN: Telegram refused the token"
+        ) from None
+    sender.enable("telegram")
+    try:
+        receiving.set()
+        await channel.receive(settings, stop)
+    except InvalidToken:
+        raise StartError(
+            "bad setting FRONTLINE_TELEGRAM_TOKEN: Telegram refused the token"
+        ) from None
+    finally:
+        await channel.close()
+
+
+async def _wecom_life(
+    channel: WeComChannel,
+    listen: str,
+    sender: Sender,
+    stop: asyncio.Event,
+    receiving: asyncio.Event,
+) -> None:
+    await channel.start(listen)
+    sender.enable(WECOM)
+    sender.enable(ROBOT)
+    receiving.set()
+    try:
+        await stop.wait()
+    finally:
+        await channel.stop()
 
 
 def wecom_api(settings: Settings) -> WeComAPI:

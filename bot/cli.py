@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from bot import clients, documents, export, roster, wecom_sync
-from bot.app import App, serve, telegram_settings
+from bot.app import App, StartError, serve, telegram_settings
 from bot.channels.console import CHANNEL, ConsoleChat, ConsoleTransport, read_lines
 from bot.channels.telegram.channel import build_application
 from bot.channels.wecom.api import WeComAPI, WeComError
@@ -113,7 +113,13 @@ def _parser() -> argparse.ArgumentParser:
     tolerance.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     tolerance.set_defaults(run=_visits_tolerance)
 
-    run = commands.add_parser("run", help="run the bot: Telegram channel and sender")
+    run = commands.add_parser(
+        "run",
+        help="run the bot: every configured channel (Telegram, WeCom), the sender and reminders",
+        description="Serve every configured channel (Telegram by long polling or webhook,"
+        " WeCom callbacks), deliver the outbox and fire reminders, until SIGTERM or Ctrl-C."
+        " One process per SQLite database: a second one refuses to start.",
+    )
     run.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     run.set_defaults(run=_run)
 
@@ -420,7 +426,11 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await serve(settings, stop)
+    try:
+        await serve(settings, stop)
+    except StartError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     return 0
 
 

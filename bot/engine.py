@@ -78,6 +78,7 @@ class _Pending:
     attachments: tuple[str, ...] = ()
     in_flow: bool = False
     replaces_id: int | None = None
+    kind: str | None = None
 
 
 class Visitor:
@@ -165,6 +166,7 @@ class Visitor:
             idempotency_key=idempotency_key,
             buttons=buttons,
             attachments=attachments,
+            kind=key,
         )
 
     def notify_text(
@@ -175,7 +177,10 @@ class Visitor:
         idempotency_key: str,
         buttons: list[list[Button]] | None = None,
         attachments: tuple[str, ...] = (),
+        kind: str | None = None,
     ) -> None:
+        """`kind`: what the message is (a catalog key); notices of one kind that
+        pile up for a person are delivered as one digest."""
         route = people.reachable_channel(self.conn, recipient.id)
         self._pending.append(
             _Pending(
@@ -186,6 +191,7 @@ class Visitor:
                 key=idempotency_key,
                 buttons=tuple(tuple(row) for row in buttons or ()),
                 attachments=attachments,
+                kind=kind,
             )
         )
 
@@ -207,6 +213,7 @@ class Visitor:
                 text=text,
                 key=f"{self._key_prefix}:edit",
                 replaces_id=outbox_id,
+                in_flow=True,
             )
         )
 
@@ -243,6 +250,8 @@ class Visitor:
                     buttons=buttons,
                     attachments=msg.attachments,
                     replaces_id=msg.replaces_id,
+                    priority=outbox.REPLY if msg.in_flow else outbox.NOTICE,
+                    kind=msg.kind,
                 ),
                 self.now_iso,
             )

@@ -82,6 +82,11 @@ class Outbound:
     idempotency_key: str = ""
     replaces_id: int | None = None
     attempts: int = 0
+    # 0: a reply to someone who just wrote; 1: everything else (alerts, reminders).
+    priority: int = 1
+    # What the message is (its catalog key), for digests of one kind; None: unique.
+    kind: str | None = None
+    created_at: str = ""
 
 
 @dataclass(frozen=True, slots=True)

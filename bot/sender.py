@@ -1,6 +1,7 @@
-"""The sender drains the outbox: per channel, at the channel's pace, with
-retries for transient failures and a final mark for permanent ones. It is the
-only code that hands messages to channels, and it never sends a row twice."""
+"""The sender drains the outbox: a queue per address, served fairly at the
+channel's pace, with retries for transient failures (for as long as a long
+outage lasts) and a final mark for permanent ones. It is the only code that
+hands messages to channels, and it never sends a row twice."""
 
 from __future__ import annotations
 
@@ -10,28 +11,33 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Protocol
 
 from bot.i18n import t
 from bot.model import Outbound
-from bot.store import outbox, people
+from bot.store import media, outbox, people
 from bot.store.db import Database
 from bot.store.outbox import NewMessage
-from schedules.clock import Clock, iso
+from schedules.clock import Clock, iso, parse_iso
 
 log = logging.getLogger(__name__)
 
 
 class TransientError(Exception):
-    """Try again later (network trouble, a 5xx, a flood limit)."""
+    """Try again later (network trouble, a 5xx, a flood limit). `outage`: the
+    channel itself is unreachable (not a limit on one chat)."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, outage: bool | None = None
+    ) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        self.outage = retry_after is None if outage is None else outage
 
 
 class PermanentError(Exception):
@@ -59,9 +65,13 @@ class Transport(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    max_attempts: int = 8
+    """When to try a row again. Transient failures (no network, 5xx, flood
+    limits) are retried with capped backoff for `give_up_after`: a channel's
+    outage of a day loses nothing. Only permanent answers fail a row at once."""
+
+    give_up_after: timedelta = timedelta(hours=48)
     base_seconds: float = 2.0
-    cap_seconds: float = 600.0
+    cap_seconds: float = 300.0
     min_seconds: float = 1.0
 
     def delay(self, attempts: int, retry_after: float | None) -> float:
@@ -69,8 +79,25 @@ class Retry:
         claimed again inside the drain that failed it."""
         if retry_after is not None:
             return max(self.min_seconds, retry_after)
-        backoff = min(self.cap_seconds, self.base_seconds * 2.0 ** max(0, attempts - 1))
+        backoff = min(self.cap_seconds, self.base_seconds * 2.0 ** max(0, min(attempts, 30) - 1))
         return backoff * random.uniform(0.8, 1.2)
+
+
+# A channel that has failed every attempt this long is reported to admins.
+OUTAGE_ALERT_AFTER = timedelta(minutes=10)
+# While a channel is down one row at a time probes it, this often at most.
+PROBE_SECONDS = (1.0, 60.0)
+
+
+@dataclass
+class Health:
+    """What the sender knows of one channel's reachability."""
+
+    down_since: datetime | None = None
+    probe_at: datetime | None = None
+    probe_seconds: float = PROBE_SECONDS[0]
+    reported: bool = False
+    last_error: str = ""
 
 
 class Bucket:
@@ -111,6 +138,12 @@ class _Pace:
         self.channel = Bucket(transport.per_second, 1.0)
         self.addresses: dict[str | None, Bucket] = {}
 
+    async def ready(self, address: str | None) -> None:
+        """Wait until the address's own limit would let a message go."""
+        bucket = self.addresses.get(address)
+        while bucket is not None and (wait := bucket.ready_in()) > 0:
+            await asyncio.sleep(wait)
+
     async def acquire(self, address: str | None, *, personal: bool = True) -> None:
         """Wait for the channel's pace and, if `personal`, the address's."""
         if not personal:
@@ -137,9 +170,11 @@ class _Pace:
 
 
 class Sender:
-    """Delivers due outbox rows. Messages to one address go one at a time, in
-    the order they were queued; different addresses go side by side, up to
-    `parallel` at once, within the channel's pace."""
+    """Delivers due outbox rows. Each address has its own queue, served by its
+    own worker: one message at a time, replies before notices, otherwise in
+    the order queued; different addresses go side by side and share the
+    channel's pace fairly, so one person's backlog never delays another's
+    reply. Notices of one kind that pile up for one person go as one digest."""
 
     def __init__(
         self,
@@ -148,86 +183,153 @@ class Sender:
         clock: Clock,
         *,
         retry: Retry | None = None,
-        batch: int = 200,
         parallel: int = 16,
+        workers: int = 512,
+        ready: Collection[str] | None = None,
+        media_dir: Path | None = None,
     ) -> None:
         self.db = db
         self.transports = dict(transports)
         self.clock = clock
         self.retry = retry or Retry()
-        self.batch = batch
+        # Bot API calls in flight at once, per channel.
         self.parallel = parallel
+        # Addresses served at once, per channel (most of them wait for their pace).
+        self.workers = workers
+        # Channels whose transport is up; the others' rows wait (see `enable`).
+        self.ready: set[str] = set(self.transports if ready is None else ready)
+        self.media_dir = media_dir
+        self.health = {name: Health() for name in self.transports}
         self._wake = asyncio.Event()
         self._paces = {name: _Pace(transport) for name, transport in self.transports.items()}
+        self._gates = {name: asyncio.Semaphore(parallel) for name in self.transports}
+        self._serving: dict[tuple[str, str], asyncio.Task[int]] = {}
+        self._stopping = False
 
     def wake(self) -> None:
         """Called when a transaction has queued rows: look now, not at the next tick."""
         self._wake.set()
 
+    def enable(self, channel: str) -> None:
+        """The channel's transport is ready (after its start-up): deliver its rows."""
+        self.ready.add(channel)
+        self.wake()
+
     async def run(self, idle_seconds: float = 1.0) -> None:
-        """Drain forever; sleeps until woken or `idle_seconds` pass (for retries)."""
-        while True:
+        """Hand each address with due rows to a worker, until `stop`; sleeps
+        until woken or `idle_seconds` pass (for retries)."""
+        while not self._stopping:
             self._wake.clear()
-            sent = 0
-            for channel in self.transports:
-                sent += await self.drain(channel)
-            if not sent:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), idle_seconds)
+            for channel in [c for c in self.transports if c in self.ready]:
+                await self._dispatch(channel)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), idle_seconds)
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Take no new rows; let the deliveries in flight finish (at most
+        `grace_seconds`), so that a clean restart sends nothing twice."""
+        self._stopping = True
+        self.wake()
+        busy = list(self._serving.values())
+        if busy:
+            _, late = await asyncio.wait(busy, timeout=grace_seconds)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("sender stopped with %s deliveries unfinished", len(late))
 
     async def drain(self, channel: str, address: str | None = None) -> int:
-        """Deliver every due row of one channel (optionally one address);
-        return how many were handed over successfully."""
+        """Deliver every row of one channel (optionally one address) that is
+        due now, and wait for it; return how many were handed over."""
         delivered = 0
         while True:
-            rows = await self.db.transaction(
+            if address is not None:
+                return delivered + await self._serve(channel, address)
+            addresses = await self.db.read(
                 partial(
-                    outbox.claim_due,
+                    outbox.due_addresses,
                     channel=channel,
                     now=iso(self.clock.now()),
-                    limit=self.batch,
-                    address=address,
+                    limit=self.workers,
                 )
             )
-            if not rows:
+            if not addresses:
                 return delivered
-            queues: dict[str | None, list[Outbound]] = {}
-            for row in rows:
-                queues.setdefault(row.address, []).append(row)
-            gate = asyncio.Semaphore(self.parallel)
-            results = await asyncio.gather(
-                *(self._deliver_in_order(channel, queue, gate) for queue in queues.values())
-            )
-            delivered += sum(results)
+            done = await asyncio.gather(*(self._serve(channel, one) for one in addresses))
+            if not sum(done):
+                return delivered
+            delivered += sum(done)
 
-    async def _deliver_in_order(
-        self, channel: str, queue: list[Outbound], gate: asyncio.Semaphore
-    ) -> int:
-        """One address's rows, oldest first. Once one waits for a retry, the
-        later ones wait with it: a person reads messages in the order queued.
-        Where the channel drops what exceeds its limits (`merges`), plain
-        messages that pile up behind the address's limit go as one."""
+    async def _dispatch(self, channel: str) -> None:
+        """Start a worker for each address of `channel` with a due row and none yet."""
+        health = self.health[channel]
+        now = self.clock.now()
+        if health.down_since is not None:
+            # Down: one probe at a time, not one failing call per person.
+            if (health.probe_at and now < health.probe_at) or self._busy(channel):
+                return
+            room = 1
+        else:
+            room = self.workers - len(self._busy(channel))
+        while room > 0:
+            busy = self._busy(channel)
+            found = await self.db.read(
+                partial(
+                    outbox.due_addresses,
+                    channel=channel,
+                    now=iso(now),
+                    limit=room,
+                    busy=busy,
+                )
+            )
+            if not found:
+                return
+            for address in found:
+                task = asyncio.create_task(self._serve(channel, address))
+                self._serving[(channel, address)] = task
+                task.add_done_callback(partial(self._served, (channel, address)))
+            room -= len(found)
+
+    def _busy(self, channel: str) -> list[str]:
+        return [address for (name, address) in self._serving if name == channel]
+
+    def _served(self, key: tuple[str, str], task: asyncio.Task[int]) -> None:
+        self._serving.pop(key, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sender worker failed channel=%s", key[0], exc_info=task.exception())
+        self.wake()  # rows may have come for this address while it finished
+
+    async def _serve(self, channel: str, address: str) -> int:
+        """One address's rows, one message at a time, until none is due."""
         transport = self.transports[channel]
         pace = self._paces[channel]
         delivered = 0
-        index = 0
-        async with gate:
-            while index < len(queue):
-                group = [queue[index]]
-                if getattr(transport, "merges", False) and pace.backlogged(queue[index].address):
-                    group = mergeable_run(queue, index)
-                # Where the limit counts messages, not calls, editing one is free.
-                free = getattr(transport, "free_edits", False) and group[0].replaces_id is not None
-                await pace.acquire(group[0].address, personal=not free)
+        while not self._stopping:
+            # Rows that had to wait for the address's limit may go as one, where the
+            # channel drops what exceeds it (`merges`).
+            backlogged = getattr(transport, "merges", False) and pace.backlogged(address)
+            # The address's own pace first: nothing is claimed while it waits.
+            await pace.ready(address)
+            group = await self.db.transaction(
+                partial(
+                    _claim_next,
+                    channel=channel,
+                    address=address,
+                    now=iso(self.clock.now()),
+                    merge_any=backlogged,
+                )
+            )
+            if not group:
+                break
+            # Where the limit counts messages, not calls, editing one is free.
+            free = getattr(transport, "free_edits", False) and group[0].replaces_id is not None
+            await pace.acquire(address, personal=not free)
+            async with self._gates[channel]:
                 result = await self._deliver(transport, merged(group), group)
-                index += len(group)
-                if result is True:
-                    delivered += len(group)
-                elif result is not False:
-                    later = queue[index:]
-                    if later:
-                        await self.db.transaction(partial(_postpone, rows=later, until=result))
-                    break
+            if result is True:
+                delivered += len(group)
+            elif result is not False:
+                break  # waiting for a retry: the rest waits behind it
         return delivered
 
     async def _deliver(
@@ -241,30 +343,11 @@ class Sender:
             replaces = await self.db.read(
                 lambda conn: outbox.channel_message_id(conn, row.replaces_id or 0)
             )
+        row = await self._with_media(transport, row)
         try:
             message_id = await transport.deliver(row, replaces)
         except TransientError as exc:
-            if row.attempts >= self.retry.max_attempts:
-                await self._fail(every, f"gave up after {row.attempts} attempts: {exc}")
-                return False
-            delay = self.retry.delay(row.attempts, exc.retry_after)
-            later = iso(self.clock.now() + timedelta(seconds=delay))
-            reason = str(exc)
-
-            def retry(conn: sqlite3.Connection) -> None:
-                for one in every:
-                    outbox.mark_retry(conn, one.id, reason, later)
-
-            await self.db.transaction(retry)
-            log.warning(
-                "delivery retry channel=%s outbox=%s attempt=%s in=%.1fs reason=%s",
-                transport.name,
-                row.id,
-                row.attempts,
-                delay,
-                exc,
-            )
-            return later
+            return await self._retry_later(transport.name, row, every, exc)
         except Unreachable as exc:
             await self._fail(every, str(exc), unreachable=True)
             return False
@@ -275,13 +358,28 @@ class Sender:
             log.exception("delivery crashed channel=%s outbox=%s", transport.name, row.id)
             await self._fail(every, f"{type(exc).__name__}: {exc}")
             return False
-        sent_at = iso(self.clock.now())
+        now = self.clock.now()
+        sent_at = iso(now)
+        health = self.health[transport.name]
+        recovered = health.down_since is not None
 
         def sent(conn: sqlite3.Connection) -> None:
             for one in every:
                 outbox.mark_sent(conn, one.id, message_id, sent_at)
+            if recovered:
+                outbox.retry_now(conn, transport.name, sent_at)
+                if health.reported:
+                    _tell_admins(conn, "delivery.channel_up", transport.name, sent_at)
 
         await self.db.transaction(sent)
+        if recovered:
+            log.warning(
+                "channel reachable again channel=%s after=%.0fs",
+                transport.name,
+                (now - (health.down_since or now)).total_seconds(),
+            )
+            self.health[transport.name] = Health()
+            self.wake()
         log.info(
             "delivered channel=%s outbox=%s staff=%s attempt=%s merged=%s",
             transport.name,
@@ -291,6 +389,81 @@ class Sender:
             len(every),
         )
         return True
+
+    async def _retry_later(
+        self, channel: str, row: Outbound, every: list[Outbound], exc: TransientError
+    ) -> bool | str:
+        now = self.clock.now()
+        queued = parse_iso(row.created_at) if row.created_at else now
+        if now - queued >= self.retry.give_up_after:
+            await self._fail(every, f"gave up after {row.attempts} attempts: {exc}")
+            return False
+        health = self.health[channel]
+        report = False
+        if exc.outage:
+            if health.down_since is None:
+                health.down_since = now
+                log.warning("channel unreachable channel=%s error=%s", channel, exc)
+            health.probe_at = now + timedelta(seconds=health.probe_seconds)
+            health.probe_seconds = min(PROBE_SECONDS[1], health.probe_seconds * 2)
+            health.last_error = str(exc)
+            if not health.reported and now - health.down_since >= OUTAGE_ALERT_AFTER:
+                health.reported = report = True
+        delay = self.retry.delay(row.attempts, exc.retry_after)
+        if exc.outage:
+            delay = min(delay, PROBE_SECONDS[1])
+        later = iso(now + timedelta(seconds=delay))
+        reason = str(exc)
+
+        def retry(conn: sqlite3.Connection) -> None:
+            for one in every:
+                outbox.mark_retry(conn, one.id, reason, later)
+            if report:
+                _tell_admins(conn, "delivery.channel_down", channel, iso(now), error=reason)
+
+        await self.db.transaction(retry)
+        log.warning(
+            "delivery retry channel=%s outbox=%s attempt=%s in=%.1fs reason=%s",
+            channel,
+            row.id,
+            row.attempts,
+            delay,
+            exc,
+        )
+        return later
+
+    async def _with_media(self, transport: Transport, row: Outbound) -> Outbound:
+        """A stored photo that is gone: the channel's own copy where it keeps
+        one (`keeps_files`), else the message without it and a note saying so."""
+        if self.media_dir is None or not row.attachments:
+            return row
+        channel = transport.name
+        keeps = getattr(transport, "keeps_files", False)
+        kept: list[str] = []
+        missing = 0
+        for path in row.attachments:
+            if path.startswith(REMOTE) or (self.media_dir / path).is_file():
+                kept.append(path)
+                continue
+            remote: str | None = None
+            if keeps:
+                remote = await self.db.read(partial(media.file_id_for, channel=channel, path=path))
+            log.warning(
+                "media file missing channel=%s outbox=%s path=%s kept_copy=%s",
+                channel,
+                row.id,
+                path,
+                remote is not None,
+            )
+            if remote is not None:
+                kept.append(REMOTE + remote)
+            else:
+                missing += 1
+        if not missing:
+            return replace(row, attachments=tuple(kept))
+        language = await self.db.read(partial(people.language_of, staff_id=row.staff_id))
+        note = t(language, "delivery.photo_missing", count=missing)
+        return replace(row, attachments=tuple(kept), text=f"{row.text}\n{note}".strip())
 
     async def _fail(self, rows: list[Outbound], error: str, *, unreachable: bool = False) -> None:
         now = iso(self.clock.now())
@@ -306,6 +479,21 @@ class Sender:
         log.error("delivery failed channel=%s outbox=%s error=%s", row.channel, row.id, error)
 
 
+# An attachment the channel keeps itself (its own file id), for a stored file that is gone.
+REMOTE = "remote:"
+
+
+def _claim_next(
+    conn: sqlite3.Connection, channel: str, address: str, now: str, merge_any: bool
+) -> list[Outbound]:
+    """Claim the next message of one address: one row, or the run of rows
+    that go together as one digest."""
+    rows = outbox.next_for(conn, channel, address, now, MERGE_MAX_ROWS)
+    if not rows:
+        return []
+    return outbox.claim(conn, digest_run(rows, merge_any=merge_any))
+
+
 # Merged messages: at most this many, this long together.
 MERGE_MAX_ROWS = 20
 MERGE_MAX_CHARS = 1500
@@ -316,15 +504,19 @@ def _plain(row: Outbound) -> bool:
     return not row.buttons and not row.attachments and row.replaces_id is None
 
 
-def mergeable_run(queue: list[Outbound], start: int) -> list[Outbound]:
-    """The plain rows from `start` on that can go as one message (at least the first)."""
-    run = [queue[start]]
-    if not _plain(queue[start]):
+def digest_run(queue: list[Outbound], *, merge_any: bool = False) -> list[Outbound]:
+    """The rows from the first on that go as one message (at least the first):
+    plain notices of the first one's kind that piled up, or, where the channel
+    drops what exceeds its limits (`merge_any`), any plain rows."""
+    first = queue[0]
+    run = [first]
+    if not _plain(first) or (first.kind is None and not merge_any):
         return run
-    size = len(queue[start].text)
-    for row in queue[start + 1 : start + MERGE_MAX_ROWS]:
+    size = len(first.text)
+    for row in queue[1:MERGE_MAX_ROWS]:
         size += len(MERGE_SEPARATOR) + len(row.text)
-        if not _plain(row) or size > MERGE_MAX_CHARS:
+        same = row.kind == first.kind and row.priority == first.priority
+        if not _plain(row) or size > MERGE_MAX_CHARS or not (same or merge_any):
             break
         run.append(row)
     return run
@@ -337,9 +529,22 @@ def merged(rows: list[Outbound]) -> Outbound:
     return replace(rows[0], text=MERGE_SEPARATOR.join(row.text for row in rows))
 
 
-def _postpone(conn: sqlite3.Connection, rows: list[Outbound], until: str) -> None:
-    for row in rows:
-        outbox.postpone(conn, row.id, until)
+def _tell_admins(conn: sqlite3.Connection, key: str, channel: str, now: str, **params: str) -> None:
+    """One message to every admin, on a channel other than `channel` where
+    they have one (else it waits for that one to come back)."""
+    for admin in people.admins(conn):
+        route = people.reachable_channel(conn, admin.id, avoid=channel)
+        outbox.enqueue(
+            conn,
+            NewMessage(
+                staff_id=admin.id,
+                channel=route[0] if route else None,
+                address=route[1] if route else None,
+                text=t(admin.language, key, channel=channel, **params),
+                idempotency_key=f"{key}:{channel}:{now}:{admin.id}",
+            ),
+            now,
+        )
 
 
 def _report_unreachable(conn: sqlite3.Connection, channel: str, address: str, now: str) -> None:

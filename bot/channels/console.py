@@ -128,6 +128,8 @@ class ConsoleChat:
 
         def bind_and_take(conn: sqlite3.Connection) -> list[Outbound]:
             people.bind_identity(conn, CHANNEL, self.address, self.staff.id, now)
+            # What an earlier session of this chat was showing when it was killed.
+            outbox.release_interrupted(conn, CHANNEL, self.address)
             return outbox.claim_undeliverable_for(conn, self.staff.id)
 
         held = await self.db.transaction(bind_and_take)

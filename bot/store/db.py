@@ -242,9 +242,7 @@ class Database:
                     log.warning("database still busy after %.0f s; waiting", now - waited_since)
                 continue
             if waited_since is not None:
-                log.warning(
-                    "database free again after %.1f s", time.monotonic() - waited_since
-                )
+                log.warning("database free again after %.1f s", time.monotonic() - waited_since)
             return
 
     def _commit_group(self, group: list[_Job]) -> None:

@@ -22,6 +22,12 @@ class NewMessage:
     buttons: tuple[tuple[Button, ...], ...] = ()
     attachments: tuple[str, ...] = ()
     replaces_id: int | None = None
+    priority: int = 1  # 0: a reply to someone who just wrote
+    kind: str | None = None  # the catalog key, for digests of one kind
+
+
+REPLY = 0
+NOTICE = 1
 
 
 def enqueue(conn: sqlite3.Connection, message: NewMessage, now: str) -> int | None:
@@ -37,8 +43,8 @@ def enqueue(conn: sqlite3.Connection, message: NewMessage, now: str) -> int | No
     attachments = json.dumps(list(message.attachments)) if message.attachments else None
     cursor = conn.execute(
         "INSERT INTO outbox (staff_id, channel, address, text, buttons, attachments,"
-        " idempotency_key, replaces_id, next_attempt_at, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+        " idempotency_key, replaces_id, priority, kind, next_attempt_at, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
         (
             message.staff_id,
             message.channel,
@@ -48,6 +54,8 @@ def enqueue(conn: sqlite3.Connection, message: NewMessage, now: str) -> int | No
             attachments,
             message.idempotency_key,
             message.replaces_id,
+            message.priority,
+            message.kind,
             now,
             now,
         ),
@@ -72,13 +80,90 @@ def _outbound(row: sqlite3.Row) -> Outbound:
         idempotency_key=row["idempotency_key"],
         replaces_id=row["replaces_id"],
         attempts=row["attempts"],
+        priority=row["priority"],
+        kind=row["kind"],
+        created_at=row["created_at"],
     )
 
 
 _COLUMNS = (
     "id, staff_id, channel, address, text, buttons, attachments, idempotency_key,"
-    " replaces_id, attempts"
+    " replaces_id, attempts, priority, kind, created_at"
 )
+
+# A row waits behind any pending row of its address that comes before it
+# (a reply before notices, then oldest first) and is not due yet: a person
+# reads messages in the order queued, replies first.
+_NOTHING_AHEAD_WAITS = (
+    "NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel = o.channel AND e.address = o.address"
+    " AND e.status = 'pending' AND e.next_attempt_at > ?"
+    " AND (e.priority < o.priority OR (e.priority = o.priority AND e.id < o.id)))"
+)
+
+
+def due_addresses(
+    conn: sqlite3.Connection, channel: str, now: str, limit: int, busy: Sequence[str] = ()
+) -> list[str]:
+    """Addresses of one channel whose next message is due, those with a reply
+    waiting first, then by their oldest row; `busy` ones (being served) left out.
+    Looks at a window of rows, so a long backlog of one address is passed over
+    once that address is busy."""
+    sql = (
+        "SELECT o.address FROM outbox o INDEXED BY outbox_due_pending"
+        " WHERE o.status = 'pending' AND o.channel = ? AND o.next_attempt_at <= ?"
+        " AND o.address IS NOT NULL"
+    )
+    params: list[object] = [channel, now]
+    if busy:
+        sql += f" AND o.address NOT IN ({','.join('?' * len(busy))})"
+        params.extend(busy)
+    sql += f" AND {_NOTHING_AHEAD_WAITS} ORDER BY o.priority, o.id LIMIT ?"
+    params.extend([now, limit * 20])
+    found: list[str] = []
+    for row in conn.execute(sql, params):
+        if row[0] not in found:
+            found.append(row[0])
+            if len(found) == limit:
+                break
+    return found
+
+
+def next_for(
+    conn: sqlite3.Connection, channel: str, address: str, now: str, limit: int
+) -> list[Outbound]:
+    """The next rows of one address in the order they go (not claimed): the
+    first and what follows it while due, at most `limit`; empty if the first is
+    not due yet."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS}, next_attempt_at FROM outbox INDEXED BY outbox_waiting"
+        " WHERE channel = ? AND address = ? AND status = 'pending'"
+        " ORDER BY priority, id LIMIT ?",
+        (channel, address, limit),
+    ).fetchall()
+    taken: list[Outbound] = []
+    for row in rows:
+        if row["next_attempt_at"] > now:
+            break
+        taken.append(_outbound(row))
+    return taken
+
+
+def claim(conn: sqlite3.Connection, rows: Sequence[Outbound]) -> list[Outbound]:
+    """Mark rows 'sending' (still pending ones only); return those claimed,
+    their attempt counts including this one."""
+    if not rows:
+        return []
+    marks = ",".join("?" * len(rows))
+    ids = [row.id for row in rows]
+    claimed = {
+        r[0]
+        for r in conn.execute(
+            f"UPDATE outbox SET status = 'sending', attempts = attempts + 1"
+            f" WHERE id IN ({marks}) AND status = 'pending' RETURNING id",
+            ids,
+        )
+    }
+    return [replace(row, attempts=row.attempts + 1) for row in rows if row.id in claimed]
 
 
 def claim_due(
@@ -90,15 +175,13 @@ def claim_due(
     # for a retry: a person reads messages in the order they were queued.
     sql = (
         f"SELECT {_COLUMNS} FROM outbox o WHERE status = 'pending' AND channel = ?"
-        " AND next_attempt_at <= ? AND NOT EXISTS (SELECT 1 FROM outbox e"
-        " WHERE e.channel = o.channel AND e.address = o.address AND e.status = 'pending'"
-        " AND e.id < o.id AND e.next_attempt_at > ?)"
+        f" AND next_attempt_at <= ? AND {_NOTHING_AHEAD_WAITS}"
     )
     params: list[object] = [channel, now, now]
     if address is not None:
         sql += " AND address = ?"
         params.append(address)
-    sql += " ORDER BY id LIMIT ?"
+    sql += " ORDER BY priority, id LIMIT ?"
     params.append(limit)
     return _take(conn, conn.execute(sql, params).fetchall())
 
@@ -153,13 +236,35 @@ def mark_retry(conn: sqlite3.Connection, outbox_id: int, error: str, next_attemp
     )
 
 
-def postpone(conn: sqlite3.Connection, outbox_id: int, until: str) -> None:
+def release(conn: sqlite3.Connection, outbox_id: int) -> None:
     """Put a claimed row back unsent, its claim not counted as an attempt."""
     conn.execute(
-        "UPDATE outbox SET status = 'pending', attempts = attempts - 1, next_attempt_at = ?"
-        " WHERE id = ?",
-        (until, outbox_id),
+        "UPDATE outbox SET status = 'pending', attempts = attempts - 1 WHERE id = ?",
+        (outbox_id,),
     )
+
+
+def retry_now(conn: sqlite3.Connection, channel: str, now: str) -> int:
+    """A channel is back: rows waiting out its outage are due at once (flood
+    limits, which are about one chat, keep their wait)."""
+    return conn.execute(
+        "UPDATE outbox SET next_attempt_at = ? WHERE channel = ? AND status = 'pending'"
+        " AND next_attempt_at > ? AND attempts > 0 AND COALESCE(last_error, '') NOT LIKE 'flood%'",
+        (now, channel, now),
+    ).rowcount
+
+
+def redrive(conn: sqlite3.Connection, now: str, outbox_id: int | None = None) -> int:
+    """Failed rows (one, or all) back to pending, due now, attempts from zero."""
+    sql = (
+        "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?"
+        " WHERE status = 'failed'"
+    )
+    params: list[object] = [now]
+    if outbox_id is not None:
+        sql += " AND id = ?"
+        params.append(outbox_id)
+    return conn.execute(sql, params).rowcount
 
 
 def mark_failed(conn: sqlite3.Connection, outbox_id: int, error: str) -> None:
@@ -168,10 +273,19 @@ def mark_failed(conn: sqlite3.Connection, outbox_id: int, error: str) -> None:
     )
 
 
-def release_interrupted(conn: sqlite3.Connection) -> int:
+def release_interrupted(
+    conn: sqlite3.Connection, channel: str | None = None, address: str | None = None
+) -> int:
     """Rows left 'sending' by a process that died: back to pending, so the
-    sender decides again (at start, before any sender runs)."""
-    return conn.execute("UPDATE outbox SET status = 'pending' WHERE status = 'sending'").rowcount
+    sender decides again. Only the process that owns those rows' sender may
+    call it (at start, before its sender runs): all rows for `frontline run`,
+    one console chat's for that chat."""
+    sql = "UPDATE outbox SET status = 'pending' WHERE status = 'sending'"
+    if channel is None:
+        return conn.execute(sql).rowcount
+    return conn.execute(
+        f"{sql} AND channel = ? AND address = ?", (channel, address or "")
+    ).rowcount
 
 
 def channel_message_id(conn: sqlite3.Connection, outbox_id: int) -> str | None:

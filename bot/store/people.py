@@ -242,16 +242,25 @@ def supervises(conn: sqlite3.Connection, staff: Staff, unit_id: int) -> bool:
     return staff.unit_id in {int(u["id"]) for u in unit_chain(conn, unit_id)}
 
 
-def reachable_channel(conn: sqlite3.Connection, staff_id: int) -> tuple[str, str] | None:
+def reachable_channel(
+    conn: sqlite3.Connection, staff_id: int, *, avoid: str | None = None
+) -> tuple[str, str] | None:
     """The channel and address that reach a person unprompted (not the console),
-    the one they used last first; None if they have none yet."""
+    the one they used last first, any but `avoid` before `avoid`; None if they
+    have none yet."""
     row = conn.execute(
         "SELECT channel, user_id FROM channel_identities"
         " WHERE staff_id = ? AND reachable = 1 AND channel != 'console'"
-        " ORDER BY last_seen_at IS NULL, last_seen_at DESC LIMIT 1",
-        (staff_id,),
+        " ORDER BY channel IS ?, last_seen_at IS NULL, last_seen_at DESC LIMIT 1",
+        (staff_id, avoid),
     ).fetchone()
     return (row["channel"], row["user_id"]) if row else None
+
+
+def language_of(conn: sqlite3.Connection, staff_id: int | None) -> str:
+    """A person's language (zh-CN for a group chat or someone unknown)."""
+    row = conn.execute("SELECT language FROM staff WHERE id = ?", (staff_id,)).fetchone()
+    return str(row["language"]) if row else "zh-CN"
 
 
 def search_active(conn: sqlite3.Connection, text: str, limit: int) -> list[Staff]:

@@ -128,20 +128,59 @@ async def test_flood_limit_retry_after_is_honoured(
     assert len(transport.delivered) == 1
 
 
-async def test_gives_up_after_max_attempts_and_keeps_the_reason(
+async def test_transient_failures_are_retried_for_the_whole_outage_then_given_up(
     person, app: App, transport, clock: FakeClock
 ) -> None:
     await one_reply(person)
-    limit = app.sender.retry.max_attempts
-    transport.failures = [TransientError(f"timeout {n}") for n in range(limit + 5)]
-    for _ in range(limit + 3):
+    transport.failures = [TransientError(f"timeout {n}") for n in range(10_000)]
+    # A day of failures, well past the old limit of eight attempts: still waiting.
+    started = clock.now()
+    while clock.now() - started < timedelta(hours=24):
         await app.sender.drain(CHANNEL)
-        clock.advance(timedelta(hours=1))  # past any backoff
-    [row] = await rows(app)
-    assert row["status"] == "failed"
-    assert row["attempts"] == limit and transport.attempts == limit
-    assert f"timeout {limit - 1}" in row["last_error"]
+        row = (await rows(app))[0]
+        assert row["status"] == "pending"
+        clock.set(max(parse_iso(row["next_attempt_at"]), clock.now()))
+    assert transport.attempts > 100
+    # Backoff is capped: the next try is never more than the cap away.
+    assert parse_iso(row["next_attempt_at"]) - clock.now() <= timedelta(
+        seconds=app.sender.retry.cap_seconds * 1.2
+    )
+    # The admin (王建国) was told once that the channel is down, not once per try.
+    alerts = await app.db.read(
+        lambda conn: conn.execute("SELECT text FROM outbox WHERE text LIKE '%10 分钟%'").fetchall()
+    )
+    assert len(alerts) == 1
+    clock.set(started + app.sender.retry.give_up_after)
+    await app.sender.drain(CHANNEL)
+    row = (await rows(app))[0]
+    assert row["status"] == "failed" and row["last_error"].startswith("gave up after")
+    assert "timeout" in row["last_error"]
     assert transport.delivered == []
+
+
+async def test_when_the_channel_comes_back_everything_goes_at_once_in_order(
+    person, app: App, transport, clock: FakeClock
+) -> None:
+    worker = await one_reply(person)
+    for n in range(3):
+        await worker.send(f"/lang {'en' if n % 2 else 'zh'}")
+    transport.failures = [TransientError("502 Bad Gateway")] * 6
+    for _ in range(6):  # backoff grows with each failure of the first row
+        await app.sender.drain(CHANNEL)
+        clock.advance(timedelta(minutes=5))
+    assert transport.delivered == []
+    first = (await rows(app))[0]
+    clock.set(parse_iso(first["next_attempt_at"]))
+    assert await app.sender.drain(CHANNEL) == 4  # the /help reply and three /lang replies
+    delivered = [m.id for m in transport.delivered]
+    assert delivered == sorted(delivered)
+    # The admin heard that the channel was down for 10 minutes, and that it is back.
+    told = await app.db.read(
+        lambda conn: conn.execute(
+            "SELECT text FROM outbox WHERE staff_id != ? ORDER BY id", (worker.staff_id,)
+        ).fetchall()
+    )
+    assert [row["text"][0] for row in told] == ["⚠", "✅"]
 
 
 async def test_permanent_failure_is_final(person, app: App, transport, clock) -> None:
@@ -185,6 +224,7 @@ async def test_rows_a_dead_process_was_sending_are_delivered_once_after_restart(
         after = FakeTransport()
         restarted = await App.open(tmp_path / "frontline.db", {CHANNEL: after}, clock=clock)
         try:
+            await restarted.recover()  # what `frontline run` does first, under its lock
             await restarted.sender.drain(CHANNEL)
         finally:
             await restarted.close()

@@ -232,7 +232,9 @@ async def test_flood_limit_storm_loses_nothing_doubles_nothing_and_keeps_each_ch
     assert api.sent == [] and api.calls.count("sendMessage") == 3
     waiting = await rows(app)
     assert {row["status"] for row in waiting} == {"pending"}
-    assert {row["next_attempt_at"] for row in waiting} == {iso(refused_at + timedelta(seconds=5))}
+    refused = [row for row in waiting if row["attempts"]]
+    assert len(refused) == 3  # the second of each chat waits behind its first
+    assert {row["next_attempt_at"] for row in refused} == {iso(refused_at + timedelta(seconds=5))}
     assert "429" in (waiting[0]["last_error"] or "")
 
     clock.advance(timedelta(seconds=4, milliseconds=999))
@@ -272,26 +274,25 @@ async def test_bad_gateway_is_retried_with_growing_backoff_and_delivered_once(
     assert row["status"] == "sent" and row["attempts"] == 3
 
 
-async def test_no_network_is_retried_until_max_attempts_then_failed_with_the_reason(
+async def test_no_network_is_retried_for_the_outage_then_failed_with_the_reason(
     app: App, api: FakeBotAPI, clock: FakeClock, on_telegram
 ) -> None:
     zhang = await on_telegram("张伟", ZHANG)
     await zhang.write("/help")
-    app.sender.retry = Retry(max_attempts=3)
+    app.sender.retry = Retry(give_up_after=timedelta(minutes=30))
     await api.stop()  # connections refused from now on
 
-    for _ in range(10):
+    for _ in range(100):
         await drain(app)
-        [row] = await rows(app)
+        row = (await rows(app))[0]  # (the admins' "channel down" notice comes after it)
         if row["status"] != "pending":
             break
         clock.set(parse_iso(row["next_attempt_at"]))
-    assert row["status"] == "failed" and row["attempts"] == 3
-    assert row["last_error"].startswith("gave up after 3 attempts: network:")
+    assert row["status"] == "failed" and row["attempts"] > 3
+    assert row["last_error"].startswith(f"gave up after {row['attempts']} attempts: network:")
     clock.advance(timedelta(days=1))
     assert await drain(app) == 0
-    [row] = await rows(app)
-    assert row["attempts"] == 3
+    assert (await rows(app))[0]["attempts"] == row["attempts"]
 
 
 # -- the person blocked the bot -----------------------------------------------------------
@@ -595,6 +596,7 @@ async def test_killed_mid_burst_every_message_arrives_and_only_in_flight_ones_tw
 
     restarted = await App.open(db_path, {CHANNEL: TelegramTransport(tg, media)}, clock=clock)
     try:
+        await restarted.recover()  # what `frontline run` does first, under its lock
         assert await restarted.sender.drain(CHANNEL) == 300 - confirmed
         assert {row["status"] for row in await rows(restarted)} == {"sent"}
         parallel = restarted.sender.parallel

@@ -1,21 +1,31 @@
-"""Telegram's way in: python-telegram-bot receives updates (long polling or a
-webhook with a secret token), this module turns each into an Inbound for the
-engine, answers button presses so their spinner stops, downloads photos into
-the media folder, and keeps each person's command menu in their language and
-role. No handler is imported here; the menus come in through `Menus`."""
+"""Telegram's way in. Updates are fetched by our own long-polling loop (or
+received on our own webhook endpoint) and each is handed to the engine; the
+offset moves past an update, or the webhook answers 200, only once the
+engine has committed it, so an update is never acknowledged before it is
+stored. An update python-telegram-bot cannot parse is skipped with one log
+line. This module also answers button presses so their spinner stops,
+downloads photos into the media folder, and keeps each person's command menu
+in their language and role. No handler is imported here; the menus come in
+through `Menus`."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hmac
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from aiohttp import web
 from telegram import (
+    Bot,
     BotCommand,
     BotCommandScopeChat,
     BotCommandScopeDefault,
@@ -23,7 +33,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.channels.telegram.request import AiohttpRequest
@@ -36,6 +46,15 @@ from bot.store import people
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)
+
+# What the bot acts on; anything else (edits, polls, joins) is never fetched.
+ALLOWED_UPDATES = ("message", "callback_query")
+# Seconds between tries while Telegram cannot be reached: (first, most).
+CONNECT_BACKOFF = (1.0, 60.0)
+POLL_BACKOFF = (0.5, 30.0)
+# How long a stopping webhook server waits for updates being processed.
+SHUTDOWN_SECONDS = 10.0
+MAX_WEBHOOK_BODY = 1024 * 1024  # an update is a few kilobytes of JSON
 
 # What a person's command menu lists: (command, description) for their roles and language.
 Menus = Callable[[frozenset[Role], str], list[tuple[str, str]]]
@@ -53,8 +72,8 @@ class TelegramSettings:
 
 def build_application(settings: TelegramSettings) -> Application[Any, Any, Any, Any, Any, Any]:
     """PTB's Application, pointed at `api_url` (Telegram, a self-hosted Bot API
-    server, a proxy or a test server). Updates run side by side; the engine
-    keeps each person's in order."""
+    server, a proxy or a test server), without PTB's Updater: our channel
+    fetches updates itself, so that it confirms them only after they commit."""
     root = settings.api_url.rstrip("/")
     return (
         ApplicationBuilder()
@@ -64,8 +83,32 @@ def build_application(settings: TelegramSettings) -> Application[Any, Any, Any, 
         .concurrent_updates(256)
         .request(AiohttpRequest(connection_pool_size=64))
         .get_updates_request(AiohttpRequest(connection_pool_size=1))
+        .updater(None)
         .build()
     )
+
+
+async def _get_updates(bot: Bot, offset: int | None, timeout: int) -> list[dict[str, Any]]:
+    """getUpdates as raw JSON: PTB's `get_updates` parses the whole batch at
+    once, so one update it cannot read would fail every batch after it."""
+    result = await bot._post(  # the raw call behind Bot.get_updates
+        "getUpdates",
+        {"timeout": timeout, "offset": offset, "allowed_updates": ALLOWED_UPDATES},
+        read_timeout=(bot._request[0].read_timeout or 5.0) + timeout,
+    )
+    return [
+        raw for raw in result if isinstance(raw, dict) and isinstance(raw.get("update_id"), int)
+    ]
+
+
+def _sender_key(update: Update) -> str:
+    user = update.effective_user
+    return f"user:{user.id}" if user is not None else f"update:{update.update_id}"
+
+
+def _describe(exc: BaseException) -> str:
+    """An error for the log: its class and message, which never carry the token."""
+    return f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"
 
 
 def language_hint(code: str | None) -> str:
@@ -90,45 +133,196 @@ class TelegramChannel:
         application.add_error_handler(self.on_error)
 
     # -- life cycle ------------------------------------------------------------------
-    async def start(self, settings: TelegramSettings) -> None:
-        """Initialise the bot, set the default menus, and start receiving."""
-        await self.application.initialize()
-        await self.set_default_menus()
-        await self.application.start()
-        updater = self.application.updater
-        assert updater is not None
-        if settings.webhook_url:
-            host, _, port = settings.listen.rpartition(":")
-            await updater.start_webhook(
-                listen=host or "127.0.0.1",
-                port=int(port),
-                url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
-                webhook_url=settings.webhook_url,
-                secret_token=settings.webhook_secret,
-                allowed_updates=Update.ALL_TYPES,
-            )
-        else:
-            await updater.start_polling(
-                poll_interval=0,
-                timeout=settings.poll_timeout,
-                allowed_updates=Update.ALL_TYPES,
-            )
+    async def connect(self, stop: asyncio.Event) -> bool:
+        """Initialise the bot (getMe) and set the default menus, retrying with
+        backoff while Telegram cannot be reached; False if `stop` came first.
+        A token Telegram refuses raises `InvalidToken`."""
+        delay = CONNECT_BACKOFF[0]
+        attempt = 0
+        while not stop.is_set():
+            attempt += 1
+            try:
+                await self.application.initialize()
+                await self.set_default_menus()
+                return True
+            except InvalidToken:
+                raise
+            except (NetworkError, TelegramError) as exc:
+                log.warning(
+                    "telegram unreachable at start attempt=%s retry_in=%.0fs error=%s",
+                    attempt,
+                    delay,
+                    _describe(exc),
+                )
+                await self.application.shutdown()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(CONNECT_BACKOFF[1], delay * 2)
+        return False
 
-    async def stop(self) -> None:
-        updater = self.application.updater
-        if updater is not None and updater.running:
-            await updater.stop()
-        if self.application.running:
-            await self.application.stop()
+    async def receive(self, settings: TelegramSettings, stop: asyncio.Event) -> None:
+        """Take updates until `stop` is set: from our webhook endpoint if one is
+        configured, else by long polling."""
+        if settings.webhook_url:
+            await self._serve_webhook(settings, stop)
+        else:
+            await self._poll(settings, stop)
+
+    async def close(self) -> None:
         await self.application.shutdown()
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Updates dispatched through PTB's Application (benchmarks) that failed."""
         event = update.update_id if isinstance(update, Update) else "-"
         log.error("telegram update failed event=%s", event, exc_info=context.error)
 
+    async def _poll(self, settings: TelegramSettings, stop: asyncio.Event) -> None:
+        """Long polling with the offset held back until a batch is committed:
+        after a crash or a busy store Telegram hands the batch over again and
+        the engine drops what it already processed."""
+        bot = self.application.bot
+        await self._call_with_backoff(stop, "deleteWebhook", bot.delete_webhook)
+        offset: int | None = None
+        delay = POLL_BACKOFF[0]
+        while not stop.is_set():
+            fetch = asyncio.ensure_future(_get_updates(bot, offset, settings.poll_timeout))
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not fetch.done():  # stopped while waiting: nothing was handed to us
+                fetch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TelegramError):
+                    await fetch
+                return
+            try:
+                batch = fetch.result()
+            except InvalidToken:
+                raise
+            except TelegramError as exc:
+                log.warning(
+                    "telegram getUpdates failed retry_in=%.1fs error=%s", delay, _describe(exc)
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(POLL_BACKOFF[1], delay * 2)
+                continue
+            delay = POLL_BACKOFF[0]
+            if not batch:
+                continue
+            try:
+                await self.process(batch)
+            except Exception:  # the store failed: the batch comes again, deduplicated
+                log.exception("telegram batch not committed; fetching it again")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), POLL_BACKOFF[0])
+                continue
+            offset = max(int(raw["update_id"]) for raw in batch) + 1
+        if offset is not None:
+            # Confirm the last batch, so that a restart does not fetch it again.
+            with contextlib.suppress(TelegramError):
+                await _get_updates(bot, offset, 0)
+
+    async def _serve_webhook(self, settings: TelegramSettings, stop: asyncio.Event) -> None:
+        assert settings.webhook_url is not None
+        path = urlsplit(settings.webhook_url).path or "/"
+        app = web.Application(client_max_size=MAX_WEBHOOK_BODY)
+        app.router.add_post(path, partial(self._webhook, settings.webhook_secret))
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
+        await runner.setup()
+        host, _, port = settings.listen.rpartition(":")
+        await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+        try:
+            await self._call_with_backoff(
+                stop,
+                "setWebhook",
+                partial(
+                    self.application.bot.set_webhook,
+                    settings.webhook_url,
+                    secret_token=settings.webhook_secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                ),
+            )
+            log.info("telegram webhook listening on %s%s", settings.listen, path)
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    async def _webhook(self, secret: str | None, request: web.Request) -> web.Response:
+        """One update from Telegram: 200 only once it is committed; a 500
+        makes Telegram deliver it again."""
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+            return web.Response(status=403)
+        try:
+            raw = await request.json()
+        except (ValueError, web.HTTPRequestEntityTooLarge):
+            return web.Response(status=400)
+        if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
+            return web.Response(status=400)
+        try:
+            await self.process([raw])
+        except Exception:
+            log.exception("telegram update not committed event=%s", raw["update_id"])
+            return web.Response(status=500)
+        return web.Response(text="")
+
+    async def _call_with_backoff(
+        self, stop: asyncio.Event, what: str, call: Callable[[], Awaitable[Any]]
+    ) -> None:
+        delay = POLL_BACKOFF[0]
+        while not stop.is_set():
+            try:
+                await call()
+                return
+            except InvalidToken:
+                raise
+            except TelegramError as exc:
+                log.warning(
+                    "telegram %s failed retry_in=%.1fs error=%s", what, delay, _describe(exc)
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(POLL_BACKOFF[1], delay * 2)
+
+    async def process(self, batch: list[dict[str, Any]]) -> None:
+        """Hand a batch of raw updates to the engine: one person's in order,
+        different people's side by side. Returns once every update is
+        committed; raises if the store could not commit one."""
+        queues: dict[str, list[Update]] = {}
+        for raw in batch:
+            update = self.parse(raw)
+            if update is not None:
+                queues.setdefault(_sender_key(update), []).append(update)
+        results = await asyncio.gather(
+            *(self._in_order(updates) for updates in queues.values()), return_exceptions=True
+        )
+        failures = [result for result in results if isinstance(result, BaseException)]
+        if failures:
+            raise failures[0]
+
+    def parse(self, raw: dict[str, Any]) -> Update | None:
+        """The update, or None (logged once, without its content) if it cannot be read."""
+        try:
+            return Update.de_json(raw, self.application.bot)
+        except Exception as exc:
+            log.warning(
+                "telegram update skipped: cannot be parsed event=%s error=%s",
+                raw.get("update_id"),
+                type(exc).__name__,
+            )
+            return None
+
+    async def _in_order(self, updates: list[Update]) -> None:
+        for update in updates:
+            await self.on_update(update, None)
+
     # -- updates -----------------------------------------------------------------------
-    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        inbound = await self.inbound(update)
+    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE | None) -> None:
+        try:
+            inbound = await self.inbound(update)
+        except Exception:  # an update shape we do not expect: skip it, never retry it forever
+            log.warning("telegram update skipped: not understood event=%s", update.update_id)
+            return
         if inbound is None:
             if update.callback_query:
                 await self._answer_press(update, "")

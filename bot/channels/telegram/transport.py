@@ -31,7 +31,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.media import is_document
 from bot.model import Outbound
-from bot.sender import PermanentError, TransientError, Unreachable
+from bot.sender import REMOTE, PermanentError, TransientError, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,8 @@ class TelegramTransport:
 
     name = CHANNEL
     per_second = 29.0
+    # Telegram keeps every file it was sent: a file id stands in for a lost copy.
+    keeps_files = True
 
     def __init__(self, bot: Bot, media_dir: Path) -> None:
         self.bot = bot
@@ -132,7 +134,9 @@ class TelegramTransport:
                 return await self._edit(chat, int(replaces), message)
             return await self._send(chat, message)
         except RetryAfter as exc:
-            raise TransientError("flood limit (429)", retry_after=_retry_after(exc)) from exc
+            raise TransientError(
+                "flood limit (429)", retry_after=_retry_after(exc), outage=False
+            ) from exc
         except Forbidden as exc:
             raise Unreachable(f"403 {exc.message}") from exc
         except BadRequest as exc:
@@ -143,7 +147,7 @@ class TelegramTransport:
                 f" attachments={list(message.attachments)} replaces={replaces}"
             ) from exc
         except NetworkError as exc:  # also TimedOut and 5xx answers
-            raise TransientError(f"network: {exc.message}") from exc
+            raise TransientError(f"network: {exc.message}", outage=True) from exc
         except TelegramError as exc:
             raise PermanentError(f"telegram: {exc.message}") from exc
 
@@ -190,12 +194,20 @@ class TelegramTransport:
     async def _photo(
         self, chat: int, path: str, caption: str | None, keyboard: Markup | None
     ) -> Message:
+        if path.startswith(REMOTE):  # Telegram's own copy of a file we no longer have
+            return await self.bot.send_photo(
+                chat, path.removeprefix(REMOTE), caption=caption, reply_markup=keyboard
+            )
         with (self.media_dir / path).open("rb") as photo:
             return await self.bot.send_photo(chat, photo, caption=caption, reply_markup=keyboard)
 
     async def _document(
         self, chat: int, path: str, caption: str | None, keyboard: Markup | None
     ) -> Message:
+        if path.startswith(REMOTE):
+            return await self.bot.send_document(
+                chat, path.removeprefix(REMOTE), caption=caption, reply_markup=keyboard
+            )
         with (self.media_dir / path).open("rb") as document:
             return await self.bot.send_document(
                 chat,
