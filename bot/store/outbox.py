@@ -283,9 +283,7 @@ def release_interrupted(
     sql = "UPDATE outbox SET status = 'pending' WHERE status = 'sending'"
     if channel is None:
         return conn.execute(sql).rowcount
-    return conn.execute(
-        f"{sql} AND channel = ? AND address = ?", (channel, address or "")
-    ).rowcount
+    return conn.execute(f"{sql} AND channel = ? AND address = ?", (channel, address or "")).rowcount
 
 
 def channel_message_id(conn: sqlite3.Connection, outbox_id: int) -> str | None:
