@@ -196,6 +196,8 @@ async def serve(
         if application is not None and telegram is not None:
             channel = TelegramChannel(application, app.engine, app.db, settings.media_path, menu)
             lives["telegram"] = partial(_telegram_life, channel, telegram, app.sender, stop)
+            # Its HTTP session serves the sender too: closed after the sender has stopped.
+            stack.push_async_callback(channel.close)
         if wecom is not None:
             crypto = WeComCrypto(
                 _secret(settings.wecom_token),
@@ -262,15 +264,13 @@ async def _telegram_life(
             "bad setting FRONTLINE_TELEGRAM_TOKEN: Telegram refused the token"
         ) from None
     sender.enable("telegram")
+    receiving.set()
     try:
-        receiving.set()
         await channel.receive(settings, stop)
     except InvalidToken:
         raise StartError(
             "bad setting FRONTLINE_TELEGRAM_TOKEN: Telegram refused the token"
         ) from None
-    finally:
-        await channel.close()
 
 
 async def _wecom_life(

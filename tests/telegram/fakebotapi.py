@@ -333,12 +333,14 @@ class FakeBotAPI:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Serve on a free port (on the same one again after `stop`: an outage)."""
+        self._closing = False
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._serve_method)
         app.router.add_get("/file/bot{token}/{file_path:.+}", self._serve_file)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port or 0)
         await site.start()
         self._port = self._runner.addresses[0][1]
 

@@ -154,7 +154,6 @@ class TelegramChannel:
                     delay,
                     _describe(exc),
                 )
-                await self.application.shutdown()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             delay = min(CONNECT_BACKOFF[1], delay * 2)
@@ -170,6 +169,10 @@ class TelegramChannel:
 
     async def close(self) -> None:
         await self.application.shutdown()
+        # PTB shuts down only what it initialised fully; a refused token leaves
+        # the HTTP sessions open, so close them here (a no-op if already closed).
+        for request in self.application.bot._request:
+            await request.shutdown()
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Updates dispatched through PTB's Application (benchmarks) that failed."""
