@@ -61,6 +61,7 @@ class Scheduler:
         *,
         planners: list[Planner] | None = None,
         language: str = "zh-CN",
+        timezone: str,
         on_commit: Callable[[], None] | None = None,
         batch: int = 500,
     ) -> None:
@@ -69,6 +70,7 @@ class Scheduler:
         self.kinds = kinds
         self.planners = planners or []
         self.language = language
+        self.timezone = timezone
         self.on_commit = on_commit
         self.batch = batch
         self.tally = Tally()
@@ -145,6 +147,7 @@ class Scheduler:
             key_prefix=f"reminder:{reminder.id}",
             now=now,
             language=self.language,
+            default_timezone=self.timezone,
         )
         conn.execute("SAVEPOINT reminder")
         try:

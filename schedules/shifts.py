@@ -115,7 +115,7 @@ def digest(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
         return False
     start = parse_iso(str(reminder.target["start"]))
     unit = people.unit_path(visitor.conn, unit_id)
-    timezone = people.unit_timezone(visitor.conn, unit_id, "Asia/Shanghai")
+    timezone = visitor.unit_timezone(unit_id)
     for supervisor in people.supervisors_for_unit(visitor.conn, unit_id):
         lang = supervisor.language
         problems = [
