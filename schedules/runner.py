@@ -48,6 +48,16 @@ class Tally:
     lateness: list[float] = field(default_factory=list)  # seconds, fired ones
 
 
+def quiet_apscheduler() -> None:
+    """APScheduler logs every run of a job at INFO ("Running job ...", "executed
+    successfully"): four lines a second for looking, which is not news; what a
+    look fires is logged by us. Its warnings and errors still show, and a level
+    an operator set for its loggers is left alone."""
+    aps = logging.getLogger("apscheduler")
+    if aps.level == logging.NOTSET:
+        aps.setLevel(logging.WARNING)
+
+
 # Plans reminder rows ahead of time (shift prompts for the next days ...).
 Planner = Callable[..., int]  # (conn, *, now) -> reminders planned
 
@@ -81,6 +91,7 @@ class Scheduler:
         """Catch up on what fell due while down, plan ahead, then keep looking."""
         await self.plan()
         await self.tick()
+        quiet_apscheduler()
         self._aps = AsyncIOScheduler()
         self._aps.add_job(
             self.tick, "interval", seconds=tick_seconds, max_instances=1, coalesce=True
