@@ -105,13 +105,14 @@ class App:
             },
             planners=[
                 shifts.make_planner(timezone),
-                drill_reminders.plan_watch,
+                drill_reminders.make_watch_planner(timezone),
                 duty_book.make_planner(timezone),
-                training_reminders.plan,
+                training_reminders.make_planner(timezone),
                 visit_plan.make_planner(timezone),
                 weekly.make_planner(timezone),
             ],
             language=language,
+            timezone=timezone,
             on_commit=sender.wake,
         )
         return cls(db=db, engine=engine, sender=sender, scheduler=scheduler)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import clients, documents, export, roster, wecom_sync
 from bot.app import App, StartError, serve, telegram_settings
@@ -24,11 +25,12 @@ from bot.channels.wecom.api import WeComAPI, WeComError
 from bot.config import ConfigError, Settings, load_settings
 from bot.i18n import t
 from bot.model import Staff
-from bot.store import calendars, duties, invites, outbox, people
 from bot.store import clients as client_store
+from bot.store import duties, invites, outbox, people
 from bot.store import roster as roster_store
 from handlers.checklists import ChecklistError
 from schedules import duties as duty_book
+from schedules import shifts as shift_plan
 from schedules.clock import iso
 
 DEMO_DB = Path("frontline-demo.db")
@@ -129,14 +131,17 @@ def _parser() -> argparse.ArgumentParser:
     invite.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     invite.set_defaults(run=_invite)
 
-    unit = commands.add_parser("calendar", help="set a unit's shifts and working days")
+    unit = commands.add_parser(
+        "calendar", help="set a unit's shifts and working days, or its time zone"
+    )
     unit.add_argument("unit", help="unit path, e.g. 物业服务中心/保安部 (its sub-units inherit)")
-    unit.add_argument("--shifts", required=True, help="shift start times, e.g. 08:00,20:00")
+    unit.add_argument("--shifts", help="shift start times, e.g. 08:00,20:00")
     unit.add_argument(
         "--every-day", action="store_true", help="works weekends and holidays (24/7 units)"
     )
-    unit.add_argument("--nudge", type=int, default=30, help="minutes after shift start to nudge")
-    unit.add_argument("--digest", type=int, default=60, help="minutes after shift start to report")
+    unit.add_argument("--nudge", type=int, help="minutes after shift start to nudge (30)")
+    unit.add_argument("--digest", type=int, help="minutes after shift start to report (60)")
+    unit.add_argument("--timezone", help="the unit's time zone, e.g. Europe/London")
     unit.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     unit.set_defaults(run=_calendar)
 
@@ -499,41 +504,57 @@ def _clock_time(text: str) -> time:
 
 async def _calendar(settings: Settings, args: argparse.Namespace) -> int:
     lang = settings.language
-    try:
-        starts = sorted({_clock_time(part) for part in args.shifts.split(",")})
-    except ValueError:
-        print(t(lang, "cli.bad_shifts", shifts=args.shifts), file=sys.stderr)
+    if args.shifts is None and args.timezone is None:
+        print(t(lang, "cli.calendar_nothing_to_set"), file=sys.stderr)
         return 2
-    if not starts or not 0 < args.nudge < args.digest <= 24 * 60:
-        print(t(lang, "cli.bad_offsets"), file=sys.stderr)
+    if args.shifts is None and (
+        args.every_day or args.nudge is not None or args.digest is not None
+    ):
+        print(t(lang, "cli.calendar_needs_shifts"), file=sys.stderr)
         return 2
+    shift_settings = None
+    if args.shifts is not None:
+        try:
+            starts = sorted({_clock_time(part) for part in args.shifts.split(",")})
+        except ValueError:
+            print(t(lang, "cli.bad_shifts", shifts=args.shifts), file=sys.stderr)
+            return 2
+        nudge = 30 if args.nudge is None else args.nudge
+        digest = 60 if args.digest is None else args.digest
+        if not starts or not 0 < nudge < digest <= 24 * 60:
+            print(t(lang, "cli.bad_offsets"), file=sys.stderr)
+            return 2
+        shift_settings = shift_plan.ShiftSettings(tuple(starts), args.every_day, nudge, digest)
+    if args.timezone is not None:
+        try:
+            ZoneInfo(args.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            print(t(lang, "cli.bad_timezone", timezone=args.timezone), file=sys.stderr)
+            return 2
     app = await App.open(settings.db, {}, language=lang, timezone=settings.timezone)
     try:
         unit_id = await _unit(app, args.unit, lang)
         if unit_id is None:
             return 2
-        now = iso(datetime.now(UTC))
+        now = datetime.now(UTC)
+        # The settings and the re-planned reminders commit together.
         await app.db.transaction(
-            lambda conn: calendars.set_calendar(
+            lambda conn: shift_plan.change_unit(
                 conn,
                 unit_id,
-                shift_starts=",".join(s.strftime("%H:%M") for s in starts),
-                every_day=args.every_day,
-                nudge_minutes=args.nudge,
-                digest_minutes=args.digest,
+                settings=shift_settings,
+                timezone=args.timezone,
                 now=now,
+                default_timezone=settings.timezone,
             )
         )
     finally:
         await app.close()
-    print(
-        t(
-            lang,
-            "cli.calendar_set",
-            unit=args.unit,
-            shifts=", ".join(s.strftime("%H:%M") for s in starts),
-        )
-    )
+    if shift_settings is not None:
+        shown = ", ".join(s.strftime("%H:%M") for s in shift_settings.starts)
+        print(t(lang, "cli.calendar_set", unit=args.unit, shifts=shown))
+    if args.timezone is not None:
+        print(t(lang, "cli.timezone_set", unit=args.unit, timezone=args.timezone))
     return 0
 
 

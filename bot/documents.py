@@ -165,13 +165,15 @@ def _name(conn: sqlite3.Connection, staff_id: object) -> str:
     return person.name if person else NOTHING
 
 
-def order_document(conn: sqlite3.Connection, number: str, language: str) -> Document:
+def order_document(
+    conn: sqlite3.Connection, number: str, language: str, *, default_timezone: str
+) -> Document:
     """The order as issued, with the hazard's four fixes as they stand now."""
     order = hazards.order_by_number(conn, number)
     hazard = hazards.get(conn, int(order["hazard_id"])) if order else None
     if order is None or hazard is None:
         raise DocumentError(f"no rectification order {number}")
-    zone = people.unit_timezone(conn, int(hazard["unit_id"]), "Asia/Shanghai")
+    zone = people.unit_timezone(conn, int(hazard["unit_id"]), default_timezone)
     funding = hazard["funding"]
 
     def label(key: str) -> str:
@@ -205,15 +207,19 @@ def order_document(conn: sqlite3.Connection, number: str, language: str) -> Docu
     )
 
 
-def order_pdf(conn: sqlite3.Connection, number: str, language: str) -> str:
+def order_pdf(
+    conn: sqlite3.Connection, number: str, language: str, *, default_timezone: str
+) -> str:
     """The order's PDF in the media folder; its path, for an attachment."""
-    document = order_document(conn, number, language)
+    document = order_document(conn, number, language, default_timezone=default_timezone)
     return save(render(document), document.filename)
 
 
 # -- the incident summary ----------------------------------------------------------------
-def incident_document(conn: sqlite3.Connection, incident: sqlite3.Row, language: str) -> Document:
-    zone = people.unit_timezone(conn, int(incident["unit_id"]), "Asia/Shanghai")
+def incident_document(
+    conn: sqlite3.Connection, incident: sqlite3.Row, language: str, *, default_timezone: str
+) -> Document:
+    zone = people.unit_timezone(conn, int(incident["unit_id"]), default_timezone)
     incident_id = int(incident["id"])
     latest = incidents.latest_investigation(conn, incident_id)
     actions = incidents.actions(conn, incident_id)
@@ -281,8 +287,10 @@ def incident_document(conn: sqlite3.Connection, incident: sqlite3.Row, language:
     )
 
 
-def incident_pdf(conn: sqlite3.Connection, incident: sqlite3.Row, language: str) -> str:
-    document = incident_document(conn, incident, language)
+def incident_pdf(
+    conn: sqlite3.Connection, incident: sqlite3.Row, language: str, *, default_timezone: str
+) -> str:
+    document = incident_document(conn, incident, language, default_timezone=default_timezone)
     return save(render(document), document.filename)
 
 

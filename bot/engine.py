@@ -96,6 +96,7 @@ class Visitor:
         key_prefix: str,
         now: datetime,
         language: str,
+        default_timezone: str,
     ) -> None:
         self.conn = conn
         self.channel = channel
@@ -104,12 +105,18 @@ class Visitor:
         self.now = now
         self.now_iso = iso(now)
         self.language = language
+        # The zone of units that set none (the FRONTLINE_TIMEZONE setting).
+        self.default_timezone = default_timezone
         self._key_prefix = key_prefix
         self._pending: list[_Pending] = []
 
     @property
     def lang(self) -> str:
         return self.language
+
+    def unit_timezone(self, unit_id: int) -> str:
+        """The time zone a unit's deadlines and schedules are computed in."""
+        return people.unit_timezone(self.conn, unit_id, self.default_timezone)
 
     def text(self, key: str, **params: Any) -> str:
         return t(self.lang, key, **params)
@@ -284,10 +291,10 @@ class Ctx(Visitor):
             key_prefix=key_prefix,
             now=now,
             language=staff.language,
+            default_timezone=default_timezone,
         )
         self.staff = staff
         self.conversation = conversation
-        self._default_timezone = default_timezone
         # Where files the bot makes for people (register exports) are written.
         self.media_dir = media_dir
         self._state_changed = False
@@ -295,7 +302,7 @@ class Ctx(Visitor):
     @functools.cached_property
     def timezone(self) -> str:
         """The person's unit's time zone (looked up only by steps that need local time)."""
-        return people.unit_timezone(self.conn, self.staff.unit_id, self._default_timezone)
+        return self.unit_timezone(self.staff.unit_id)
 
     @property
     def lang(self) -> str:
@@ -500,6 +507,7 @@ class Engine:
             key_prefix=key,
             now=self.clock.now(),
             language=hint if hint in LANGUAGES else self.default_language,
+            default_timezone=self.default_timezone,
         )
 
     def _guarded(

@@ -167,7 +167,7 @@ def finish(ctx: Ctx, comments: str | None) -> None:
 
 
 def flag(ctx: Ctx, row: sqlite3.Row, score: int, comments: str | None) -> None:
-    tz = people.unit_timezone(ctx.conn, int(row["unit_id"]), "Asia/Shanghai")
+    tz = ctx.unit_timezone(int(row["unit_id"]))
     for leader in leaders_for(ctx.conn, int(row["unit_id"])):
         if leader.id == ctx.staff.id:
             continue

@@ -110,8 +110,8 @@ def next_status_text(ctx: Ctx, row: sqlite3.Row, action: Action) -> Status:
 
 
 # -- the card -------------------------------------------------------------------------
-def _tz(conn: sqlite3.Connection, row: sqlite3.Row) -> str:
-    return people.unit_timezone(conn, int(row["unit_id"]), "Asia/Shanghai")
+def _tz(conn: sqlite3.Connection, row: sqlite3.Row, default_timezone: str) -> str:
+    return people.unit_timezone(conn, int(row["unit_id"]), default_timezone)
 
 
 def _name(conn: sqlite3.Connection, staff_id: Any) -> str:
@@ -123,9 +123,16 @@ def _photos(value: Any) -> list[str]:
     return [str(p) for p in json.loads(str(value))] if value else []
 
 
-def summary(conn: sqlite3.Connection, row: sqlite3.Row, language: str, detail: str = "") -> str:
+def summary(
+    conn: sqlite3.Connection,
+    row: sqlite3.Row,
+    language: str,
+    detail: str = "",
+    *,
+    default_timezone: str,
+) -> str:
     """The card's head: what, where, how bad, where it stands, the four fixes."""
-    tz = _tz(conn, row)
+    tz = _tz(conn, row, default_timezone)
     where = row["place"] or ""
     if row["lat"] is not None and row["lon"] is not None:
         where = f"{where} 📍{float(row['lat']):.5f},{float(row['lon']):.5f}".strip()
@@ -191,10 +198,15 @@ def summary(conn: sqlite3.Connection, row: sqlite3.Row, language: str, detail: s
     return "\n".join(lines)
 
 
-def card_text(conn: sqlite3.Connection, row: sqlite3.Row, language: str) -> str:
+def card_text(
+    conn: sqlite3.Connection, row: sqlite3.Row, language: str, *, default_timezone: str
+) -> str:
     """The whole card: the head, the orders issued, and the history."""
-    tz = _tz(conn, row)
-    parts = [t(language, "hazard.card_head", hazard=row["number"]), summary(conn, row, language)]
+    tz = _tz(conn, row, default_timezone)
+    parts = [
+        t(language, "hazard.card_head", hazard=row["number"]),
+        summary(conn, row, language, default_timezone=default_timezone),
+    ]
     for order in hazards.orders(conn, int(row["id"])):
         parts.append(
             t(
@@ -258,7 +270,7 @@ def send_card(
         person,
         t(person.language, intro, hazard=row["number"], **params)
         + "\n"
-        + summary(ctx.conn, row, person.language, detail),
+        + summary(ctx.conn, row, person.language, detail, default_timezone=ctx.default_timezone),
         idempotency_key=key,
         buttons=[
             *buttons_for(ctx.conn, person, row, person.language),
@@ -277,7 +289,7 @@ def show(ctx: Ctx, row: sqlite3.Row) -> None:
         for o in hazards.orders(ctx.conn, int(row["id"]))
     ]
     ctx.say_text(
-        card_text(ctx.conn, row, ctx.lang),
+        card_text(ctx.conn, row, ctx.lang, default_timezone=ctx.default_timezone),
         buttons=buttons_for(ctx.conn, ctx.staff, row, ctx.lang)
         + [printable[i : i + 2] for i in range(0, len(printable), 2)],
         attachments=tuple(_photos(row["photos"])[:1]),
@@ -296,7 +308,11 @@ def send_orders(ctx: Ctx, row: sqlite3.Row, wanted: str) -> None:
         ctx.say(
             "documents.order_attached",
             order=number,
-            attachments=(documents.order_pdf(ctx.conn, number, ctx.lang),),
+            attachments=(
+                documents.order_pdf(
+                    ctx.conn, number, ctx.lang, default_timezone=ctx.default_timezone
+                ),
+            ),
         )
 
 
@@ -844,7 +860,9 @@ def on_requirement(ctx: Ctx, inbound: Inbound) -> None:
         order=number,
         hazard=row["number"],
         deadline=when,
-        attachments=(documents.order_pdf(ctx.conn, number, ctx.lang),),
+        attachments=(
+            documents.order_pdf(ctx.conn, number, ctx.lang, default_timezone=ctx.default_timezone),
+        ),
     )
     responsible = _responsible(ctx, moved)
     heads = [s for p in responsible for s in people.supervisors_for_unit(ctx.conn, p.unit_id)]
@@ -854,7 +872,9 @@ def on_requirement(ctx: Ctx, inbound: Inbound) -> None:
         moved,
         "hazard.order_yours",
         "order",
-        documents_for=lambda language: documents.order_pdf(ctx.conn, number, language),
+        documents_for=lambda language: documents.order_pdf(
+            ctx.conn, number, language, default_timezone=ctx.default_timezone
+        ),
         order=number,
         deadline=when,
         requirement=requirement,

@@ -369,7 +369,9 @@ def alert_people(ctx: Ctx, hazard: sqlite3.Row, detail: Callable[[str], str]) ->
             chat,
             t(language, "hazard.alert", hazard=hazard["number"])
             + "\n"
-            + hazard_card.summary(ctx.conn, hazard, language, detail(language)),
+            + hazard_card.summary(
+                ctx.conn, hazard, language, detail(language), default_timezone=ctx.default_timezone
+            ),
             idempotency_key=f"hazard:{hazard['id']}:group:{chat}",
         )
 

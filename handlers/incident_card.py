@@ -37,7 +37,7 @@ def require_overseer(ctx: Ctx, incident: sqlite3.Row) -> None:
 
 
 def timezone_of(ctx: Ctx, incident: sqlite3.Row) -> str:
-    return people.unit_timezone(ctx.conn, int(incident["unit_id"]), ctx.timezone)
+    return ctx.unit_timezone(int(incident["unit_id"]))
 
 
 def typed(inbound: Inbound, limit: int = rules.MAX_TEXT) -> str | None:
@@ -163,7 +163,11 @@ def send_pdf(ctx: Ctx, incident: sqlite3.Row) -> None:
     ctx.say(
         "documents.incident_attached",
         number=incident["number"],
-        attachments=(documents.incident_pdf(ctx.conn, incident, ctx.lang),),
+        attachments=(
+            documents.incident_pdf(
+                ctx.conn, incident, ctx.lang, default_timezone=ctx.default_timezone
+            ),
+        ),
     )
 
 

@@ -89,8 +89,8 @@ def _client_of(ctx: Ctx, row: sqlite3.Row) -> sqlite3.Row:
     return client
 
 
-def _tz(conn: sqlite3.Connection, client: sqlite3.Row) -> str:
-    return people.unit_timezone(conn, int(client["unit_id"]), "Asia/Shanghai")
+def _tz(ctx: Ctx, client: sqlite3.Row) -> str:
+    return ctx.unit_timezone(int(client["unit_id"]))
 
 
 # -- /request: the client ----------------------------------------------------------------
@@ -305,7 +305,7 @@ def _finish_request(ctx: Ctx, worker: Staff) -> None:
 
 
 def _ask_worker_to_answer(ctx: Ctx, row: sqlite3.Row, client: sqlite3.Row, worker: Staff) -> None:
-    tz = _tz(ctx.conn, client)
+    tz = _tz(ctx, client)
     lang = worker.language
     ctx.notify(
         worker,
@@ -354,7 +354,7 @@ def command(ctx: Ctx, args: str) -> None:
 
 
 def show(ctx: Ctx, row: sqlite3.Row, client: sqlite3.Row) -> None:
-    tz = _tz(ctx.conn, client)
+    tz = _tz(ctx, client)
     worker = people.staff_by_id(ctx.conn, int(row["worker_id"] or 0))
     buttons: list[Button] = []
     if row["state"] == "assigned" and ctx.staff.id == row["worker_id"]:
@@ -419,7 +419,7 @@ def accept(ctx: Ctx, row: sqlite3.Row, client: sqlite3.Row) -> None:
     )
     starts = parse_iso(row["starts_at"])
     visit_watch.plan_request(ctx.conn, int(row["id"]), starts, ctx.now)
-    tz = _tz(ctx.conn, client)
+    tz = _tz(ctx, client)
     window = window_text(starts, parse_iso(row["ends_at"]), tz)
     ctx.say("visit_admin.accepted", request=row["id"], client=client["name"], window=window)
     for supervisor in _requesters(ctx, row, client):
@@ -453,7 +453,7 @@ def on_reason(ctx: Ctx, inbound: Inbound) -> None:
         ctx.conn, int(row["id"]), worker_id=ctx.staff.id, accepted=False, note=text, now=ctx.now_iso
     )
     client = _client_of(ctx, row)
-    tz = _tz(ctx.conn, client)
+    tz = _tz(ctx, client)
     window = window_text(parse_iso(row["starts_at"]), parse_iso(row["ends_at"]), tz)
     ctx.say("visit_admin.declined", request=row["id"])
     for supervisor in _requesters(ctx, row, client):

@@ -20,7 +20,7 @@ class WorkCalendar:
     """How one unit works. `every_day` units (security, elder care) ignore
     weekends and holidays; the others follow China's official calendar."""
 
-    timezone: str = "Asia/Shanghai"
+    timezone: str  # the unit's, from people.unit_timezone
     shift_starts: tuple[time, ...] = (time(8, 30),)
     every_day: bool = False
     weekdays: frozenset[int] = field(default_factory=lambda: frozenset(range(5)))  # Mon=0

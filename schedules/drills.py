@@ -6,6 +6,7 @@ compliance watch tells admins of units with fewer than two drills planned by
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
 from bot.engine import Visitor
@@ -62,7 +63,7 @@ def notice(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
     if drill is None:
         return False
     unit_id = int(drill["unit_id"])
-    zone = people.unit_timezone(visitor.conn, unit_id, "Asia/Shanghai")
+    zone = visitor.unit_timezone(unit_id)
     when = local_time_text(parse_iso(drill["at"]), zone)
     area = people.unit_path(visitor.conn, unit_id)
     recipients = set(notices.subtree_staff(visitor.conn, unit_id)) | {int(drill["organiser_id"])}
@@ -87,28 +88,31 @@ def visitor_kind(language: str, kind: str) -> str:
     return t(language, f"drill.kind_{kind}")
 
 
-def plan_watch(conn: sqlite3.Connection, *, now: datetime) -> int:
-    """The compliance checks of this year and next, in the default time zone."""
-    planned = 0
-    zone = "Asia/Shanghai"
-    year = local_date(now, zone).year
-    for check_year in (year, year + 1):
-        rules = drill_rules()
-        for name, (month, day) in (
-            ("planned", rules.month_day("planned_by")),
-            ("done", rules.month_day("done_by")),
-        ):
-            due = exact_moment(date(check_year, month, day), WATCH_AT, zone)
-            if due > now:
-                planned += reminders.schedule(
-                    conn,
-                    kind="drill_watch",
-                    due_at=iso(due),
-                    target={"year": check_year, "check": name},
-                    key=f"drill-watch:{check_year}:{name}",
-                    now=iso(now),
-                )
-    return planned
+def make_watch_planner(default_timezone: str) -> Callable[..., int]:
+    def plan_watch(conn: sqlite3.Connection, *, now: datetime) -> int:
+        """The compliance checks of this year and next, in the default time zone
+        (the watch looks at every unit at once)."""
+        planned = 0
+        year = local_date(now, default_timezone).year
+        for check_year in (year, year + 1):
+            rules = drill_rules()
+            for name, (month, day) in (
+                ("planned", rules.month_day("planned_by")),
+                ("done", rules.month_day("done_by")),
+            ):
+                due = exact_moment(date(check_year, month, day), WATCH_AT, default_timezone)
+                if due > now:
+                    planned += reminders.schedule(
+                        conn,
+                        kind="drill_watch",
+                        due_at=iso(due),
+                        target={"year": check_year, "check": name},
+                        key=f"drill-watch:{check_year}:{name}",
+                        now=iso(now),
+                    )
+        return planned
+
+    return plan_watch
 
 
 def watch(visitor: Visitor, reminder: Reminder, late: bool) -> bool:

@@ -202,7 +202,7 @@ def remind(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
     if found is None:
         return False
     duty, owner, row = found
-    zone = people.unit_timezone(visitor.conn, owner.unit_id, "Asia/Shanghai")
+    zone = visitor.unit_timezone(owner.unit_id)
     visitor.notify(
         owner,
         "duty.remind",

@@ -75,7 +75,7 @@ def _tell(
 ) -> None:
     row = hazard
     deadline = parse_iso(row["deadline_at"])
-    tz = people.unit_timezone(visitor.conn, int(row["unit_id"]), "Asia/Shanghai")
+    tz = visitor.unit_timezone(int(row["unit_id"]))
     unit = people.unit_path(visitor.conn, int(row["unit_id"]))
     seen: set[int] = set()
     for person in recipients:

@@ -61,7 +61,7 @@ def report_due(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
         return False
     day = int(reminder.target["day"])
     unit_id = int(incident["unit_id"])
-    zone = people.unit_timezone(visitor.conn, unit_id, "Asia/Shanghai")
+    zone = visitor.unit_timezone(unit_id)
     number = str(incident["number"])
     key = "incident.reminder_today" if day >= REPORT_DAYS else "incident.reminder"
     for person in recipients(visitor.conn, unit_id):

@@ -48,6 +48,16 @@ class Tally:
     lateness: list[float] = field(default_factory=list)  # seconds, fired ones
 
 
+def quiet_apscheduler() -> None:
+    """APScheduler logs every run of a job at INFO ("Running job ...", "executed
+    successfully"): four lines a second for looking, which is not news; what a
+    look fires is logged by us. Its warnings and errors still show, and a level
+    an operator set for its loggers is left alone."""
+    aps = logging.getLogger("apscheduler")
+    if aps.level == logging.NOTSET:
+        aps.setLevel(logging.WARNING)
+
+
 # Plans reminder rows ahead of time (shift prompts for the next days ...).
 Planner = Callable[..., int]  # (conn, *, now) -> reminders planned
 
@@ -61,6 +71,7 @@ class Scheduler:
         *,
         planners: list[Planner] | None = None,
         language: str = "zh-CN",
+        timezone: str,
         on_commit: Callable[[], None] | None = None,
         batch: int = 500,
     ) -> None:
@@ -69,6 +80,7 @@ class Scheduler:
         self.kinds = kinds
         self.planners = planners or []
         self.language = language
+        self.timezone = timezone
         self.on_commit = on_commit
         self.batch = batch
         self.tally = Tally()
@@ -79,6 +91,7 @@ class Scheduler:
         """Catch up on what fell due while down, plan ahead, then keep looking."""
         await self.plan()
         await self.tick()
+        quiet_apscheduler()
         self._aps = AsyncIOScheduler()
         self._aps.add_job(
             self.tick, "interval", seconds=tick_seconds, max_instances=1, coalesce=True
@@ -145,6 +158,7 @@ class Scheduler:
             key_prefix=f"reminder:{reminder.id}",
             now=now,
             language=self.language,
+            default_timezone=self.timezone,
         )
         conn.execute("SAVEPOINT reminder")
         try:

@@ -2,12 +2,14 @@
 every worker on shift gets a prompt with a button that starts the check; some
 minutes later those who have not done it get one nudge; later each supervisor
 gets the picture for their unit. People on leave, and people no longer on the
-roster, are left alone."""
+roster, are left alone. A change of a unit's shifts or time zone re-plans its
+reminders (and its sub-units') in the transaction that makes it."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from bot.engine import Visitor
@@ -41,32 +43,100 @@ def offsets(conn: sqlite3.Connection, unit_id: int) -> tuple[timedelta, timedelt
 def make_planner(default_timezone: str) -> Callable[..., int]:
     def plan(conn: sqlite3.Connection, *, now: datetime) -> int:
         """Reminder rows for every staffed unit's shifts today and tomorrow."""
-        planned = 0
-        for unit_id in calendars.staffed_units(conn):
-            calendar = calendar_for(conn, unit_id, default_timezone)
-            nudge, digest = offsets(conn, unit_id)
-            today = local_date(now, calendar.timezone)
-            for day in (today + timedelta(days=n) for n in range(PLAN_DAYS)):
-                for start in shift_starts_on(calendar, day):
-                    target = {"unit": unit_id, "date": day.isoformat(), "start": iso(start)}
-                    stamp = f"shift:{unit_id}:{iso(start)}"
-                    for kind, due in (
-                        ("shift_prompt", start),
-                        ("shift_nudge", start + nudge),
-                        ("shift_digest", start + digest),
-                    ):
-                        if due > now:
-                            planned += reminders.schedule(
-                                conn,
-                                kind=kind,
-                                due_at=iso(due),
-                                target=target,
-                                key=f"{stamp}:{kind}",
-                                now=iso(now),
-                            )
-        return planned
+        return sum(
+            _plan_unit(conn, unit_id, now, default_timezone, range(PLAN_DAYS))
+            for unit_id in calendars.staffed_units(conn)
+        )
 
     return plan
+
+
+def _plan_unit(
+    conn: sqlite3.Connection, unit_id: int, now: datetime, default_timezone: str, days: range
+) -> int:
+    """The unit's reminders still ahead for its shifts on local days `days` from today."""
+    calendar = calendar_for(conn, unit_id, default_timezone)
+    nudge, digest = offsets(conn, unit_id)
+    today = local_date(now, calendar.timezone)
+    planned = 0
+    for day in (today + timedelta(days=n) for n in days):
+        for start in shift_starts_on(calendar, day):
+            target = {"unit": unit_id, "date": day.isoformat(), "start": iso(start)}
+            for kind, due in (
+                ("shift_prompt", start),
+                ("shift_nudge", start + nudge),
+                ("shift_digest", start + digest),
+            ):
+                if due > now:
+                    planned += reminders.schedule(
+                        conn,
+                        kind=kind,
+                        due_at=iso(due),
+                        target=target,
+                        key=f"{_stamp(unit_id)}{iso(start)}:{kind}",
+                        now=iso(now),
+                        # Withdrawn by a change that has since been undone: wanted again.
+                        revive=True,
+                    )
+    return planned
+
+
+def _stamp(unit_id: int) -> str:
+    """Where the keys of a unit's shift reminders start."""
+    return f"shift:{unit_id}:"
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftSettings:
+    """A unit's shifts as an admin sets them."""
+
+    starts: tuple[time, ...]
+    every_day: bool
+    nudge_minutes: int
+    digest_minutes: int
+
+
+def change_unit(
+    conn: sqlite3.Connection,
+    unit_id: int,
+    *,
+    settings: ShiftSettings | None = None,
+    timezone: str | None = None,
+    now: datetime,
+    default_timezone: str,
+) -> int:
+    """Set a unit's shifts, its time zone or both, and re-plan at once: the
+    prompts, nudges and digests planned for it and the units below it (which
+    inherit both unless they set their own) are cancelled, and those of the
+    new settings planned. Returns how many are planned."""
+    if settings is not None:
+        calendars.set_calendar(
+            conn,
+            unit_id,
+            shift_starts=",".join(start.strftime("%H:%M") for start in settings.starts),
+            every_day=settings.every_day,
+            nudge_minutes=settings.nudge_minutes,
+            digest_minutes=settings.digest_minutes,
+            now=iso(now),
+        )
+    if timezone is not None:
+        people.set_unit_timezone(conn, unit_id, timezone)
+    return replan(conn, unit_id, now=now, default_timezone=default_timezone)
+
+
+def replan(conn: sqlite3.Connection, unit_id: int, *, now: datetime, default_timezone: str) -> int:
+    """Cancel the pending shift reminders of the unit and every unit below it,
+    and plan them again from the settings as they stand. Planning starts from
+    yesterday: a late shift's digest may fall after midnight."""
+    below = people.subtree_units(conn, unit_id)
+    for unit in below:
+        reminders.cancel(conn, _stamp(unit))
+    staffed = set(calendars.staffed_units(conn))
+    return sum(
+        _plan_unit(conn, unit, now, default_timezone, range(-1, PLAN_DAYS))
+        for unit in below
+        if unit in staffed
+    )
 
 
 def _on_shift(visitor: Visitor, reminder: Reminder) -> tuple[list[Staff], dict[int, list[str]]]:
@@ -115,7 +185,7 @@ def digest(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
         return False
     start = parse_iso(str(reminder.target["start"]))
     unit = people.unit_path(visitor.conn, unit_id)
-    timezone = people.unit_timezone(visitor.conn, unit_id, "Asia/Shanghai")
+    timezone = visitor.unit_timezone(unit_id)
     for supervisor in people.supervisors_for_unit(visitor.conn, unit_id):
         lang = supervisor.language
         problems = [

@@ -6,6 +6,7 @@ at once (a new hire must be trained before their first shift)."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
 from bot.engine import Visitor
@@ -21,31 +22,34 @@ WARN_BEFORE = timedelta(days=30)
 REMIND_AT = time(9, 0)
 
 
-def plan(conn: sqlite3.Connection, *, now: datetime) -> int:
-    planned = 0
-    for staff_id, last in trainings.last_held(conn, KIND).items():
-        if last is None:
+def make_planner(default_timezone: str) -> Callable[..., int]:
+    def plan(conn: sqlite3.Connection, *, now: datetime) -> int:
+        planned = 0
+        for staff_id, last in trainings.last_held(conn, KIND).items():
+            if last is None:
+                planned += reminders.schedule(
+                    conn,
+                    kind="training_missing",
+                    due_at=iso(now),
+                    target={"staff": staff_id},
+                    key=f"training:{staff_id}:missing",
+                    now=iso(now),
+                )
+                continue
+            zone = people.unit_timezone(conn, _unit(conn, staff_id), default_timezone)
+            warn_day = date.fromisoformat(last) + VALID_FOR - WARN_BEFORE
+            due = exact_moment(warn_day, REMIND_AT, zone)
             planned += reminders.schedule(
                 conn,
-                kind="training_missing",
-                due_at=iso(now),
-                target={"staff": staff_id},
-                key=f"training:{staff_id}:missing",
+                kind="training_due",
+                due_at=iso(max(due, now)),
+                target={"staff": staff_id, "last": last},
+                key=f"training:{staff_id}:{last}:due",
                 now=iso(now),
             )
-            continue
-        zone = people.unit_timezone(conn, _unit(conn, staff_id), "Asia/Shanghai")
-        warn_day = date.fromisoformat(last) + VALID_FOR - WARN_BEFORE
-        due = exact_moment(warn_day, REMIND_AT, zone)
-        planned += reminders.schedule(
-            conn,
-            kind="training_due",
-            due_at=iso(max(due, now)),
-            target={"staff": staff_id, "last": last},
-            key=f"training:{staff_id}:{last}:due",
-            now=iso(now),
-        )
-    return planned
+        return planned
+
+    return plan
 
 
 def _unit(conn: sqlite3.Connection, staff_id: int) -> int:

@@ -87,7 +87,7 @@ def _who(visitor: Visitor, row: sqlite3.Row) -> tuple[Staff | None, sqlite3.Row,
     worker = people.staff_by_id(visitor.conn, int(row["worker_id"]))
     client = clients.get(visitor.conn, int(row["client_id"]))
     assert client is not None
-    tz = people.unit_timezone(visitor.conn, int(client["unit_id"]), "Asia/Shanghai")
+    tz = visitor.unit_timezone(int(client["unit_id"]))
     return (worker if worker and worker.active else None), client, tz
 
 
@@ -160,7 +160,7 @@ def checkout_due(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
     client = clients.get(visitor.conn, int(visit["client_id"]))
     if worker is None or client is None:
         return False
-    tz = people.unit_timezone(visitor.conn, int(client["unit_id"]), "Asia/Shanghai")
+    tz = visitor.unit_timezone(int(client["unit_id"]))
     visitor.notify(
         worker,
         "visit.checkout_due",
@@ -180,7 +180,7 @@ def open_long(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
     client = clients.get(visitor.conn, int(visit["client_id"]))
     if client is None:
         return False
-    tz = people.unit_timezone(visitor.conn, int(client["unit_id"]), "Asia/Shanghai")
+    tz = visitor.unit_timezone(int(client["unit_id"]))
     for supervisor in people.supervisors_for_unit(visitor.conn, int(client["unit_id"])):
         visitor.notify(
             supervisor,

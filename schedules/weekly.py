@@ -64,7 +64,7 @@ def send(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
     person = people.staff_by_id(visitor.conn, int(reminder.target["staff"]))
     if person is None or not person.active or not person.has(Role.SUPERVISOR):
         return False
-    zone = people.unit_timezone(visitor.conn, person.unit_id, "Asia/Shanghai")
+    zone = visitor.unit_timezone(person.unit_id)
     week = week_of(date.fromisoformat(str(reminder.target["monday"])) - timedelta(days=7))
     text, chart = compose(
         visitor.conn,

@@ -204,6 +204,12 @@ def unit_timezone(conn: sqlite3.Connection, unit_id: int, default: str) -> str:
     return default
 
 
+def set_unit_timezone(conn: sqlite3.Connection, unit_id: int, timezone: str | None) -> None:
+    """The unit's own zone (None: inherit it from above); its sub-units without
+    one of their own follow it."""
+    conn.execute("UPDATE units SET timezone = ? WHERE id = ?", (timezone, unit_id))
+
+
 def unit_id(conn: sqlite3.Connection, path: str) -> int | None:
     row = conn.execute("SELECT id FROM units WHERE path = ?", (path,)).fetchone()
     return int(row["id"]) if row else None

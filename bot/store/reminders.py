@@ -27,11 +27,20 @@ def schedule(
     target: dict[str, Any],
     key: str,
     now: str,
+    revive: bool = False,
 ) -> bool:
-    """Add a reminder; False if one with the same key exists (planning twice is harmless)."""
+    """Add a reminder; False if one with the same key exists (planning twice is
+    harmless). With `revive`, a cancelled one with the key is pending again: a
+    plan that was withdrawn (a unit's old shift times) and is wanted once more."""
+    conflict = (
+        "DO UPDATE SET state = 'pending', due_at = excluded.due_at, target = excluded.target,"
+        " created_at = excluded.created_at WHERE reminders.state = 'cancelled'"
+        if revive
+        else "DO NOTHING"
+    )
     cursor = conn.execute(
         "INSERT INTO reminders (kind, due_at, target, idempotency_key, created_at)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+        f" VALUES (?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) {conflict}",
         (kind, due_at, json.dumps(target, ensure_ascii=False), key, now),
     )
     return cursor.rowcount == 1

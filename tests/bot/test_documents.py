@@ -18,6 +18,7 @@ from bot.store import hazards, incidents
 from bot.store.incidents import NewIncident
 
 NOW = "2026-11-27T01:00:00+00:00"
+ZONE = "Asia/Shanghai"  # the deployment's default, for units that set none
 
 
 def pdf_text(path: Path) -> str:
@@ -112,7 +113,9 @@ async def test_the_order_carries_the_regulation_fields_in_chinese(
     app: App, org: dict[str, int], tmp_path: Path
 ) -> None:
     path = await app.db.transaction(
-        lambda conn: documents.order_pdf(conn, seed_order(conn, org), "zh-CN")
+        lambda conn: documents.order_pdf(
+            conn, seed_order(conn, org), "zh-CN", default_timezone=ZONE
+        )
     )
     assert path.endswith("/ZG-2026-001.pdf")
     stored = tmp_path / "media" / path
@@ -157,8 +160,12 @@ async def test_the_order_in_english_and_the_same_order_is_stored_once(
     app: App, org: dict[str, int], tmp_path: Path
 ) -> None:
     number = await app.db.transaction(lambda conn: seed_order(conn, org))
-    english = await app.db.read(lambda conn: documents.order_pdf(conn, number, "en"))
-    again = await app.db.read(lambda conn: documents.order_pdf(conn, number, "en"))
+    english = await app.db.read(
+        lambda conn: documents.order_pdf(conn, number, "en", default_timezone=ZONE)
+    )
+    again = await app.db.read(
+        lambda conn: documents.order_pdf(conn, number, "en", default_timezone=ZONE)
+    )
     assert english == again
     text = pdf_text(tmp_path / "media" / english)
     assert "Hazard rectification order" in text and "Responsible person" in text
@@ -169,7 +176,9 @@ async def test_the_incident_record_carries_investigation_actions_and_report(
     app: App, org: dict[str, int], tmp_path: Path
 ) -> None:
     path = await app.db.transaction(
-        lambda conn: documents.incident_pdf(conn, seed_incident(conn, org), "zh-CN")
+        lambda conn: documents.incident_pdf(
+            conn, seed_incident(conn, org), "zh-CN", default_timezone=ZONE
+        )
     )
     text = pdf_text(tmp_path / "media" / path)
     for expected in (
@@ -196,13 +205,26 @@ async def test_the_incident_record_carries_investigation_actions_and_report(
         assert expected in text, expected
 
 
+async def test_the_incident_record_is_in_the_deployments_default_zone(
+    app: App, org: dict[str, int], tmp_path: Path
+) -> None:
+    path = await app.db.transaction(
+        lambda conn: documents.incident_pdf(
+            conn, seed_incident(conn, org), "zh-CN", default_timezone="Asia/Urumqi"
+        )
+    )
+    text = pdf_text(tmp_path / "media" / path)
+    assert "2026-11-27 07:00" in text  # 09:00 in Shanghai
+    assert "未报送，期限 2026-12-12 21:59" in text
+
+
 async def test_user_text_is_printed_as_written_not_read_as_markup(
     app: App, org: dict[str, int], tmp_path: Path
 ) -> None:
     def seed(conn: sqlite3.Connection) -> str:
         number = seed_order(conn, org)
         conn.execute("UPDATE rectification_orders SET requirement = '<b>加锁</b> & 贴标识'")
-        return documents.order_pdf(conn, number, "zh-CN")
+        return documents.order_pdf(conn, number, "zh-CN", default_timezone=ZONE)
 
     path = await app.db.transaction(seed)
     assert "<b>加锁</b> & 贴标识" in pdf_text(tmp_path / "media" / path)
@@ -260,4 +282,6 @@ def test_frontline_poster_refuses_in_one_line(
 
 async def test_an_unknown_order_is_a_document_error(app: App) -> None:
     with pytest.raises(documents.DocumentError):
-        await app.db.read(lambda conn: documents.order_pdf(conn, "ZG-2026-999", "zh-CN"))
+        await app.db.read(
+            lambda conn: documents.order_pdf(conn, "ZG-2026-999", "zh-CN", default_timezone=ZONE)
+        )

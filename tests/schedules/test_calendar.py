@@ -15,8 +15,8 @@ from schedules.calendar import (
     shift_starts_on,
 )
 
-OFFICE = WorkCalendar()
-SECURITY = WorkCalendar(every_day=True, shift_starts=(time(8), time(20)))
+OFFICE = WorkCalendar("Asia/Shanghai")
+SECURITY = WorkCalendar("Asia/Shanghai", every_day=True, shift_starts=(time(8), time(20)))
 NOW = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 
 

@@ -1,14 +1,19 @@
 """Shift starts prompt the workers, nudge the ones who have not checked, and
-give the supervisor the picture; leave and the roster are respected."""
+give the supervisor the picture; leave and the roster are respected; a
+change of a unit's shifts or zone re-plans them at once."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import contextlib
+import sqlite3
+from datetime import datetime, time, timedelta
+from pathlib import Path
 
 from conftest import START
 
 from bot.app import App
 from bot.store import calendars
+from schedules import shifts
 from schedules.clock import FakeClock, iso
 
 
@@ -138,3 +143,160 @@ def test_calendar_command_sets_shifts_and_refuses_bad_input(tmp_path, capsys) ->
         cli.main(["calendar", "物业服务中心", "--shifts", "8:00", "--nudge", "90", "--db", str(db)])
         == 2
     )
+
+
+SECURITY = "物业服务中心/保安部"
+
+
+async def shift_messages(app: App, clock: FakeClock, staff_id: int, hours: int) -> list[str]:
+    """Live `hours` (plan on the hour, look every five minutes); the UTC
+    minutes at which shift prompts and nudges were queued for a person."""
+    end = clock.now() + timedelta(hours=hours)
+    while clock.now() < end:
+        if clock.now().minute == 0:
+            await app.scheduler.plan()
+        await app.scheduler.tick()
+        clock.advance(timedelta(minutes=5))
+    rows = await app.db.read(
+        lambda conn: conn.execute(
+            "SELECT created_at FROM outbox WHERE staff_id = ?"
+            " AND (text LIKE '%上班了%' OR text LIKE '%还没做%') ORDER BY id",
+            (staff_id,),
+        ).fetchall()
+    )
+    return [str(row["created_at"])[:16] for row in rows]
+
+
+def change(
+    conn: sqlite3.Connection,
+    *,
+    now: datetime,
+    settings: shifts.ShiftSettings | None = None,
+    timezone: str | None = None,
+) -> int:
+    """What `frontline calendar 物业服务中心/保安部 ...` does, at the test's time."""
+    unit = conn.execute("SELECT id FROM units WHERE path = ?", (SECURITY,)).fetchone()[0]
+    return shifts.change_unit(
+        conn,
+        unit,
+        settings=settings,
+        timezone=timezone,
+        now=now,
+        default_timezone="Asia/Shanghai",
+    )
+
+
+def every_day_at(*starts: time) -> shifts.ShiftSettings:
+    return shifts.ShiftSettings(starts=starts, every_day=True, nudge_minutes=30, digest_minutes=60)
+
+
+async def test_new_shift_times_replace_the_planned_prompts_at_once(
+    app: App, org, clock: FakeClock
+) -> None:
+    await round_the_clock(app)  # 08:00 and 20:00 in Shanghai
+    await app.scheduler.plan()
+    await app.db.transaction(
+        lambda conn: change(conn, now=clock.now(), settings=every_day_at(time(7), time(19)))
+    )
+    # 一班 follows 保安部: 张伟 hears at 19:00 and 07:00 only, never at 20:00 or 08:00.
+    assert await shift_messages(app, clock, org["张伟"], hours=36) == [
+        "2026-11-27T11:00",  # Friday 19:00, and its nudge
+        "2026-11-27T11:30",
+        "2026-11-27T23:00",  # Saturday 07:00
+        "2026-11-27T23:30",
+        "2026-11-28T11:00",
+        "2026-11-28T11:30",
+    ]
+
+
+async def test_going_back_to_the_old_shift_times_plans_them_again(
+    app: App, org, clock: FakeClock
+) -> None:
+    await round_the_clock(app)
+    await app.scheduler.plan()
+    for starts in ((time(7), time(19)), (time(8), time(20))):
+        await app.db.transaction(
+            lambda conn, starts=starts: change(
+                conn, now=clock.now(), settings=every_day_at(*starts)
+            )
+        )
+    assert await shift_messages(app, clock, org["张伟"], hours=12) == [
+        "2026-11-27T12:00",  # Friday 20:00, and its nudge
+        "2026-11-27T12:30",
+    ]
+
+
+async def test_moving_a_unit_to_another_zone_replans_its_shifts_at_once(
+    app: App, org, clock: FakeClock
+) -> None:
+    await round_the_clock(app)
+    await app.scheduler.plan()
+    await app.db.transaction(lambda conn: change(conn, now=clock.now(), timezone="Europe/London"))
+    # 08:00 and 20:00 in London; nothing left over at Shanghai's 20:00 (12:00 UTC).
+    assert await shift_messages(app, clock, org["张伟"], hours=36) == [
+        "2026-11-27T08:00",
+        "2026-11-27T08:30",
+        "2026-11-27T20:00",
+        "2026-11-27T20:30",
+        "2026-11-28T08:00",
+        "2026-11-28T08:30",
+    ]
+    zone = await app.db.read(
+        lambda conn: conn.execute(
+            "SELECT timezone FROM units WHERE path = ?", (SECURITY,)
+        ).fetchone()[0]
+    )
+    assert zone == "Europe/London"
+
+
+def pending_prompts(db: Path) -> list[str]:
+    """UTC times of day of the pending shift prompts of 保安部 and 一班."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute(
+            "SELECT r.due_at FROM reminders r JOIN units u"
+            " ON u.id = CAST(json_extract(r.target, '$.unit') AS INTEGER)"
+            " WHERE r.kind = 'shift_prompt' AND r.state = 'pending' AND u.path LIKE ?",
+            (f"{SECURITY}%",),
+        ).fetchall()
+    return sorted({row[0][11:16] for row in rows})
+
+
+def test_calendar_command_moves_a_unit_to_another_zone_and_replans(tmp_path, capsys) -> None:
+    from conftest import demo_database
+
+    from bot import cli
+
+    db = demo_database(tmp_path / "c.db")
+    calendar = ["calendar", SECURITY, "--db", str(db)]
+    assert cli.main([*calendar, "--shifts", "8:00", "--every-day"]) == 0
+    assert pending_prompts(db) == ["00:00"]  # 08:00 in Shanghai, planned at once
+    capsys.readouterr()
+    assert cli.main([*calendar, "--timezone", "Europe/London"]) == 0
+    assert "Europe/London" in capsys.readouterr().out
+    assert pending_prompts(db) in (["08:00"], ["07:00"], ["07:00", "08:00"])  # GMT or BST
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        unit = conn.execute(
+            "SELECT u.timezone, c.shift_starts, c.every_day FROM units u"
+            " JOIN unit_calendars c ON c.unit_id = u.id WHERE u.path = ?",
+            (SECURITY,),
+        ).fetchone()
+    assert unit == ("Europe/London", "08:00", 1)  # the shifts stay as they were
+
+
+def test_calendar_command_refuses_an_unknown_zone_and_nothing_to_set(tmp_path, capsys) -> None:
+    from conftest import demo_database
+
+    from bot import cli
+
+    db = demo_database(tmp_path / "c.db")
+    calendar = ["calendar", SECURITY, "--db", str(db)]
+    capsys.readouterr()
+    assert cli.main([*calendar, "--timezone", "Mars/Olympus"]) == 2
+    refused = capsys.readouterr().err
+    assert "Mars/Olympus" in refused and refused.count("\n") == 1
+    assert cli.main(calendar) == 2  # neither --shifts nor --timezone
+    assert cli.main([*calendar, "--timezone", "UTC", "--every-day"]) == 2  # goes with --shifts
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute(
+            "SELECT timezone FROM units WHERE path = ?", (SECURITY,)
+        ).fetchone() == (None,)
