@@ -27,6 +27,7 @@ from bot.hazard_rules import (
     HazardFacts,
     Status,
     check_deadline,
+    deciders,
     may,
     next_status,
     parse_amount,
@@ -400,9 +401,13 @@ def _current(ctx: Ctx, action: Action) -> sqlite3.Row | None:
 
 
 def _overseers(conn: sqlite3.Connection, row: sqlite3.Row) -> list[Staff]:
-    """Who approves and accepts: the unit's supervisors, else the safety officers."""
-    found = people.supervisors_for_unit(conn, int(row["unit_id"]))
-    return found or people.with_role(conn, Role.SAFETY_OFFICER)
+    """Who approves and accepts: the nearest supervisors up the tree other
+    than the responsible person, else the safety officers."""
+    return deciders(
+        people.chain_supervisors(conn, int(row["unit_id"])),
+        people.with_role(conn, Role.SAFETY_OFFICER),
+        int(row["responsible_id"]) if row["responsible_id"] else None,
+    )
 
 
 def _tell(

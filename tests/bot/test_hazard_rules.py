@@ -11,12 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.hazard_rules import (
+    OVERSIGHT,
     TRANSITIONS,
     Action,
     HazardFacts,
     Report,
     Status,
     check,
+    deciders,
     distance_m,
     hazard_number,
     incident_number,
@@ -82,6 +84,55 @@ def test_nobody_accepts_their_own_rectification() -> None:
     hazard = HazardFacts(Status.SUBMITTED, responsible_id=RESPONSIBLE_SUPERVISOR.id)
     assert not may(Action.ACCEPT, RESPONSIBLE_SUPERVISOR, hazard, oversees_unit=True)
     assert may(Action.ACCEPT, SUPERVISOR, hazard, oversees_unit=True)
+
+
+@pytest.mark.parametrize("action", sorted(OVERSIGHT))
+@pytest.mark.parametrize("responsible", [RESPONSIBLE_SUPERVISOR, person(8, Role.SAFETY_OFFICER)])
+def test_nobody_oversees_their_own_work(action: Action, responsible: Staff) -> None:
+    """Approving one's own extension, sending back, reassigning or ordering
+    one's own work is refused as acceptance is; someone else may."""
+    hazard = HazardFacts(Status.SUBMITTED, responsible_id=responsible.id)
+    assert not may(action, responsible, hazard, oversees_unit=True)
+    assert may(action, SUPERVISOR, hazard, oversees_unit=True)
+    assert may(action, OFFICER, hazard, oversees_unit=False)
+
+
+def head(pid: int, unit: int, *, active: bool = True) -> Staff:
+    return Staff(pid, f"p{pid}", None, None, unit, frozenset({Role.SUPERVISOR}), "zh-CN", active)
+
+
+def test_deciders_are_the_nearest_supervisors_up_the_tree() -> None:
+    team, department, centre = head(11, 3), head(12, 2), head(13, 1)
+    second = head(14, 2)
+    chain = [team, department, second, centre]
+    assert deciders(chain, [OFFICER], responsible_id=RESPONSIBLE.id) == [team]
+    # The team's head is the responsible person: the department's heads decide.
+    assert deciders(chain, [OFFICER], responsible_id=team.id) == [department, second]
+    # Of two heads of one unit, the other one decides.
+    assert deciders([department, second, centre], [OFFICER], department.id) == [second]
+
+
+def test_without_another_supervisor_the_safety_officers_decide() -> None:
+    only = head(11, 3)
+    assert deciders([only], [OFFICER], responsible_id=only.id) == [OFFICER]
+    assert deciders([], [OFFICER], responsible_id=None) == [OFFICER]
+    # A responsible safety officer is not asked about their own work either.
+    assert deciders([only], [OFFICER], responsible_id=OFFICER.id) == [only]
+    assert deciders([], [OFFICER], responsible_id=OFFICER.id) == []
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 8), st.integers(1, 4), st.booleans()), max_size=8),
+    st.integers(1, 8),
+)
+def test_the_responsible_person_is_never_asked_to_decide(
+    heads: list[tuple[int, int, bool]], responsible: int
+) -> None:
+    chain = [head(pid, unit, active=active) for pid, unit, active in heads]
+    officers = [person(pid, Role.SAFETY_OFFICER) for pid in (1, 9)]
+    chosen = deciders(chain, officers, responsible)
+    assert chosen
+    assert all(s.active and s.id != responsible for s in chosen)
 
 
 def test_closed_hazard_takes_no_more_actions() -> None:

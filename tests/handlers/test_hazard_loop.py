@@ -239,6 +239,85 @@ async def test_nobody_accepts_their_own_rectification(person, app, org) -> None:
     assert (await hazard(app))["status"] == "submitted"
 
 
+async def _make_responsible(app: App, staff_id: int) -> None:
+    await app.db.transaction(
+        lambda c: c.execute("UPDATE hazards SET responsible_id = ?", (staff_id,))
+    )
+
+
+async def test_a_supervisor_does_not_decide_on_his_own_extension_request(person, app, org) -> None:
+    await _hazard_in(app, org, "in_progress")
+    await _make_responsible(app, org["刘强"])
+    liu, li = await person("刘强"), await person("李静")
+    await liu.send("/hz 1 extend")
+    await liu.send("已设置警戒线")
+    await liu.press("跳过")
+    replies = await liu.send("2026-12-03")
+    assert "等待主管审批" in replies[-1]
+    # No buttons to decide on his own request, and a typed or forged one is refused.
+    assert not any(a.endswith(("approve", "refuse")) for _, a in liu.last_buttons)
+    for forged in ("/hz 1 approve", "/hz 1 refuse"):
+        assert "没有权限" in (await liu.deliver(InboundKind.ACTION, forged))[0]
+    assert (await hazard(app))["status"] == "extension_requested"
+    # 保安部 has no other supervisor and the centre none at all: the safety officer decides.
+    request = (await li.replies())[-1]
+    assert "刘强 申请隐患 YH-2026-0001 延期" in request
+    assert ("👍 同意延期", "/hz 1 approve") in li.last_buttons
+    assert "已同意隐患 YH-2026-0001 延期" in (await li.press("同意延期"))[-1]
+    assert [(a, who) for a, _, who in await actions(app)][-1] == ("approve_extension", "李静")
+
+
+async def test_a_supervisor_does_not_send_back_his_own_rectification(person, app, org) -> None:
+    await _hazard_in(app, org, "submitted")
+    await _make_responsible(app, org["刘强"])
+    liu = await person("刘强")
+    card = await liu.send("/hz 1")
+    assert not any(a.endswith(("accept", "back")) for _, a in liu.last_buttons), card
+    assert "没有权限" in (await liu.deliver(InboundKind.ACTION, "/hz 1 back"))[0]
+    await liu.send("没有贴标识")  # had a send-back flow opened, this would be its reason
+    assert (await hazard(app))["status"] == "submitted"
+    assert "send_back" not in [a for a, _, _ in await actions(app)]
+
+
+async def test_an_extension_request_goes_up_the_tree_past_the_responsible_supervisor(
+    person, app, org
+) -> None:
+    await _hazard_in(app, org, "in_progress")
+    await _make_responsible(app, org["刘强"])
+    # 王建国 heads the centre above 保安部 for this test.
+    await app.db.transaction(
+        lambda c: c.execute(
+            "UPDATE staff SET roles = 'admin,supervisor' WHERE id = ?", (org["王建国"],)
+        )
+    )
+    liu, wang, li = await person("刘强"), await person("王建国"), await person("李静")
+    await liu.send("/hz 1 extend")
+    await liu.send("已设置警戒线")
+    await liu.press("跳过")
+    await liu.send("2026-12-03")
+    assert "刘强 申请隐患 YH-2026-0001 延期" in (await wang.replies())[-1]
+    assert await li.replies() == []
+    assert "已同意" in (await wang.press("同意延期"))[-1]
+
+
+async def test_a_supervisors_own_rectification_reaches_someone_who_may_accept_it(
+    person, app, org
+) -> None:
+    await _hazard_in(app, org, "in_progress")
+    await _make_responsible(app, org["刘强"])
+    liu, li = await person("刘强"), await person("李静")
+    await liu.send("/hz 1 submit")
+    await liu.send("换了新锁")
+    await liu.photo("cd/lock.jpg")
+    assert "等待验收" in (await liu.press("完成"))[-1]
+    assert not any(a.endswith("accept") for _, a in liu.last_buttons)
+    request = (await li.replies())[-1]
+    assert "刘强 已完成隐患 YH-2026-0001 的整改，请验收" in request
+    assert "已销号" in (await li.press("验收通过"))[-1]
+    row = await hazard(app)
+    assert row["status"] == "closed" and row["accepted_by"] == org["李静"]
+
+
 async def test_the_same_button_pressed_twice_quickly_acts_once(person, app, org) -> None:
     await _hazard_in(app, org, "submitted")
     liu = await person("刘强")
