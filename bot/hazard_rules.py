@@ -9,7 +9,7 @@ import enum
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -132,6 +132,26 @@ def deciders(
     if eligible:
         return [s for s in eligible if s.unit_id == eligible[0].unit_id]
     return [s for s in officers if s.active and s.id != responsible_id]
+
+
+def assignable_units(
+    hazard_units: Sequence[int], assigner: Staff, assigner_units: Sequence[int]
+) -> list[int]:
+    """The units whose members may be made responsible for a hazard, in the
+    order they are offered: the hazard's unit and the units below it
+    (`hazard_units`), then, for a supervisor assigning it, the units they
+    head (`assigner_units`: their unit and the units below it)."""
+    units = list(hazard_units)
+    if assigner.has(Role.SUPERVISOR):
+        units += [unit for unit in assigner_units if unit not in units]
+    return units
+
+
+def may_be_responsible(candidate: Staff, units: Collection[int]) -> bool:
+    """Whether `candidate` may be made responsible, `units` being the
+    hazard's `assignable_units` (whoever is elsewhere is refused, whatever a
+    button claims)."""
+    return candidate.unit_id in units
 
 
 def check(action: Action, actor: Staff, hazard: HazardFacts, oversees_unit: bool) -> Status:

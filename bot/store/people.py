@@ -4,6 +4,7 @@ identity, who supervises a unit, which channel reaches a person."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.model import Role, Staff
@@ -254,14 +255,21 @@ def reachable_channel(conn: sqlite3.Connection, staff_id: int) -> tuple[str, str
     return (row["channel"], row["user_id"]) if row else None
 
 
-def search_active(conn: sqlite3.Connection, text: str, limit: int) -> list[Staff]:
+def search_active(
+    conn: sqlite3.Connection, text: str, limit: int, units: Sequence[int] | None = None
+) -> list[Staff]:
     """Active people whose name contains `text` (or whose phone or employee
-    number is it), by name."""
+    number is it), by name; only members of `units` when given."""
     needle = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    within = ""
+    if units is not None:
+        if not units:
+            return []
+        within = f" AND s.unit_id IN ({','.join('?' * len(units))})"
     rows = conn.execute(
         f"SELECT {_STAFF_COLUMNS} FROM staff s WHERE s.active = 1 AND (s.name LIKE ? ESCAPE '\\'"
-        " OR s.phone = ? OR s.employee_no = ?) ORDER BY s.name, s.id LIMIT ?",
-        (f"%{needle}%", text.strip(), text.strip(), limit),
+        f" OR s.phone = ? OR s.employee_no = ?){within} ORDER BY s.name, s.id LIMIT ?",
+        (f"%{needle}%", text.strip(), text.strip(), *(units or ()), limit),
     ).fetchall()
     return [_staff(row) for row in rows]
 

@@ -17,6 +17,7 @@ from bot.hazard_rules import (
     HazardFacts,
     Report,
     Status,
+    assignable_units,
     check,
     deciders,
     distance_m,
@@ -24,6 +25,7 @@ from bot.hazard_rules import (
     incident_number,
     is_repeat,
     may,
+    may_be_responsible,
     next_status,
     parse_amount,
     quick_deadlines,
@@ -133,6 +135,25 @@ def test_the_responsible_person_is_never_asked_to_decide(
     chosen = deciders(chain, officers, responsible)
     assert chosen
     assert all(s.active and s.id != responsible for s in chosen)
+
+
+def member(pid: int, unit: int, *roles: Role) -> Staff:
+    return Staff(pid, f"p{pid}", None, None, unit, frozenset(roles), "zh-CN", True)
+
+
+def test_the_responsible_person_comes_from_the_hazards_subtree_or_the_assigners() -> None:
+    # Units: 1 the centre, 2 a department under it, 3 a team in 2, 4 another department.
+    hazard_units, department = [3], [2, 3]
+    head = member(10, 2, Role.SUPERVISOR)
+    officer = member(11, 1, Role.SAFETY_OFFICER)
+    assert assignable_units(hazard_units, head, department) == [3, 2]
+    assert assignable_units(hazard_units, officer, [1, 2, 3, 4]) == [3]
+    scope = assignable_units(hazard_units, head, department)
+    assert may_be_responsible(member(1, 3, Role.STAFF), scope)
+    assert may_be_responsible(head, scope)  # he may take it on himself
+    assert not may_be_responsible(member(2, 4, Role.SUPERVISOR), scope)  # another department
+    assert not may_be_responsible(member(3, 1, Role.ADMIN), scope)  # the centre above
+    assert not may_be_responsible(member(4, 1, Role.STAFF), [3])
 
 
 def test_closed_hazard_takes_no_more_actions() -> None:

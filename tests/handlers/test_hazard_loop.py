@@ -380,9 +380,64 @@ async def test_search_by_name_and_paging(person, app, org) -> None:
     liu = await person("刘强")
     await liu.send("/hz 1 assign")
     assert "没有找到" in (await liu.send("不存在的人"))[0]
-    await liu.send("赵")
-    assert [label for label, _ in liu.last_buttons] == ["赵敏"]
-    assert "责任人：赵敏" in (await liu.press("赵敏"))[-1]
+    await liu.send("杨")
+    assert [label for label, _ in liu.last_buttons] == ["杨洋"]
+    assert "责任人：杨洋" in (await liu.press("杨洋"))[-1]
+
+
+async def test_the_responsible_person_comes_from_the_hazards_unit_and_below(
+    person, app, org
+) -> None:
+    await _hazard_in(app, org, "open")  # a hazard of 保安部/一班
+    liu, li = await person("刘强"), await person("李静")
+    await li.send("/hz 1 assign")
+    assert [label for label, _ in li.last_buttons] == ["张伟", "陈磊", "杨洋"]
+    for elsewhere in ("赵敏", "王建国", "李静"):  # 工程部, and the centre above
+        assert "没有找到" in (await li.send(elsewhere))[0], elsewhere
+    await li.send("/cancel")
+    # 保安部's supervisor may also pick from the units he heads, himself included.
+    await liu.send("/hz 1 assign")
+    assert [label for label, _ in liu.last_buttons] == ["张伟", "陈磊", "杨洋", "刘强"]
+    assert "没有找到" in (await liu.send("赵敏"))[0]
+    assert "没有找到" in (await liu.send("13800000007"))[0]  # 赵敏's phone
+    assert (await hazard(app))["status"] == "open"
+
+
+async def test_a_forged_choice_of_someone_elsewhere_is_refused(person, app, org) -> None:
+    await _hazard_in(app, org, "open")
+    liu = await person("刘强")
+    await liu.send("/hz 1 assign")
+    version = liu.last_buttons[0][1].partition(":")[0]
+    for forged in (org["赵敏"], org["王建国"], 99999):
+        replies = await liu.deliver(InboundKind.ACTION, f"{version}:s{forged}")
+        assert "只能从隐患所在单位" in replies[0], (forged, replies)
+        assert "请选择整改责任人" in replies[-1]
+    row = await hazard(app)
+    assert row["status"] == "open" and row["responsible_id"] is None
+
+
+async def test_someone_moved_to_another_unit_while_being_assigned_is_refused(
+    person, app, org
+) -> None:
+    await _hazard_in(app, org, "open")
+    liu = await person("刘强")
+    await liu.send("/hz 1 assign")
+    await liu.press("陈磊")
+    await liu.send("换锁")
+    await liu.press("明天")
+    await app.db.transaction(
+        lambda c: c.execute(
+            "UPDATE staff SET unit_id = (SELECT unit_id FROM staff WHERE id = ?) WHERE id = ?",
+            (org["赵敏"], org["陈磊"]),
+        )
+    )
+    replies = await liu.send("500")
+    assert "只能从隐患所在单位" in replies[0]
+    assert (await hazard(app))["status"] == "open"
+    assert "陈磊" not in [label for label, _ in liu.last_buttons]
+    await liu.press("杨洋")  # the rest of the answers are kept
+    row = await hazard(app)
+    assert row["responsible_id"] == org["杨洋"] and row["funding"] == "500"
 
 
 async def test_closed_by_someone_else_while_typing(person, app, org) -> None:
