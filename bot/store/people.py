@@ -156,6 +156,21 @@ def bind_group(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class GroupBinding:
+    unit_id: int
+    bound_by: int
+
+
+def group_binding(conn: sqlite3.Connection, channel: str, chat_id: str) -> GroupBinding | None:
+    """The unit a group chat is the alert group of, and who bound it; None if unbound."""
+    row = conn.execute(
+        "SELECT unit_id, bound_by FROM alert_groups WHERE channel = ? AND chat_id = ?",
+        (channel, chat_id),
+    ).fetchone()
+    return GroupBinding(int(row["unit_id"]), int(row["bound_by"])) if row else None
+
+
 def alert_groups(conn: sqlite3.Connection, unit_id: int) -> list[tuple[str, str, str]]:
     """Group chats bound to the unit or any unit above it, as (channel, chat
     id, language): a group reads the language of the supervisor who bound it."""
