@@ -9,6 +9,7 @@ import enum
 import math
 import re
 import unicodedata
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -104,18 +105,53 @@ def next_status(status: Status, action: Action) -> Status:
 
 def may(action: Action, actor: Staff, hazard: HazardFacts, oversees_unit: bool) -> bool:
     """Whether `actor` may take `action`. `oversees_unit`: the actor is a
-    supervisor of the hazard's unit or a unit above it. Nobody accepts their
-    own rectification."""
+    supervisor of the hazard's unit or a unit above it. Nobody oversees their
+    own work (REGULATIONS §2): the responsible person does not accept it, send
+    it back, decide on their own request for more time, or reassign it or
+    order it with a deadline of their choosing."""
     if not actor.active:
         return False
     if action in RESPONSIBLE:
         return hazard.responsible_id == actor.id
     if action in OVERSIGHT:
-        overseer = (oversees_unit and actor.has(Role.SUPERVISOR)) or actor.has(Role.SAFETY_OFFICER)
-        if action is Action.ACCEPT and hazard.responsible_id == actor.id:
+        if hazard.responsible_id == actor.id:
             return False
-        return overseer
+        return (oversees_unit and actor.has(Role.SUPERVISOR)) or actor.has(Role.SAFETY_OFFICER)
     return False
+
+
+def deciders(
+    chain_supervisors: Sequence[Staff], officers: Sequence[Staff], responsible_id: int | None
+) -> list[Staff]:
+    """Who is asked to accept a rectification or decide on more time: the
+    supervisors of the nearest unit, from the hazard's up the tree, that has
+    one other than the responsible person; else the safety officers. Never
+    the responsible person. `chain_supervisors`: the active supervisors of the
+    hazard's unit and of each unit above it, nearest first."""
+    eligible = [s for s in chain_supervisors if s.active and s.id != responsible_id]
+    if eligible:
+        return [s for s in eligible if s.unit_id == eligible[0].unit_id]
+    return [s for s in officers if s.active and s.id != responsible_id]
+
+
+def assignable_units(
+    hazard_units: Sequence[int], assigner: Staff, assigner_units: Sequence[int]
+) -> list[int]:
+    """The units whose members may be made responsible for a hazard, in the
+    order they are offered: the hazard's unit and the units below it
+    (`hazard_units`), then, for a supervisor assigning it, the units they
+    head (`assigner_units`: their unit and the units below it)."""
+    units = list(hazard_units)
+    if assigner.has(Role.SUPERVISOR):
+        units += [unit for unit in assigner_units if unit not in units]
+    return units
+
+
+def may_be_responsible(candidate: Staff, units: Collection[int]) -> bool:
+    """Whether `candidate` may be made responsible, `units` being the
+    hazard's `assignable_units` (whoever is elsewhere is refused, whatever a
+    button claims)."""
+    return candidate.unit_id in units
 
 
 def check(action: Action, actor: Staff, hazard: HazardFacts, oversees_unit: bool) -> Status:

@@ -133,3 +133,9 @@ def oversees(actor: Staff, unit_chain: Sequence[int]) -> bool:
     if actor.has(Role.SAFETY_OFFICER, Role.ADMIN):
         return True
     return actor.has(Role.SUPERVISOR) and actor.unit_id in unit_chain
+
+
+def may_see(actor: Staff, unit_chain: Sequence[int], reported_by: int) -> bool:
+    """Whether `actor` may see an incident at all: its overseers and whoever
+    reported it. Anyone else is answered as if it did not exist."""
+    return actor.active and (actor.id == reported_by or oversees(actor, unit_chain))

@@ -26,8 +26,11 @@ from bot.hazard_rules import (
     Action,
     HazardFacts,
     Status,
+    assignable_units,
     check_deadline,
+    deciders,
     may,
+    may_be_responsible,
     next_status,
     parse_amount,
     quick_deadlines,
@@ -416,9 +419,13 @@ def _current(ctx: Ctx, action: Action) -> sqlite3.Row | None:
 
 
 def _overseers(conn: sqlite3.Connection, row: sqlite3.Row) -> list[Staff]:
-    """Who approves and accepts: the unit's supervisors, else the safety officers."""
-    found = people.supervisors_for_unit(conn, int(row["unit_id"]))
-    return found or people.with_role(conn, Role.SAFETY_OFFICER)
+    """Who approves and accepts: the nearest supervisors up the tree other
+    than the responsible person, else the safety officers."""
+    return deciders(
+        people.chain_supervisors(conn, int(row["unit_id"])),
+        people.with_role(conn, Role.SAFETY_OFFICER),
+        int(row["responsible_id"]) if row["responsible_id"] else None,
+    )
 
 
 def _tell(
@@ -479,11 +486,20 @@ def _year(ctx: Ctx) -> int:
 
 
 # -- the four fixes (四定) ---------------------------------------------------------------
-def _candidates(ctx: Ctx, page: int) -> list[Staff]:
+def _assignable(ctx: Ctx) -> list[int]:
+    """The units the responsible person may come from, from the store: the
+    hazard's unit and those below it, and the units this supervisor heads."""
     row = hazards.get(ctx.conn, int(ctx.data["hazard"]))
     assert row is not None
-    units = [int(u["id"]) for u in people.unit_chain(ctx.conn, int(row["unit_id"]))]
-    return people.in_units(ctx.conn, units, PEOPLE_PAGE + 1, page * PEOPLE_PAGE)
+    return assignable_units(
+        people.subtree_units(ctx.conn, int(row["unit_id"])),
+        ctx.staff,
+        people.subtree_units(ctx.conn, ctx.staff.unit_id),
+    )
+
+
+def _candidates(ctx: Ctx, page: int) -> list[Staff]:
+    return people.in_units(ctx.conn, _assignable(ctx), PEOPLE_PAGE + 1, page * PEOPLE_PAGE)
 
 
 def ask_who(ctx: Ctx, found: list[Staff] | None = None) -> None:
@@ -507,16 +523,23 @@ def on_who(ctx: Ctx, inbound: Inbound) -> None:
         ask_who(ctx)
         return
     if inbound.kind is InboundKind.TEXT and clean_text(inbound.text):
-        found = people.search_active(ctx.conn, clean_text(inbound.text)[:40], PEOPLE_PAGE)
+        found = people.search_active(
+            ctx.conn, clean_text(inbound.text)[:40], PEOPLE_PAGE, units=_assignable(ctx)
+        )
         if not found:
             ctx.say("hazard.nobody_found", text=clean_text(inbound.text)[:40])
             ask_who(ctx)
             return
         ask_who(ctx, found)
         return
-    picked = inbound.text[1:] if inbound.kind is InboundKind.ACTION else ""
+    if inbound.kind is not InboundKind.ACTION or not inbound.text.startswith("s"):
+        ask_who(ctx)
+        return
+    picked = inbound.text[1:]
     person = people.staff_by_id(ctx.conn, int(picked)) if picked.isdigit() else None
-    if person is None:
+    if person is None or not may_be_responsible(person, _assignable(ctx)):
+        # A forged or stale choice: the same answer whether or not that person exists.
+        ctx.say("hazard.not_assignable")
         ask_who(ctx)
         return
     if not person.active:
@@ -578,10 +601,16 @@ def _finish_assign(ctx: Ctx) -> None:
     if row is None:
         return
     responsible = people.staff_by_id(ctx.conn, int(ctx.data["responsible"]))
-    if responsible is None or not responsible.active:
+    if responsible is None or not may_be_responsible(responsible, _assignable(ctx)):
+        # Moved to another unit (or this person's own unit changed) while typing.
+        ctx.step_to("who", page=0)
+        ctx.say("hazard.not_assignable")
+        ask_who(ctx)
+        return
+    if not responsible.active:
         # Deactivated while the supervisor was typing: choose again, keep the rest.
         ctx.step_to("who", page=0)
-        ctx.say("hazard.person_inactive", name=responsible.name if responsible else "?")
+        ctx.say("hazard.person_inactive", name=responsible.name)
         ask_who(ctx)
         return
     deadline = parse_iso(ctx.data["deadline"])

@@ -87,8 +87,10 @@ def register(ctx: Ctx, args: str) -> None:
 
 
 def _find(ctx: Ctx, number: str) -> sqlite3.Row:
+    """The incident, if this person may see it; otherwise the same answer as
+    for a number that does not exist, whatever they asked to do with it."""
     incident = incidents.by_number(ctx.conn, number)
-    if incident is None:
+    if incident is None or not card.may_see(ctx, incident):
         raise UserError("incident.not_found", number=number[:20])
     return incident
 

@@ -26,9 +26,16 @@ SUBMIT = "incident_report"
 NOTHING = "—"
 
 
+def _chain(ctx: Ctx, incident: sqlite3.Row) -> list[int]:
+    return [int(row["id"]) for row in people.unit_chain(ctx.conn, int(incident["unit_id"]))]
+
+
 def oversees(ctx: Ctx, incident: sqlite3.Row) -> bool:
-    chain = [int(row["id"]) for row in people.unit_chain(ctx.conn, int(incident["unit_id"]))]
-    return rules.oversees(ctx.staff, chain)
+    return rules.oversees(ctx.staff, _chain(ctx, incident))
+
+
+def may_see(ctx: Ctx, incident: sqlite3.Row) -> bool:
+    return rules.may_see(ctx.staff, _chain(ctx, incident), int(incident["reported_by"]))
 
 
 def require_overseer(ctx: Ctx, incident: sqlite3.Row) -> None:
@@ -52,9 +59,9 @@ def typed(inbound: Inbound, limit: int = rules.MAX_TEXT) -> str | None:
 def show(ctx: Ctx, incident: sqlite3.Row) -> None:
     """The incident as the register holds it, with its history; an overseer
     also gets the buttons for what is still to do."""
+    if not may_see(ctx, incident):
+        raise UserError("incident.not_found", number=incident["number"])
     overseer = oversees(ctx, incident)
-    if not overseer and int(incident["reported_by"]) != ctx.staff.id:
-        raise UserError("incident.not_allowed_view", number=incident["number"])
     number = str(incident["number"])
     buttons: list[list[Button]] = []
     if overseer:

@@ -4,6 +4,7 @@ identity, who supervises a unit, which channel reaches a person."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.model import Role, Staff
@@ -155,6 +156,21 @@ def bind_group(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class GroupBinding:
+    unit_id: int
+    bound_by: int
+
+
+def group_binding(conn: sqlite3.Connection, channel: str, chat_id: str) -> GroupBinding | None:
+    """The unit a group chat is the alert group of, and who bound it; None if unbound."""
+    row = conn.execute(
+        "SELECT unit_id, bound_by FROM alert_groups WHERE channel = ? AND chat_id = ?",
+        (channel, chat_id),
+    ).fetchone()
+    return GroupBinding(int(row["unit_id"]), int(row["bound_by"])) if row else None
+
+
 def alert_groups(conn: sqlite3.Connection, unit_id: int) -> list[tuple[str, str, str]]:
     """Group chats bound to the unit or any unit above it, as (channel, chat
     id, language): a group reads the language of the supervisor who bound it."""
@@ -269,14 +285,21 @@ def language_of(conn: sqlite3.Connection, staff_id: int | None) -> str:
     return str(row["language"]) if row else "zh-CN"
 
 
-def search_active(conn: sqlite3.Connection, text: str, limit: int) -> list[Staff]:
+def search_active(
+    conn: sqlite3.Connection, text: str, limit: int, units: Sequence[int] | None = None
+) -> list[Staff]:
     """Active people whose name contains `text` (or whose phone or employee
-    number is it), by name."""
+    number is it), by name; only members of `units` when given."""
     needle = text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    within = ""
+    if units is not None:
+        if not units:
+            return []
+        within = f" AND s.unit_id IN ({','.join('?' * len(units))})"
     rows = conn.execute(
         f"SELECT {_STAFF_COLUMNS} FROM staff s WHERE s.active = 1 AND (s.name LIKE ? ESCAPE '\\'"
-        " OR s.phone = ? OR s.employee_no = ?) ORDER BY s.name, s.id LIMIT ?",
-        (f"%{needle}%", text.strip(), text.strip(), limit),
+        f" OR s.phone = ? OR s.employee_no = ?){within} ORDER BY s.name, s.id LIMIT ?",
+        (f"%{needle}%", text.strip(), text.strip(), *(units or ()), limit),
     ).fetchall()
     return [_staff(row) for row in rows]
 

@@ -11,17 +11,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.hazard_rules import (
+    OVERSIGHT,
     TRANSITIONS,
     Action,
     HazardFacts,
     Report,
     Status,
+    assignable_units,
     check,
+    deciders,
     distance_m,
     hazard_number,
     incident_number,
     is_repeat,
     may,
+    may_be_responsible,
     next_status,
     parse_amount,
     quick_deadlines,
@@ -82,6 +86,74 @@ def test_nobody_accepts_their_own_rectification() -> None:
     hazard = HazardFacts(Status.SUBMITTED, responsible_id=RESPONSIBLE_SUPERVISOR.id)
     assert not may(Action.ACCEPT, RESPONSIBLE_SUPERVISOR, hazard, oversees_unit=True)
     assert may(Action.ACCEPT, SUPERVISOR, hazard, oversees_unit=True)
+
+
+@pytest.mark.parametrize("action", sorted(OVERSIGHT))
+@pytest.mark.parametrize("responsible", [RESPONSIBLE_SUPERVISOR, person(8, Role.SAFETY_OFFICER)])
+def test_nobody_oversees_their_own_work(action: Action, responsible: Staff) -> None:
+    """Approving one's own extension, sending back, reassigning or ordering
+    one's own work is refused as acceptance is; someone else may."""
+    hazard = HazardFacts(Status.SUBMITTED, responsible_id=responsible.id)
+    assert not may(action, responsible, hazard, oversees_unit=True)
+    assert may(action, SUPERVISOR, hazard, oversees_unit=True)
+    assert may(action, OFFICER, hazard, oversees_unit=False)
+
+
+def head(pid: int, unit: int, *, active: bool = True) -> Staff:
+    return Staff(pid, f"p{pid}", None, None, unit, frozenset({Role.SUPERVISOR}), "zh-CN", active)
+
+
+def test_deciders_are_the_nearest_supervisors_up_the_tree() -> None:
+    team, department, centre = head(11, 3), head(12, 2), head(13, 1)
+    second = head(14, 2)
+    chain = [team, department, second, centre]
+    assert deciders(chain, [OFFICER], responsible_id=RESPONSIBLE.id) == [team]
+    # The team's head is the responsible person: the department's heads decide.
+    assert deciders(chain, [OFFICER], responsible_id=team.id) == [department, second]
+    # Of two heads of one unit, the other one decides.
+    assert deciders([department, second, centre], [OFFICER], department.id) == [second]
+
+
+def test_without_another_supervisor_the_safety_officers_decide() -> None:
+    only = head(11, 3)
+    assert deciders([only], [OFFICER], responsible_id=only.id) == [OFFICER]
+    assert deciders([], [OFFICER], responsible_id=None) == [OFFICER]
+    # A responsible safety officer is not asked about their own work either.
+    assert deciders([only], [OFFICER], responsible_id=OFFICER.id) == [only]
+    assert deciders([], [OFFICER], responsible_id=OFFICER.id) == []
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 8), st.integers(1, 4), st.booleans()), max_size=8),
+    st.integers(1, 8),
+)
+def test_the_responsible_person_is_never_asked_to_decide(
+    heads: list[tuple[int, int, bool]], responsible: int
+) -> None:
+    chain = [head(pid, unit, active=active) for pid, unit, active in heads]
+    officers = [person(pid, Role.SAFETY_OFFICER) for pid in (1, 9)]
+    chosen = deciders(chain, officers, responsible)
+    assert chosen
+    assert all(s.active and s.id != responsible for s in chosen)
+
+
+def member(pid: int, unit: int, *roles: Role) -> Staff:
+    return Staff(pid, f"p{pid}", None, None, unit, frozenset(roles), "zh-CN", True)
+
+
+def test_the_responsible_person_comes_from_the_hazards_subtree_or_the_assigners() -> None:
+    # Units: 1 the centre, 2 a department under it, 3 a team in 2, 4 another department.
+    hazard_units, department = [3], [2, 3]
+    head = member(10, 2, Role.SUPERVISOR)
+    officer = member(11, 1, Role.SAFETY_OFFICER)
+    assert assignable_units(hazard_units, head, department) == [3, 2]
+    assert assignable_units(hazard_units, officer, [1, 2, 3, 4]) == [3]
+    scope = assignable_units(hazard_units, head, department)
+    assert may_be_responsible(member(1, 3, Role.STAFF), scope)
+    assert may_be_responsible(head, scope)  # he may take it on himself
+    assert not may_be_responsible(member(2, 4, Role.SUPERVISOR), scope)  # another department
+    assert not may_be_responsible(member(3, 1, Role.ADMIN), scope)  # the centre above
+    assert not may_be_responsible(member(4, 1, Role.STAFF), [3])
 
 
 def test_closed_hazard_takes_no_more_actions() -> None:

@@ -117,6 +117,18 @@ def test_who_oversees_an_incident() -> None:
     assert not rules.oversees(staff({Role.ADMIN}, 9, active=False), chain)
 
 
+def test_who_may_see_an_incident() -> None:
+    chain = [3, 2, 1]
+    reporter = staff({Role.STAFF}, 3)  # id 1
+    colleague = Staff(2, "y", "+86", None, 3, frozenset({Role.STAFF}), "zh-CN", True)
+    assert rules.may_see(reporter, chain, reported_by=1)
+    assert not rules.may_see(colleague, chain, reported_by=1)
+    assert not rules.may_see(staff({Role.SUPERVISOR}, 4), chain, reported_by=2)
+    assert rules.may_see(staff({Role.SUPERVISOR}, 2), chain, reported_by=2)
+    assert rules.may_see(staff({Role.SAFETY_OFFICER}, 9), chain, reported_by=2)
+    assert not rules.may_see(staff({Role.STAFF}, 3, active=False), chain, reported_by=1)
+
+
 def test_casualties_and_fires_alert_the_whole_chain() -> None:
     wide = {kind for kind in rules.KINDS if rules.alerts_whole_chain(kind)}
     assert wide == {"injury", "serious_injury", "death", "fire"}

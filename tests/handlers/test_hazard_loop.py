@@ -239,6 +239,85 @@ async def test_nobody_accepts_their_own_rectification(person, app, org) -> None:
     assert (await hazard(app))["status"] == "submitted"
 
 
+async def _make_responsible(app: App, staff_id: int) -> None:
+    await app.db.transaction(
+        lambda c: c.execute("UPDATE hazards SET responsible_id = ?", (staff_id,))
+    )
+
+
+async def test_a_supervisor_does_not_decide_on_his_own_extension_request(person, app, org) -> None:
+    await _hazard_in(app, org, "in_progress")
+    await _make_responsible(app, org["刘强"])
+    liu, li = await person("刘强"), await person("李静")
+    await liu.send("/hz 1 extend")
+    await liu.send("已设置警戒线")
+    await liu.press("跳过")
+    replies = await liu.send("2026-12-03")
+    assert "等待主管审批" in replies[-1]
+    # No buttons to decide on his own request, and a typed or forged one is refused.
+    assert not any(a.endswith(("approve", "refuse")) for _, a in liu.last_buttons)
+    for forged in ("/hz 1 approve", "/hz 1 refuse"):
+        assert "没有权限" in (await liu.deliver(InboundKind.ACTION, forged))[0]
+    assert (await hazard(app))["status"] == "extension_requested"
+    # 保安部 has no other supervisor and the centre none at all: the safety officer decides.
+    request = (await li.replies())[-1]
+    assert "刘强 申请隐患 YH-2026-0001 延期" in request
+    assert ("👍 同意延期", "/hz 1 approve") in li.last_buttons
+    assert "已同意隐患 YH-2026-0001 延期" in (await li.press("同意延期"))[-1]
+    assert [(a, who) for a, _, who in await actions(app)][-1] == ("approve_extension", "李静")
+
+
+async def test_a_supervisor_does_not_send_back_his_own_rectification(person, app, org) -> None:
+    await _hazard_in(app, org, "submitted")
+    await _make_responsible(app, org["刘强"])
+    liu = await person("刘强")
+    card = await liu.send("/hz 1")
+    assert not any(a.endswith(("accept", "back")) for _, a in liu.last_buttons), card
+    assert "没有权限" in (await liu.deliver(InboundKind.ACTION, "/hz 1 back"))[0]
+    await liu.send("没有贴标识")  # had a send-back flow opened, this would be its reason
+    assert (await hazard(app))["status"] == "submitted"
+    assert "send_back" not in [a for a, _, _ in await actions(app)]
+
+
+async def test_an_extension_request_goes_up_the_tree_past_the_responsible_supervisor(
+    person, app, org
+) -> None:
+    await _hazard_in(app, org, "in_progress")
+    await _make_responsible(app, org["刘强"])
+    # 王建国 heads the centre above 保安部 for this test.
+    await app.db.transaction(
+        lambda c: c.execute(
+            "UPDATE staff SET roles = 'admin,supervisor' WHERE id = ?", (org["王建国"],)
+        )
+    )
+    liu, wang, li = await person("刘强"), await person("王建国"), await person("李静")
+    await liu.send("/hz 1 extend")
+    await liu.send("已设置警戒线")
+    await liu.press("跳过")
+    await liu.send("2026-12-03")
+    assert "刘强 申请隐患 YH-2026-0001 延期" in (await wang.replies())[-1]
+    assert await li.replies() == []
+    assert "已同意" in (await wang.press("同意延期"))[-1]
+
+
+async def test_a_supervisors_own_rectification_reaches_someone_who_may_accept_it(
+    person, app, org
+) -> None:
+    await _hazard_in(app, org, "in_progress")
+    await _make_responsible(app, org["刘强"])
+    liu, li = await person("刘强"), await person("李静")
+    await liu.send("/hz 1 submit")
+    await liu.send("换了新锁")
+    await liu.photo("cd/lock.jpg")
+    assert "等待验收" in (await liu.press("完成"))[-1]
+    assert not any(a.endswith("accept") for _, a in liu.last_buttons)
+    request = (await li.replies())[-1]
+    assert "刘强 已完成隐患 YH-2026-0001 的整改，请验收" in request
+    assert "已销号" in (await li.press("验收通过"))[-1]
+    row = await hazard(app)
+    assert row["status"] == "closed" and row["accepted_by"] == org["李静"]
+
+
 async def test_the_same_button_pressed_twice_quickly_acts_once(person, app, org) -> None:
     await _hazard_in(app, org, "submitted")
     liu = await person("刘强")
@@ -301,9 +380,64 @@ async def test_search_by_name_and_paging(person, app, org) -> None:
     liu = await person("刘强")
     await liu.send("/hz 1 assign")
     assert "没有找到" in (await liu.send("不存在的人"))[0]
-    await liu.send("赵")
-    assert [label for label, _ in liu.last_buttons] == ["赵敏"]
-    assert "责任人：赵敏" in (await liu.press("赵敏"))[-1]
+    await liu.send("杨")
+    assert [label for label, _ in liu.last_buttons] == ["杨洋"]
+    assert "责任人：杨洋" in (await liu.press("杨洋"))[-1]
+
+
+async def test_the_responsible_person_comes_from_the_hazards_unit_and_below(
+    person, app, org
+) -> None:
+    await _hazard_in(app, org, "open")  # a hazard of 保安部/一班
+    liu, li = await person("刘强"), await person("李静")
+    await li.send("/hz 1 assign")
+    assert [label for label, _ in li.last_buttons] == ["张伟", "陈磊", "杨洋"]
+    for elsewhere in ("赵敏", "王建国", "李静"):  # 工程部, and the centre above
+        assert "没有找到" in (await li.send(elsewhere))[0], elsewhere
+    await li.send("/cancel")
+    # 保安部's supervisor may also pick from the units he heads, himself included.
+    await liu.send("/hz 1 assign")
+    assert [label for label, _ in liu.last_buttons] == ["张伟", "陈磊", "杨洋", "刘强"]
+    assert "没有找到" in (await liu.send("赵敏"))[0]
+    assert "没有找到" in (await liu.send("13800000007"))[0]  # 赵敏's phone
+    assert (await hazard(app))["status"] == "open"
+
+
+async def test_a_forged_choice_of_someone_elsewhere_is_refused(person, app, org) -> None:
+    await _hazard_in(app, org, "open")
+    liu = await person("刘强")
+    await liu.send("/hz 1 assign")
+    version = liu.last_buttons[0][1].partition(":")[0]
+    for forged in (org["赵敏"], org["王建国"], 99999):
+        replies = await liu.deliver(InboundKind.ACTION, f"{version}:s{forged}")
+        assert "只能从隐患所在单位" in replies[0], (forged, replies)
+        assert "请选择整改责任人" in replies[-1]
+    row = await hazard(app)
+    assert row["status"] == "open" and row["responsible_id"] is None
+
+
+async def test_someone_moved_to_another_unit_while_being_assigned_is_refused(
+    person, app, org
+) -> None:
+    await _hazard_in(app, org, "open")
+    liu = await person("刘强")
+    await liu.send("/hz 1 assign")
+    await liu.press("陈磊")
+    await liu.send("换锁")
+    await liu.press("明天")
+    await app.db.transaction(
+        lambda c: c.execute(
+            "UPDATE staff SET unit_id = (SELECT unit_id FROM staff WHERE id = ?) WHERE id = ?",
+            (org["赵敏"], org["陈磊"]),
+        )
+    )
+    replies = await liu.send("500")
+    assert "只能从隐患所在单位" in replies[0]
+    assert (await hazard(app))["status"] == "open"
+    assert "陈磊" not in [label for label, _ in liu.last_buttons]
+    await liu.press("杨洋")  # the rest of the answers are kept
+    row = await hazard(app)
+    assert row["responsible_id"] == org["杨洋"] and row["funding"] == "500"
 
 
 async def test_closed_by_someone_else_while_typing(person, app, org) -> None:

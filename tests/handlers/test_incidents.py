@@ -317,18 +317,33 @@ async def test_overseer_investigates_and_a_corrective_action_becomes_a_hazard(
 async def test_non_overseers_are_refused_and_nothing_changes(person, app: App) -> None:
     zhang, zhao, chen = [await person(name) for name in ("张伟", "赵敏", "陈磊")]
     await report(zhang)
-    for who in (zhang, zhao):
-        for action in ("report", "investigate", "action"):
-            replies = await who.send(f"/incident {NUMBER} {action}")
-            assert "只有事故单位或其上级单位的主管" in replies[0], (who.name, action)
+    for action in ("report", "investigate", "action", "pdf"):
+        replies = await zhang.send(f"/incident {NUMBER} {action}")
+        assert "只有事故单位或其上级单位的主管" in replies[0], action
+        replies = await zhao.send(f"/incident {NUMBER} {action}")
+        assert "没有找到事故" in replies[0], action
     own = (await zhang.send(f"/incident {NUMBER}"))[0]
     assert NUMBER in own and "记录：" in own  # the reporter sees the card ...
     assert not any(a.endswith(("report", "investigate", "action")) for _, a in zhang.last_buttons)
-    assert "无权查看" in (await chen.send(f"/incident {NUMBER}"))[0]  # ... a colleague does not
-    assert "无权查看" in (await zhao.send(f"/incident {NUMBER}"))[0]
-    assert "没有找到" in (await zhao.send("/incident SG-2026-999"))[0]
+    assert "没有找到事故" in (await chen.send(f"/incident {NUMBER}"))[0]  # ... a colleague does not
+    assert "没有找到事故" in (await zhao.send(f"/incident {NUMBER}"))[0]
     row = await incident_row(app)
     assert (row["investigation"], row["report_submitted_at"]) == ("reported", None)
+    assert await audit_actions(app) == ["reported"]
+
+
+async def test_an_outsider_cannot_tell_an_incident_from_a_missing_one(person, app: App) -> None:
+    zhang, zhao, chen = [await person(name) for name in ("张伟", "赵敏", "陈磊")]
+    await report(zhang)
+    for outsider in (zhao, chen):  # another department's supervisor; a colleague
+        for wanted in ("", " investigate", " action", " report", " pdf", " explode"):
+            there = await outsider.send(f"/incident {NUMBER}{wanted}")
+            missing = await outsider.send(f"/incident SG-2026-999{wanted}")
+            assert there == [text.replace("SG-2026-999", NUMBER) for text in missing], (
+                outsider.name,
+                wanted,
+                there,
+            )
     assert await audit_actions(app) == ["reported"]
 
 
