@@ -189,9 +189,18 @@ def _parser() -> argparse.ArgumentParser:
     poster.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     poster.set_defaults(run=_poster)
 
-    box = commands.add_parser("outbox", help="list pending and failed deliveries")
+    box = commands.add_parser(
+        "outbox", help="list what is waiting to be delivered and why; retry failed deliveries"
+    )
     box.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     box.set_defaults(run=_outbox)
+    box_sub = box.add_subparsers(dest="outbox_command")
+    retry = box_sub.add_parser("retry", help="deliver failed rows again (one by id, or all)")
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", nargs="?", type=int, help="the outbox id shown by `frontline outbox`")
+    which.add_argument("--failed", action="store_true", help="every failed row")
+    retry.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    retry.set_defaults(run=_outbox_retry)
     return parser
 
 
@@ -654,6 +663,7 @@ async def _outbox(settings: Settings, args: argparse.Namespace) -> int:
         print(t(lang, "cli.outbox_empty"))
         return 0
     print(t(lang, "cli.outbox_header"))
+    now = iso(datetime.now(UTC))
     for row in rows:
         first_line = row["text"].splitlines()[0] if row["text"] else ""
         print(
@@ -666,10 +676,40 @@ async def _outbox(settings: Settings, args: argparse.Namespace) -> int:
                 channel=row["channel"] or t(lang, "cli.no_channel"),
                 attempts=row["attempts"],
                 created=row["created_at"][:16].replace("T", " "),
-                error=row["last_error"] or "",
+                error=_waiting_because(lang, row, now),
                 text=first_line[:60],
             )
         )
+    return 0
+
+
+def _waiting_because(lang: str, row: sqlite3.Row, now: str) -> str:
+    """Why a row has not gone yet, in the operator's words."""
+    if row["status"] != "pending":
+        return str(row["last_error"] or "")
+    if row["channel"] is None:
+        return t(lang, "cli.why_no_channel")
+    if row["next_attempt_at"] > now:
+        at = row["next_attempt_at"][:19].replace("T", " ")
+        return t(lang, "cli.why_retry", at=at, error=row["last_error"] or "")
+    return t(lang, "cli.why_queued")
+
+
+async def _outbox_retry(settings: Settings, args: argparse.Namespace) -> int:
+    lang = settings.language
+    app = await App.open(settings.db, {}, language=lang, timezone=settings.timezone)
+    try:
+        now = iso(datetime.now(UTC))
+        count = await app.db.transaction(
+            lambda conn: outbox.redrive(conn, now, None if args.failed else args.id)
+        )
+    finally:
+        await app.close()
+    if not count:
+        print(t(lang, "cli.retry_none" if args.failed else "cli.retry_not_failed", id=args.id))
+        return 0 if args.failed else 2
+    # A running `frontline run` looks at due rows at least once a second.
+    print(t(lang, "cli.retry_queued", count=count))
     return 0
 
 

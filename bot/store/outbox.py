@@ -320,6 +320,7 @@ def undelivered(conn: sqlite3.Connection, limit: int = 200) -> Sequence[sqlite3.
     """Pending and failed rows for admins, oldest first, with the recipient's name."""
     return conn.execute(
         "SELECT o.id, o.status, o.channel, o.attempts, o.last_error, o.created_at, o.text,"
+        " o.next_attempt_at,"
         " s.name AS recipient FROM outbox o LEFT JOIN staff s ON s.id = o.staff_id"
         " WHERE o.status IN ('pending', 'failed') ORDER BY o.id LIMIT ?",
         (limit,),

@@ -7,17 +7,18 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import Person
+from conftest import START, Person, demo_database
 
 from bot import cli
 from bot.app import App
 from bot.model import Outbound
 from bot.sender import PermanentError, TransientError
-from bot.store import outbox
+from bot.store import outbox, people
+from bot.store.outbox import NewMessage
 from schedules.clock import FakeClock, iso, parse_iso
 
 CHANNEL = "test"
@@ -50,6 +51,11 @@ class FakeTransport:
 @pytest.fixture
 def transport() -> FakeTransport:
     return FakeTransport()
+
+
+@pytest.fixture
+def org_db(tmp_path: Path) -> Path:
+    return demo_database(tmp_path / "org.db")
 
 
 @pytest.fixture
@@ -326,3 +332,124 @@ async def test_zero_retry_after_still_waits_a_moment(person, app: App, transport
     assert transport.attempts == 1  # not burnt through every attempt in one drain
     clock.advance(timedelta(seconds=1))
     assert await app.sender.drain(CHANNEL) == 1
+
+
+# -- fairness: a queue per address ---------------------------------------------------------
+class PacedTransport(FakeTransport):
+    """One message a second per address, as Telegram allows a private chat."""
+
+    def limit(self, address: str | None) -> tuple[float, float]:
+        return 1.0, 1.0
+
+
+def notices(staff_id: int | None, address: str, count: int, kind: str | None = "notice.due"):
+    def queue(conn: sqlite3.Connection) -> None:
+        for n in range(count):
+            outbox.enqueue(
+                conn,
+                NewMessage(
+                    staff_id,
+                    CHANNEL,
+                    address,
+                    f"通知 {n}：请阅读本周消防通知。" + "内容" * 40,
+                    f"{address}:{kind}:{n}",
+                    kind=kind,
+                ),
+                iso(START),
+            )
+
+    return queue
+
+
+async def wait_until(condition, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_a_reply_never_waits_behind_another_persons_backlog(
+    tmp_path: Path, clock: FakeClock, org_db
+) -> None:
+    transport = PacedTransport()
+    app = await App.open(org_db, {CHANNEL: transport}, clock=clock)
+    runner = asyncio.create_task(app.sender.run())
+    try:
+        # 200 unique notices to the supervisor's chat, one a second at most.
+        await app.db.transaction(notices(None, "backlog", 200, kind=None))
+        await wait_until(lambda: len(transport.delivered) >= 1)
+        [zhang] = await app.db.read(lambda conn: people.find_staff(conn, "张伟"))
+        worker = Person(app, zhang.id, zhang.name)
+        await app.db.transaction(
+            lambda conn: people.bind_identity(conn, CHANNEL, worker.user_id, zhang.id, iso(START))
+        )
+        await worker.send("/help")
+        await wait_until(lambda: any(m.address == worker.user_id for m in transport.delivered))
+        backlog_sent = sum(m.address == "backlog" for m in transport.delivered)
+        assert backlog_sent <= 3  # the reply did not wait for the backlog (200 s of it)
+    finally:
+        await app.sender.stop(grace_seconds=1)
+        runner.cancel()
+        await app.close()
+
+
+async def test_a_reply_goes_before_the_persons_own_queued_notices(
+    person, app: App, transport
+) -> None:
+    worker: Person = await person("张伟")
+    await app.db.transaction(notices(worker.staff_id, worker.user_id, 3, kind=None))
+    await worker.send("/help")
+    await app.sender.drain(CHANNEL)
+    texts = [m.text for m in transport.delivered]
+    assert texts[0].startswith("您可以使用") and len(texts) == 4
+
+
+async def test_notices_of_one_kind_that_pile_up_go_as_one_digest(
+    person, app: App, transport
+) -> None:
+    worker: Person = await person("刘强")
+    await app.db.transaction(notices(worker.staff_id, worker.user_id, 101))
+    await app.sender.drain(CHANNEL)
+    # All 101 arrive, in a handful of messages rather than 101.
+    assert len(transport.delivered) <= 101 // 10
+    body = "\n".join(m.text for m in transport.delivered)
+    assert all(f"通知 {n}：" in body for n in range(101))
+    assert {row["status"] for row in await rows(app)} == {"sent"}
+
+
+async def test_notices_of_different_kinds_are_not_merged(person, app: App, transport) -> None:
+    worker: Person = await person("刘强")
+    await app.db.transaction(notices(worker.staff_id, worker.user_id, 2, kind="a"))
+    await app.db.transaction(notices(worker.staff_id, worker.user_id, 2, kind="b"))
+    await app.sender.drain(CHANNEL)
+    assert len(transport.delivered) == 2
+
+
+async def test_outbox_command_says_why_each_row_waits_and_retry_redrives_failed_rows(
+    person, app: App, transport, tmp_path: Path, capsys, cli_env, clock: FakeClock
+) -> None:
+    clock.set(datetime.now(UTC))  # the command reads the wall clock
+    worker: Person = await person("张伟")
+    await worker.send("/help")
+    transport.failures = [PermanentError("400 chat not found")]
+    await app.sender.drain(CHANNEL)
+    await worker.send("/help")
+    transport.failures = [TransientError("502 Bad Gateway")]
+    await app.sender.drain(CHANNEL)
+    db = tmp_path / "frontline.db"
+
+    assert await run_outbox_command(db) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert "400 chat not found" in lines[0] and "失败" in lines[0]
+    assert "重试" in lines[1] and "502 Bad Gateway" in lines[1]
+
+    [failed_id] = [row["id"] for row in await rows(app) if row["status"] == "failed"]
+    retry = ["outbox", "retry", str(failed_id), "--db", str(db)]
+    assert await asyncio.to_thread(cli.main, retry) == 0
+    assert "1" in capsys.readouterr().out
+    assert await asyncio.to_thread(cli.main, retry) == 2  # no longer failed
+    capsys.readouterr()
+    clock.advance(timedelta(minutes=5))
+    assert await app.sender.drain(CHANNEL) == 2
+    assert {row["status"] for row in await rows(app)} == {"sent"}
+    assert await asyncio.to_thread(cli.main, ["outbox", "retry", "--failed", "--db", str(db)]) == 0
+    assert "没有发送失败" in capsys.readouterr().out

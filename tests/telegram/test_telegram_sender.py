@@ -33,6 +33,7 @@ from bot.channels.telegram.channel import TelegramSettings, build_application
 from bot.channels.telegram.transport import MAX_TEXT, TelegramTransport
 from bot.model import Button, Inbound, InboundKind
 from bot.sender import Retry, _Pace
+from bot.store import media as media_store
 from bot.store import outbox, people
 from bot.store.outbox import NewMessage
 from schedules.clock import FakeClock, iso, parse_iso
@@ -625,3 +626,32 @@ async def test_a_printable_pdf_goes_as_a_document(app: App, api: FakeBotAPI, med
     [document] = api.messages_to(LIU)
     assert document.method == "sendDocument" and document.caption == "整改通知书 ZG-2026-001"
     assert document.uploads == {"document": b"%PDF-1.4 order"}
+
+
+# -- a stored photo that is gone ----------------------------------------------------------
+
+
+async def test_a_missing_photo_goes_by_telegrams_own_copy(
+    app: App, api: FakeBotAPI, media: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    file_id = api.add_file(b"\xff\xd8 jpeg \xff\xd9")
+    await app.db.transaction(
+        lambda conn: media_store.remember(conn, CHANNEL, file_id, "ab/gone.jpg", "2026-01-01")
+    )
+    await queue(app, ZHANG, "⚠️ 隐患报告：护栏松动", attachments=("ab/gone.jpg",))
+    assert await drain(app) == 1
+    [sent] = api.messages_to(ZHANG)
+    assert sent.method == "sendPhoto" and "护栏松动" in (sent.caption or "")
+    assert [r for r in caplog.records if "media file missing" in r.getMessage()]
+
+
+async def test_a_missing_photo_without_a_copy_still_sends_the_text_with_a_note(
+    app: App, api: FakeBotAPI, media: Path
+) -> None:
+    await queue(app, ZHANG, "⚠️ 隐患报告：护栏松动", attachments=("ab/gone.jpg",))
+    assert await drain(app) == 1
+    [sent] = api.messages_to(ZHANG)
+    assert sent.method == "sendMessage" and "护栏松动" in (sent.text or "")
+    assert "照片已丢失" in (sent.text or "")
+    [row] = await rows(app)
+    assert row["status"] == "sent"
