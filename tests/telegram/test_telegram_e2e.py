@@ -345,3 +345,46 @@ def test_request_urls_with_the_token_are_not_logged(tmp_path: Path) -> None:
 
     cli.main(["outbox", "--db", str(tmp_path / "x.db")])
     assert logging.getLogger("httpx").getEffectiveLevel() >= logging.WARNING
+
+
+async def test_webhook_answers_only_after_the_update_is_committed(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    import threading
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram/hook"
+    async for bot in running(
+        api,
+        tmp_path,
+        telegram_webhook_url="https://bot.example.org/telegram/hook",
+        telegram_webhook_secret="s3cret-token",
+        telegram_listen=f"127.0.0.1:{port}",
+    ):
+        assert api.webhook_url == "https://bot.example.org/telegram/hook"
+        allowed = [c for c in api.requests if c.method == "setWebhook"][-1].params
+        assert allowed["allowed_updates"] == ["message", "callback_query"]
+        taken, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            conn = sqlite3.connect(bot.db_path, isolation_level=None)
+            conn.execute("BEGIN IMMEDIATE")
+            taken.set()
+            release.wait(30)
+            conn.execute("ROLLBACK")
+            conn.close()
+
+        threading.Thread(target=hold, daemon=True).start()
+        await asyncio.to_thread(taken.wait, 10)
+        update = text_update(7001, "/start", update_id=api.next_update_id())
+        posted = asyncio.create_task(post_webhook(url, update, secret="s3cret-token"))
+        await asyncio.sleep(1.5)  # past SQLite's busy timeout
+        assert not posted.done()  # no 200 before the commit
+        release.set()
+        status, _ = await posted
+        assert status == 200
+        assert len(bot.rows("SELECT * FROM processed_events")) == 1
+        # An update that cannot be parsed is answered 200 (Telegram would only resend it).
+        poison = {"update_id": api.next_update_id(), "poll": {"id": "1"}}
+        status, _ = await post_webhook(url, poison, secret="s3cret-token")
+        assert status == 200
