@@ -329,3 +329,12 @@ async def test_telegram_unreachable_at_start_is_retried_and_nothing_fails(
         "SELECT attempts FROM outbox WHERE idempotency_key = 'early'"
     ).fetchone() == (1,)
     conn.close()
+
+
+def test_run_help_names_every_channel(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    shown = capsys.readouterr().out
+    assert "WeCom" in shown and "Telegram" in shown and "SQLite" in shown
