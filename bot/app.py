@@ -63,9 +63,12 @@ class App:
         timezone: str = "Asia/Shanghai",
         media_dir: Path | None = None,
         ready: Collection[str] | None = None,
+        served: Collection[str] | None = None,
     ) -> App:
         """`ready`: the channels whose transports can deliver now (default all);
-        `serve` enables each once its transport has started."""
+        `serve` enables each once its transport has started. `served`: the
+        channels this deployment delivers on, so that nobody's message is
+        routed to one it does not run (None: any, for tests and commands)."""
         load_all()  # a bad checklist file stops the start, not the first /check
         clock = clock or SystemClock()
         charts.configure(media_dir or Path(db_path).parent / "media")
@@ -88,6 +91,7 @@ class App:
             on_commit=sender.wake,
             # The settings' default: `media/` beside the database.
             media_dir=media_dir or Path(db_path).parent / "media",
+            served=served,
         )
         scheduler = Scheduler(
             db,
@@ -115,6 +119,8 @@ class App:
             timezone=timezone,
             on_commit=sender.wake,
         )
+        scheduler.served = served
+        sender.served = served
         return cls(db=db, engine=engine, sender=sender, scheduler=scheduler)
 
     async def recover(self) -> int:
@@ -189,6 +195,7 @@ async def serve(
             timezone=settings.timezone,
             media_dir=settings.media_path,
             ready=(),
+            served=frozenset(transports),
         )
         stack.push_async_callback(app.close)
         await app.recover()

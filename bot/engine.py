@@ -11,7 +11,7 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -97,9 +97,13 @@ class Visitor:
         now: datetime,
         language: str,
         default_timezone: str,
+        served: Collection[str] | None = None,
     ) -> None:
         self.conn = conn
         self.channel = channel
+        # The channels this deployment delivers on (None: any, as in tests and
+        # commands run beside the bot): a message never goes where nobody sends.
+        self.served = served
         self.user_id = user_id
         self.address = address
         self.now = now
@@ -188,7 +192,7 @@ class Visitor:
     ) -> None:
         """`kind`: what the message is (a catalog key); notices of one kind that
         pile up for a person are delivered as one digest."""
-        route = people.reachable_channel(self.conn, recipient.id)
+        route = people.reachable_channel(self.conn, recipient.id, served=self.served)
         self._pending.append(
             _Pending(
                 staff_id=recipient.id,
@@ -373,9 +377,12 @@ class Engine:
         default_timezone: str,
         on_commit: Callable[[], None] | None = None,
         media_dir: Path | None = None,
+        served: Collection[str] | None = None,
     ) -> None:
         self.db = db
         self.media_dir = media_dir
+        # The channels this deployment delivers on; None: any (tests, commands).
+        self.served = served
         self.router = router
         self.clock = clock
         self.default_language = default_language
@@ -456,7 +463,7 @@ class Engine:
             or found.last_seen < iso(now - SEEN_PRECISION)
         ):
             people.touch_identity(conn, channel, user_id, iso(now))
-        return Ctx(
+        ctx = Ctx(
             conn,
             found.staff,
             conversations.load(conn, found.staff.id),
@@ -468,6 +475,8 @@ class Engine:
             default_timezone=self.default_timezone,
             media_dir=self.media_dir,
         )
+        ctx.served = self.served
+        return ctx
 
     def _process(
         self, conn: sqlite3.Connection, inbound: Inbound
@@ -508,6 +517,7 @@ class Engine:
             now=self.clock.now(),
             language=hint if hint in LANGUAGES else self.default_language,
             default_timezone=self.default_timezone,
+            served=self.served,
         )
 
     def _guarded(

@@ -205,6 +205,10 @@ class Sender:
         self._gates = {name: asyncio.Semaphore(parallel) for name in self.transports}
         self._serving: dict[tuple[str, str], asyncio.Task[int]] = {}
         self._stopping = False
+        # The channels this deployment runs (None: any). Rows queued for another
+        # channel are routed again to one that reaches the person.
+        self.served: Collection[str] | None = None
+        self._rerouted_at = 0.0
 
     def wake(self) -> None:
         """Called when a transaction has queued rows: look now, not at the next tick."""
@@ -220,10 +224,20 @@ class Sender:
         until woken or `idle_seconds` pass (for retries)."""
         while not self._stopping:
             self._wake.clear()
+            await self._reroute()
             for channel in [c for c in self.transports if c in self.ready]:
                 await self._dispatch(channel)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), idle_seconds)
+
+    async def _reroute(self, every_seconds: float = 30.0) -> None:
+        served = self.served
+        if served is None or time.monotonic() - self._rerouted_at < every_seconds:
+            return
+        self._rerouted_at = time.monotonic()
+        moved = await self.db.transaction(partial(outbox.reroute_unserved, served=served))
+        if moved:
+            log.warning("rows for channels this deployment does not run rerouted=%s", moved)
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Take no new rows; let the deliveries in flight finish (at most
@@ -369,7 +383,7 @@ class Sender:
             if recovered:
                 outbox.retry_now(conn, transport.name, sent_at)
                 if health.reported:
-                    _tell_admins(conn, "delivery.channel_up", transport.name, sent_at)
+                    _tell_admins(conn, "delivery.channel_up", transport.name, sent_at, self.served)
 
         await self.db.transaction(sent)
         if recovered:
@@ -419,7 +433,9 @@ class Sender:
             for one in every:
                 outbox.mark_retry(conn, one.id, reason, later)
             if report:
-                _tell_admins(conn, "delivery.channel_down", channel, iso(now), error=reason)
+                _tell_admins(
+                    conn, "delivery.channel_down", channel, iso(now), self.served, error=reason
+                )
 
         await self.db.transaction(retry)
         log.warning(
@@ -473,7 +489,7 @@ class Sender:
             for one in rows:
                 outbox.mark_failed(conn, one.id, error)
             if unreachable and row.channel and row.address:
-                _report_unreachable(conn, row.channel, row.address, now)
+                _report_unreachable(conn, row.channel, row.address, now, self.served)
 
         await self.db.transaction(mark)
         log.error("delivery failed channel=%s outbox=%s error=%s", row.channel, row.id, error)
@@ -529,11 +545,18 @@ def merged(rows: list[Outbound]) -> Outbound:
     return replace(rows[0], text=MERGE_SEPARATOR.join(row.text for row in rows))
 
 
-def _tell_admins(conn: sqlite3.Connection, key: str, channel: str, now: str, **params: str) -> None:
+def _tell_admins(
+    conn: sqlite3.Connection,
+    key: str,
+    channel: str,
+    now: str,
+    served: Collection[str] | None,
+    **params: str,
+) -> None:
     """One message to every admin, on a channel other than `channel` where
     they have one (else it waits for that one to come back)."""
     for admin in people.admins(conn):
-        route = people.reachable_channel(conn, admin.id, avoid=channel)
+        route = people.reachable_channel(conn, admin.id, avoid=channel, served=served)
         outbox.enqueue(
             conn,
             NewMessage(
@@ -547,7 +570,13 @@ def _tell_admins(conn: sqlite3.Connection, key: str, channel: str, now: str, **p
         )
 
 
-def _report_unreachable(conn: sqlite3.Connection, channel: str, address: str, now: str) -> None:
+def _report_unreachable(
+    conn: sqlite3.Connection,
+    channel: str,
+    address: str,
+    now: str,
+    served: Collection[str] | None = None,
+) -> None:
     """Mark the identity unreachable; the first time, tell every admin."""
     person = people.mark_unreachable(conn, channel, address)
     if person is None:
@@ -555,7 +584,7 @@ def _report_unreachable(conn: sqlite3.Connection, channel: str, address: str, no
     for admin in people.admins(conn):
         if admin.id == person.id:
             continue
-        route = people.reachable_channel(conn, admin.id)
+        route = people.reachable_channel(conn, admin.id, served=served)
         outbox.enqueue(
             conn,
             NewMessage(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -84,6 +84,8 @@ class Scheduler:
         self.on_commit = on_commit
         self.batch = batch
         self.tally = Tally()
+        # The channels this deployment delivers on (None: any); see Visitor.served.
+        self.served: Collection[str] | None = None
         self._aps: AsyncIOScheduler | None = None
 
     # -- life cycle ---------------------------------------------------------------------
@@ -159,6 +161,7 @@ class Scheduler:
             now=now,
             language=self.language,
             default_timezone=self.timezone,
+            served=self.served,
         )
         conn.execute("SAVEPOINT reminder")
         try:

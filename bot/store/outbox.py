@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 from bot.model import Button, Outbound
+from bot.store import people
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +208,33 @@ def _take(conn: sqlite3.Connection, found: Sequence[sqlite3.Row]) -> list[Outbou
             [row.id for row in rows],
         )
     return rows
+
+
+def reroute_unserved(conn: sqlite3.Connection, served: Collection[str]) -> int:
+    """Pending rows for a channel this deployment does not run (a roster row
+    with a WeCom id where only Telegram runs, a command that queued without
+    knowing): a person's go to a served channel that reaches them, or wait for
+    any channel (the console shows them); others cannot go and fail."""
+    marks = ",".join("?" * len(served)) or "''"
+    found = conn.execute(
+        f"SELECT id, staff_id, replaces_id FROM outbox WHERE status = 'pending'"
+        f" AND channel IS NOT NULL AND channel NOT IN ({marks})",
+        list(served),
+    ).fetchall()
+    routes: dict[int, tuple[str, str] | None] = {}
+    for row in found:
+        if row["staff_id"] is None or row["replaces_id"] is not None:
+            mark_failed(conn, row["id"], "its channel is not served by this deployment")
+            continue
+        staff_id = row["staff_id"]
+        if staff_id not in routes:
+            routes[staff_id] = people.reachable_channel(conn, staff_id, served=served)
+        route = routes[staff_id]
+        conn.execute(
+            "UPDATE outbox SET channel = ?, address = ? WHERE id = ?",
+            (route[0] if route else None, route[1] if route else None, row["id"]),
+        )
+    return len(found)
 
 
 def route_held(conn: sqlite3.Connection, staff_id: int, channel: str, address: str) -> int:

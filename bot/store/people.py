@@ -4,7 +4,7 @@ identity, who supervises a unit, which channel reaches a person."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from bot.model import Role, Staff
@@ -265,17 +265,28 @@ def supervises(conn: sqlite3.Connection, staff: Staff, unit_id: int) -> bool:
 
 
 def reachable_channel(
-    conn: sqlite3.Connection, staff_id: int, *, avoid: str | None = None
+    conn: sqlite3.Connection,
+    staff_id: int,
+    *,
+    avoid: str | None = None,
+    served: Collection[str] | None = None,
 ) -> tuple[str, str] | None:
-    """The channel and address that reach a person unprompted (not the console),
-    the one they used last first, any but `avoid` before `avoid`; None if they
-    have none yet."""
-    row = conn.execute(
+    """The channel and address that reach a person unprompted (not the console):
+    among the `served` channels (all when None), the one they used last first,
+    any but `avoid` before `avoid`; None if they have none yet."""
+    sql = (
         "SELECT channel, user_id FROM channel_identities"
         " WHERE staff_id = ? AND reachable = 1 AND channel != 'console'"
-        " ORDER BY channel IS ?, last_seen_at IS NULL, last_seen_at DESC LIMIT 1",
-        (staff_id, avoid),
-    ).fetchone()
+    )
+    params: list[object] = [staff_id]
+    if served is not None:
+        if not served:
+            return None
+        sql += f" AND channel IN ({','.join('?' * len(served))})"
+        params.extend(served)
+    sql += " ORDER BY channel IS ?, last_seen_at IS NULL, last_seen_at DESC LIMIT 1"
+    params.append(avoid)
+    row = conn.execute(sql, params).fetchone()
     return (row["channel"], row["user_id"]) if row else None
 
 

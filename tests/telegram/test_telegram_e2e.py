@@ -366,15 +366,16 @@ async def test_webhook_answers_only_after_the_update_is_committed(
         assert allowed["allowed_updates"] == ["message", "callback_query"]
         taken, release = threading.Event(), threading.Event()
 
-        def hold() -> None:
-            conn = sqlite3.connect(bot.db_path, isolation_level=None)
+        def hold(db: Path, taken: threading.Event, release: threading.Event) -> None:
+            conn = sqlite3.connect(db, isolation_level=None)
             conn.execute("BEGIN IMMEDIATE")
             taken.set()
             release.wait(30)
             conn.execute("ROLLBACK")
             conn.close()
 
-        threading.Thread(target=hold, daemon=True).start()
+        args = (bot.db_path, taken, release)
+        threading.Thread(target=hold, args=args, daemon=True).start()
         await asyncio.to_thread(taken.wait, 10)
         update = text_update(7001, "/start", update_id=api.next_update_id())
         posted = asyncio.create_task(post_webhook(url, update, secret="s3cret-token"))
