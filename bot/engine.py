@@ -35,6 +35,8 @@ MAX_ACTION_BYTES = 64
 MAX_FILE_MB = 20
 
 V = TypeVar("V", bound="Visitor")
+# Where a flow keeps the flow it interrupted (conversation data).
+PAUSED = "_paused"
 _MEDIA = (InboundKind.PHOTO, InboundKind.FILE)
 
 # A step handles what a person sent while their conversation stands at it.
@@ -61,6 +63,9 @@ class Router:
     fallback: Callable[[Ctx, Inbound], None] | None = None
     # Commands that may interrupt a flow without leaving it (/help, /cancel, /lang ...).
     anytime: frozenset[str] = frozenset()
+    # Reports that never wait behind a flow (/incident, /hazard): they start at
+    # once, the flow they interrupt is paused and resumes when they end.
+    urgent: frozenset[str] = frozenset()
     # Someone the roster does not know yet (sign-up).
     stranger: Callable[[Visitor, Inbound], None] | None = None
     # Anything sent in a group chat; a Ctx when the sender is staff, else a Visitor.
@@ -302,6 +307,8 @@ class Ctx(Visitor):
         # Where files the bot makes for people (register exports) are written.
         self.media_dir = media_dir
         self._state_changed = False
+        # Set by end() when a paused flow stands again (the engine asks its question).
+        self.resumed = False
 
     @functools.cached_property
     def timezone(self) -> str:
@@ -334,9 +341,27 @@ class Ctx(Visitor):
         self._state_changed = True
 
     def end(self) -> None:
-        self.conversation.flow = ""
-        self.conversation.step = ""
-        self.conversation.data = {}
+        """Leave the flow; if it had interrupted another (an urgent report in the
+        middle of a check), that one stands again where it was."""
+        paused = self.conversation.data.get(PAUSED)
+        if isinstance(paused, dict) and paused.get("flow"):
+            self.conversation.flow = str(paused["flow"])
+            self.conversation.step = str(paused.get("step", ""))
+            self.conversation.data = dict(paused.get("data") or {})
+            self.resumed = True
+        else:
+            self.conversation.flow = ""
+            self.conversation.step = ""
+            self.conversation.data = {}
+        self._state_changed = True
+
+    def pause_into(self, paused: Conversation) -> None:
+        """Keep `paused` (the flow this one interrupted) to resume when this ends."""
+        self.conversation.data[PAUSED] = {
+            "flow": paused.flow,
+            "step": paused.step,
+            "data": paused.data,
+        }
         self._state_changed = True
 
     @property
@@ -587,12 +612,18 @@ class Engine:
                 ctx.say("errors.unknown_command")
                 self._reprompt(ctx)
                 return Outcome.REFUSED
+            if conversation.flow and name in self.router.urgent:
+                self._interrupt(ctx, command, args.strip())
+                return Outcome.HANDLED
             if conversation.flow and name not in self.router.anytime:
                 ctx.say("errors.finish_first")
                 self._reprompt(ctx)
                 return Outcome.REFUSED
             command(ctx, args.strip())
-            if conversation.flow and not ctx.state_changed:
+            if ctx.resumed:
+                self._announce_resume(ctx)
+                self._reprompt(ctx)
+            elif conversation.flow and not ctx.state_changed:
                 self._reprompt(ctx)  # /help mid-checklist: show the open question again
             return Outcome.HANDLED
         if inbound.kind is InboundKind.ACTION:
@@ -614,6 +645,9 @@ class Engine:
         step = flow.steps.get(conversation.step) if flow else None
         if step is not None:
             step(ctx, inbound)
+            if ctx.resumed:
+                self._announce_resume(ctx)
+                self._reprompt(ctx)
             return Outcome.HANDLED
         if conversation.flow:
             # A flow or step that no longer exists (renamed in an upgrade): start afresh.
@@ -637,6 +671,26 @@ class Engine:
         )
         if label is not None:
             ctx.edit(question.id, f"{question.text}\n→ {label}")
+
+    def _interrupt(self, ctx: Ctx, command: Command, args: str) -> None:
+        """Run an urgent command over the current flow, which is paused and
+        resumes when the urgent one ends (or at once, if it starts none)."""
+        paused = replace(ctx.conversation, data=dict(ctx.conversation.data))
+        command(ctx, args)
+        if not ctx.state_changed:  # it only showed something (a card): the open question again
+            self._reprompt(ctx)
+        elif ctx.conversation.flow:
+            ctx.pause_into(paused)
+            ctx.say("common.paused", flow=ctx.text(f"flows.{paused.flow}"))
+        else:  # it ended at once: back to what it interrupted
+            ctx.conversation.flow, ctx.conversation.step = paused.flow, paused.step
+            ctx.conversation.data = paused.data
+            self._reprompt(ctx)
+
+    @staticmethod
+    def _announce_resume(ctx: Ctx) -> None:
+        ctx.resumed = False
+        ctx.say("common.resumed", flow=ctx.text(f"flows.{ctx.conversation.flow}"))
 
     def _reprompt(self, ctx: Ctx) -> None:
         flow = self.router.flows.get(ctx.conversation.flow) if ctx.conversation.flow else None

@@ -40,13 +40,30 @@ def help_(ctx: Ctx, args: str) -> None:
 
 
 def cancel(ctx: Ctx, args: str) -> None:
-    if not ctx.conversation.flow:
+    """Leave the current flow, saying which and what becomes of what was entered."""
+    flow, step = ctx.conversation.flow, ctx.conversation.step
+    if not flow:
         ctx.say("common.nothing_to_cancel")
         return
-    if ctx.conversation.flow == checklist.FLOW:
+    if flow == checklist.FLOW:
         checklist.cancel(ctx)
     ctx.end()
-    ctx.say("common.cancelled")
+    ctx.say(
+        "common.cancelled", flow=ctx.text(f"flows.{flow}"), effect=ctx.text(left_key(flow, step))
+    )
+
+
+# Visit steps before the check-in is recorded: leaving them records nothing.
+_BEFORE_CHECKIN = frozenset({"client", "checkin", "checkin_reason", "checkin_note"})
+
+
+def left_key(flow: str, step: str) -> str:
+    """The catalog key saying what leaving `flow` at `step` keeps and drops."""
+    if flow == "checklist":
+        return "flows.left_check"
+    if flow == "visit":
+        return "flows.left_visit_before" if step in _BEFORE_CHECKIN else "flows.left_visit_open"
+    return "flows.left_nothing_saved"
 
 
 def lang(ctx: Ctx, args: str) -> None:

@@ -56,8 +56,11 @@ def build_router() -> Router:
                 "checkout",
                 "visits",
                 "stats",
+                "hz",
             }
         ),
+        # An injury or a hazard is never behind a checklist.
+        urgent=frozenset({"incident", "hazard"}),
     )
     router.commands.update(
         start=common.start,
