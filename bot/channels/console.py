@@ -51,6 +51,8 @@ class ConsoleTransport:
         flat = [button for row in message.buttons for button in row]
         if flat:
             lines.append("  ".join(f"[{n}] {b.label}" for n, b in enumerate(flat, 1)))
+        if flat or message.replaces_id is None:
+            # A new message without buttons asks for words: a typed number is text then.
             self.choices = flat
         self.out.write("\n".join(lines) + "\n\n")
         self.out.flush()

@@ -334,14 +334,15 @@ def delivered_message(
 
 
 def latest_question(conn: sqlite3.Connection, channel: str, address: str) -> Outbound | None:
-    """The newest message with buttons sent to a chat (the question a bare
-    number answers, where a channel shows choices as a numbered list)."""
+    """The question a bare number answers, where a channel shows choices as a
+    numbered list: the newest message sent to a chat, if it has buttons (a
+    newer one without them asks for words, and a number is then text)."""
     row = conn.execute(
         f"SELECT {_COLUMNS} FROM outbox WHERE channel = ? AND address = ? AND status = 'sent'"
-        " AND buttons IS NOT NULL AND replaces_id IS NULL ORDER BY id DESC LIMIT 1",
+        " AND replaces_id IS NULL ORDER BY id DESC LIMIT 1",
         (channel, address),
     ).fetchone()
-    return _outbound(row) if row else None
+    return _outbound(row) if row and row["buttons"] else None
 
 
 def undelivered(conn: sqlite3.Connection, limit: int = 200) -> Sequence[sqlite3.Row]:

@@ -203,3 +203,18 @@ def test_photo_during_a_problem_is_kept_in_the_media_folder(tmp_path: Path) -> N
     stored = db.parent / "media" / hazard["photo"]
     assert stored.read_bytes() == picture.read_bytes()
     assert stored.stat().st_mode & 0o077 == 0  # readable by the service's user only
+
+
+def test_a_number_typed_to_a_question_that_wants_words_is_the_answer() -> None:
+    import io
+
+    from bot.channels.console import ConsoleTransport
+    from bot.model import Outbound
+
+    transport = ConsoleTransport(io.StringIO())
+    transport.show(Outbound(1, None, "console", "1", "有人受伤吗？", ((ANSWERS[0],),)))
+    transport.show(Outbound(2, None, "console", "1", "已记录。", replaces_id=1))  # an edit
+    assert parse_line("1", transport.choices).kind is InboundKind.ACTION  # type: ignore[union-attr]
+    transport.show(Outbound(3, None, "console", "1", "受伤几人？请输入人数。"))
+    typed = parse_line("1", transport.choices)
+    assert typed is not None and typed.kind is InboundKind.TEXT and typed.text == "1"
