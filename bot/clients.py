@@ -12,7 +12,7 @@ import math
 import re
 import sqlite3
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -295,19 +295,23 @@ def load_clients(path: Path) -> list[ClientRow]:
 def _validate(path: Path) -> tuple[list[ClientRow], list[ClientProblem]]:
     """The good rows and the problems of the others; ClientsError if the file
     itself cannot be used."""
+    problems: list[ClientProblem] = []
+    rows: list[ClientRow] = []
+    first: dict[str, int] = {}
+    records = 0
+    # One pass as the file is read: only the validated rows are kept.
     try:
-        records = _records(read_table(path))
-    except RosterError as exc:  # the file itself: missing, unreadable, no header
+        for line, record in _records(read_table(path)):
+            records += 1
+            problems.extend(_duplicates(line, record, first))
+            try:
+                rows.append(ClientRow.model_validate({"line": line, **record}))
+            except ValidationError as exc:
+                problems.extend(_problems(line, exc))
+    except RosterError as exc:  # the file itself: missing, unreadable, too large, no header
         raise ClientsError(exc.problems) from None
     if not records:
         raise ClientsError([ClientProblem(None, "clients.no_rows")])
-    problems = _duplicates(records)
-    rows: list[ClientRow] = []
-    for line, record in records:
-        try:
-            rows.append(ClientRow.model_validate({"line": line, **record}))
-        except ValidationError as exc:
-            problems.extend(_problems(line, exc))
     return rows, _in_order(problems)
 
 
@@ -404,12 +408,13 @@ def _problems(line: int, exc: ValidationError) -> list[ClientProblem]:
     return problems
 
 
-def _records(table: list[tuple[int, list[str]]]) -> list[tuple[int, dict[str, str]]]:
+def _records(table: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, dict[str, str]]]:
     """The data rows as {column: cell}, every known column present; blank rows skipped."""
-    rows = [(line, cells) for line, cells in table if any(cells)]
-    if not rows:
+    rows = ((line, cells) for line, cells in table if any(cells))
+    found = next(rows, None)
+    if found is None:
         raise ClientsError([ClientProblem(None, "roster.file_empty")])
-    (header_line, header), data = rows[0], rows[1:]
+    header_line, header = found
     positions: dict[str, int] = {}
     problems: list[ClientProblem] = []
     for index, title in enumerate(header):
@@ -426,27 +431,22 @@ def _records(table: list[tuple[int, list[str]]]) -> list[tuple[int, dict[str, st
             problems.append(ClientProblem(None, "roster.column_missing", {"column": column}))
     if problems:
         raise ClientsError(problems)
-    return [
-        (line, {column: _cell(cells, positions.get(column)) for column in COLUMNS})
-        for line, cells in data
-    ]
+    for line, cells in rows:
+        yield line, {column: _cell(cells, positions.get(column)) for column in COLUMNS}
 
 
 def _cell(cells: list[str], index: int | None) -> str:
     return cells[index] if index is not None and index < len(cells) else ""
 
 
-def _duplicates(records: Iterable[tuple[int, dict[str, str]]]) -> list[ClientProblem]:
-    """Rows repeating an earlier row's client number."""
-    first: dict[str, int] = {}
-    problems: list[ClientProblem] = []
-    for line, record in records:
-        number = record["number"]
-        if not number:
-            continue
-        if number in first:
-            params = {"value": number, "first_line": first[number]}
-            problems.append(ClientProblem(line, "clients.duplicate_number", params))
-        else:
-            first[number] = line
-    return problems
+def _duplicates(line: int, record: dict[str, str], first: dict[str, int]) -> list[ClientProblem]:
+    """Whether this row repeats an earlier row's client number; `first`
+    remembers each number's first line, across the rows."""
+    number = record["number"]
+    if not number:
+        return []
+    if number in first:
+        params = {"value": number, "first_line": first[number]}
+        return [ClientProblem(line, "clients.duplicate_number", params)]
+    first[number] = line
+    return []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -686,10 +687,11 @@ def export(
     *,
     with_photos: bool = False,
 ) -> int:
-    """Write one register to `path`; returns the number of rows. `with_photos`
-    (XLSX only) embeds a thumbnail of each row's first photo; the thumbnails
-    (a few KB each) are held until the file is written."""
+    """Write one register to `path`, readable by its owner only; returns the
+    number of rows. `with_photos` (XLSX only) embeds a thumbnail of each row's
+    first photo; the thumbnails (a few KB each) are held until the file is written."""
     headers = register.headers(src.language)
+    create_private(path)
     if file_format == "csv":
         return write_csv(path, headers, register.rows(src))
     title = t(src.language, f"export.register_{register.name}")
@@ -697,6 +699,14 @@ def export(
     return write_xlsx(
         path, [(title, headers, register.widths, register.rows(src))], thumbnails=label
     )
+
+
+def create_private(path: Path) -> None:
+    """Create `path` empty and readable by its owner only (whatever the umask),
+    before a byte is written to it: registers carry personal data, like the
+    database and the media folder. The writers then open it, keeping the mode."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+    os.chmod(path, 0o600)  # a file that was already there keeps its mode otherwise
 
 
 PERIODS = ("week", "month", "last_month", "quarter", "year")

@@ -79,7 +79,7 @@ def parse_when(text: str, timezone: str, now: datetime) -> datetime:
                 day = date(today.year - 1, parts[0], parts[1])
         else:
             day = date(parts[0], parts[1], parts[2])
-    except ValueError:  # 31 February, 25:00
+    except (ValueError, OverflowError):  # 31 February, 25:00, hour 10**20
         raise UserError("time.no_such_date", text=text[:40]) from None
     moment = exact_moment(day, at, timezone)
     if moment > now:

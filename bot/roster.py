@@ -1,18 +1,20 @@
 """The roster import: read a CSV or XLSX staff list, validate every row, and apply
 the whole list through the store in one transaction. It reports every problem at
-once as catalog keys, and imports nothing unless every row is good; no SQL here."""
+once as catalog keys, and imports nothing unless every row is good; no SQL here.
+Files are read as a stream, within size limits the client list shares."""
 
 from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import csv
-import io
 import logging
 import re
 import sqlite3
 import unicodedata
-from collections.abc import Iterable
+import zipfile
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -71,6 +73,16 @@ LANGUAGE_ALIASES: dict[str, str] = {
     "英文": "en",
     "英语": "en",
 }
+
+# The largest list (roster or client list, CSV or XLSX) we import: a bigger
+# file is refused before it is opened, one with more data rows when reading
+# reaches the limit. Either is far beyond any one organisation's staff.
+MAX_FILE_MB = 20
+MAX_FILE_BYTES = MAX_FILE_MB * 2**20
+MAX_ROWS = 50_000
+# What an XLSX file (a zip) may unpack to, checked from its directory before it is
+# opened: its shared strings are read whole. 50,000 rows of 8 columns unpack to ~25 MB.
+MAX_XLSX_UNPACKED_MB = 100
 
 MAX_NAME = 64
 MAX_EMPLOYEE_NO = 64
@@ -244,23 +256,33 @@ class RosterRow(BaseModel):
 
 def load_roster(path: Path, default_language: str) -> list[RosterRow]:
     """Read and validate a roster file; raise RosterError listing every problem."""
+    return list(_validated(path, default_language))
+
+
+def _validated(path: Path, default_language: str) -> Iterator[RosterRow]:
+    """Each good row as the file is read, until a problem is found (then nothing
+    will be imported); at the end, RosterError listing every problem, if any."""
     if default_language not in LANGUAGES:
         raise ValueError(f"unknown default language {default_language!r}")
-    records = _records(read_table(path))
-    problems = _duplicates(records)
-    rows: list[RosterRow] = []
+    problems: list[RosterProblem] = []
     context = {"default_language": default_language}
-    for line, record in records:
+    first: dict[tuple[str, str], int] = {}
+    records = 0
+    for line, record in _records(read_table(path)):
+        records += 1
+        problems.extend(_duplicates(line, record, first))
         try:
-            rows.append(RosterRow.model_validate({"line": line, **record}, context=context))
+            row = RosterRow.model_validate({"line": line, **record}, context=context)
         except ValidationError as exc:
             problems.extend(_problems(line, exc))
+            continue
+        if not problems:
+            yield row
     if problems:
         problems.sort(key=lambda problem: problem.line or 0)
         raise RosterError(problems)
-    if not rows:
+    if not records:
         raise RosterError([RosterProblem(None, "roster.no_rows")])
-    return rows
 
 
 async def import_roster_file(
@@ -272,8 +294,10 @@ async def import_roster_file(
     now: datetime,
 ) -> RosterResult:
     """Import a roster file: all of it in one transaction, or nothing and a RosterError."""
-    rows = await asyncio.to_thread(load_roster, path, default_language)
-    entries = [row.entry() for row in rows]
+    # Each row is kept as the store's entry only, not as the validated model.
+    entries = await asyncio.to_thread(
+        lambda: [row.entry() for row in _validated(path, default_language)]
+    )
     stamp = _utc_iso(now)
 
     def apply(conn: sqlite3.Connection) -> RosterResult:
@@ -319,80 +343,126 @@ def _unreadable(path: Path) -> RosterError:
     return RosterError([RosterProblem(None, "roster.file_unreadable", {"path": path.name})])
 
 
-def read_table(path: Path) -> list[tuple[int, list[str]]]:
-    """Every row of the file with its line number (the sheet row for XLSX), cells trimmed."""
+# Rows with their line numbers, read as they are used.
+Table = Generator[tuple[int, list[str]], None, None]
+
+
+def read_table(path: Path) -> Table:
+    """Every row of the file with its line number (the sheet row for XLSX), cells
+    trimmed, read as they are used. A file over MAX_FILE_BYTES is refused before
+    it is opened; one with over MAX_ROWS data rows when reading reaches the limit."""
     if not path.is_file():
         key = "roster.file_unreadable" if path.exists() else "roster.file_missing"
         raise RosterError([RosterProblem(None, key, {"path": str(path)})])
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt"):
-        return _read_csv(path)
-    if suffix in (".xlsx", ".xlsm"):
-        return _read_xlsx(path)
-    raise RosterError([RosterProblem(None, "roster.file_unsupported", {"path": path.name})])
+        reader = _read_csv
+    elif suffix in (".xlsx", ".xlsm"):
+        reader = _read_xlsx
+    else:
+        raise RosterError([RosterProblem(None, "roster.file_unsupported", {"path": path.name})])
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        params = {"path": path.name, "size": f"{size / 2**20:.1f}", "limit": MAX_FILE_MB}
+        raise RosterError([RosterProblem(None, "roster.file_too_large", params)])
+    unpacked = _unpacked_size(path) if reader is _read_xlsx else 0
+    if unpacked > MAX_XLSX_UNPACKED_MB * 2**20:
+        params = {
+            "path": path.name,
+            "size": f"{unpacked / 2**20:.1f}",
+            "limit": MAX_XLSX_UNPACKED_MB,
+        }
+        raise RosterError([RosterProblem(None, "roster.file_unpacks_too_large", params)])
+    return _within_row_limit(reader(path), path)
 
 
-def _decode(data: bytes) -> str | None:
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            return None
-    if b"\x00" in data:
-        return None
-    # Excel in China saves "CSV" as GB18030/GBK unless told UTF-8; valid UTF-8 is rarely also
-    # meant as GBK, so UTF-8 goes first.
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
+def _unpacked_size(path: Path) -> int:
+    """What the members of a zip declare they unpack to (reading one never yields
+    more); 0 when it is no zip, which openpyxl then reports."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return sum(member.file_size for member in archive.infolist())
+    except (OSError, zipfile.BadZipFile):
+        return 0
+
+
+def _within_row_limit(table: Table, path: Path) -> Table:
+    data_rows = -1  # the first row with anything in it is the header
+    with contextlib.closing(table):
+        for line, cells in table:
+            if any(cells):
+                data_rows += 1
+                if data_rows > MAX_ROWS:
+                    params = {"path": path.name, "limit": MAX_ROWS}
+                    raise RosterError([RosterProblem(None, "roster.file_too_many_rows", params)])
+            yield line, cells
+
+
+_CHUNK = 64 * 2**10
+
+
+def _encoding(path: Path) -> str | None:
+    """How a CSV file is encoded, checked a chunk at a time: UTF-16 if it starts
+    with its byte order mark, else UTF-8, else GB18030; None for a binary file."""
+    with path.open("rb") as handle:
+        if handle.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            return "utf-16"  # its decoding errors surface while reading
+        # Excel in China saves "CSV" as GB18030/GBK unless told UTF-8; valid UTF-8 is
+        # rarely also meant as GBK, so UTF-8 goes first.
+        for encoding in ("utf-8-sig", "gb18030"):
+            handle.seek(0)
+            decoder = codecs.getincrementaldecoder(encoding)()
+            try:
+                while chunk := handle.read(_CHUNK):
+                    if b"\x00" in chunk:
+                        return None
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                continue
+            return encoding
     return None
 
 
-def _read_csv(path: Path) -> list[tuple[int, list[str]]]:
+def _read_csv(path: Path) -> Table:
     try:
-        text = _decode(path.read_bytes())
-    except OSError:
-        text = None
-    if text is None:
-        raise _unreadable(path)
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    # Excel's "Unicode text" export is tab-separated.
-    delimiter = "\t" if "\t" in first and "," not in first else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    rows: list[tuple[int, list[str]]] = []
-    start = 1
-    try:
-        for cells in reader:
-            rows.append((start, [cell.strip() for cell in cells]))
-            # A quoted cell may span lines; the next record starts after this one ends.
-            start = reader.line_num + 1
-    except csv.Error as exc:
+        encoding = _encoding(path)
+        if encoding is None:
+            raise _unreadable(path)
+        with path.open(encoding=encoding, newline="") as handle:
+            first = next((line for line in handle if line.strip()), "")
+            handle.seek(0)
+            # Excel's "Unicode text" export is tab-separated.
+            delimiter = "\t" if "\t" in first and "," not in first else ","
+            reader = csv.reader(handle, delimiter=delimiter)
+            start = 1
+            for cells in reader:
+                yield start, [cell.strip() for cell in cells]
+                # A quoted cell may span lines; the next record starts after this one ends.
+                start = reader.line_num + 1
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise _unreadable(path) from exc
-    return rows
 
 
-def _read_xlsx(path: Path) -> list[tuple[int, list[str]]]:
-    rows: list[tuple[int, list[str]]] = []
+def _read_xlsx(path: Path) -> Table:
     # A broken upload can fail anywhere inside openpyxl, with any exception type,
     # and corrupt sheets only fail lazily while rows are read.
     try:
+        # Read-only mode streams the sheet's rows from the zip.
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:
         raise _unreadable(path) from exc
     try:
         if not workbook.worksheets:
-            return rows
+            return
         sheet = workbook.worksheets[0]
         # The read-only reader yields empty tuples for missing rows, so numbers stay true.
         for number, values in enumerate(sheet.iter_rows(min_row=1, values_only=True), start=1):
-            rows.append((number, [_cell_text(value) for value in values]))
+            yield number, [_cell_text(value) for value in values]
     except Exception as exc:
         raise _unreadable(path) from exc
     finally:
         workbook.close()
-    return rows
 
 
 def _cell_text(value: object) -> str:
@@ -406,12 +476,13 @@ def _cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def _records(table: list[tuple[int, list[str]]]) -> list[tuple[int, dict[str, str]]]:
+def _records(table: Table) -> Iterator[tuple[int, dict[str, str]]]:
     """The data rows as {column: cell}, every known column present; blank rows skipped."""
-    rows = [(line, cells) for line, cells in table if any(cells)]
-    if not rows:
+    rows = ((line, cells) for line, cells in table if any(cells))
+    found = next(rows, None)
+    if found is None:
         raise RosterError([RosterProblem(None, "roster.file_empty")])
-    (header_line, header), data = rows[0], rows[1:]
+    header_line, header = found
     positions: dict[str, int] = {}
     problems: list[RosterProblem] = []
     for index, title in enumerate(header):
@@ -428,40 +499,37 @@ def _records(table: list[tuple[int, list[str]]]) -> list[tuple[int, dict[str, st
             problems.append(RosterProblem(None, "roster.column_missing", {"column": column}))
     if problems:
         raise RosterError(problems)
-    return [
-        (line, {column: _cell(cells, positions.get(column)) for column in COLUMNS})
-        for line, cells in data
-    ]
+    for line, cells in rows:
+        yield line, {column: _cell(cells, positions.get(column)) for column in COLUMNS}
 
 
 def _cell(cells: list[str], index: int | None) -> str:
     return cells[index] if index is not None and index < len(cells) else ""
 
 
-def _duplicates(records: Iterable[tuple[int, dict[str, str]]]) -> list[RosterProblem]:
-    """Rows repeating an earlier row's phone, employee number or channel identity."""
-    first: dict[tuple[str, str], int] = {}
+def _duplicates(
+    line: int, record: dict[str, str], first: dict[tuple[str, str], int]
+) -> list[RosterProblem]:
+    """Where this row repeats an earlier row's phone, employee number or channel
+    identity; `first` remembers each value's first line, across the rows."""
     problems: list[RosterProblem] = []
-    for line, record in records:
-        phone = normalize_phone(record["phone"]) if record["phone"] else None
-        if phone is not None:
-            if ("phone", phone) in first:
-                problems.append(
-                    RosterProblem(
-                        line, "roster.duplicate_phone", {"first_line": first["phone", phone]}
-                    )
-                )
-            else:
-                first["phone", phone] = line
-        for column in ("employee_no", "telegram_id", "wecom_userid"):
-            value = record[column]
-            if not value:
-                continue
-            if (column, value) in first:
-                kind = "employee_no" if column == "employee_no" else "identity"
-                key = f"roster.duplicate_{kind}"
-                params = {"column": column, "value": value, "first_line": first[column, value]}
-                problems.append(RosterProblem(line, key, params))
-            else:
-                first[column, value] = line
+    phone = normalize_phone(record["phone"]) if record["phone"] else None
+    if phone is not None:
+        if ("phone", phone) in first:
+            problems.append(
+                RosterProblem(line, "roster.duplicate_phone", {"first_line": first["phone", phone]})
+            )
+        else:
+            first["phone", phone] = line
+    for column in ("employee_no", "telegram_id", "wecom_userid"):
+        value = record[column]
+        if not value:
+            continue
+        if (column, value) in first:
+            kind = "employee_no" if column == "employee_no" else "identity"
+            key = f"roster.duplicate_{kind}"
+            params = {"column": column, "value": value, "first_line": first[column, value]}
+            problems.append(RosterProblem(line, key, params))
+        else:
+            first[column, value] = line
     return problems

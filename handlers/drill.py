@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bot.engine import Ctx, Flow
 from bot.model import Button, Inbound, InboundKind, Role, UserError
+from bot.numbers import parse_number
 from bot.store import drills, hazards, people
 from handlers.hazard_report import Draft, file_hazard
 from handlers.text import clean_text
@@ -133,8 +134,8 @@ def on_which(ctx: Ctx, inbound: Inbound) -> None:
 
 
 def _number(inbound: Inbound, low: int, high: int) -> int | None:
-    text = inbound.text.strip() if inbound.kind is InboundKind.TEXT else ""
-    return int(text) if text.isdigit() and low <= int(text) <= high else None
+    text = inbound.text if inbound.kind is InboundKind.TEXT else ""
+    return parse_number(text, low=low, high=high)
 
 
 def on_participants(ctx: Ctx, inbound: Inbound) -> None:

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from bot.engine import Ctx
 from bot.model import Role, UserError
+from bot.numbers import parse_number
 from bot.store import drills, duties, notices, people
 from schedules import duties as duty_book
 from schedules.clock import local_time_text, parse_iso
 
 
 def done(ctx: Ctx, args: str) -> None:
-    if not args.strip().isdigit():
-        raise UserError("duty.no_such")
-    row = duties.get(ctx.conn, int(args.strip()))
+    duty_id = parse_number(args)
+    row = duties.get(ctx.conn, duty_id) if duty_id is not None else None
     if row is None or int(row["staff_id"]) != ctx.staff.id:
         raise UserError("duty.no_such")
     if row["done_at"]:

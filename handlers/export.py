@@ -4,8 +4,6 @@ subtree's rows only."""
 
 from __future__ import annotations
 
-import os
-
 from bot import export
 from bot.engine import Ctx, Flow
 from bot.model import Button, Inbound, InboundKind, Role, UserError
@@ -68,7 +66,6 @@ def on_period(ctx: Ctx, inbound: Inbound) -> None:
     target = ctx.media_dir / relative
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     rows = export.export(source, register, target)
-    os.chmod(target, 0o600)  # registers carry personal data
     ctx.end()
     ctx.say(
         "export.ready",

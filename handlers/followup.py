@@ -11,7 +11,7 @@ from datetime import timedelta
 from bot.engine import Ctx, Flow
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
 from bot.store import followups, people
-from handlers.text import clean_text
+from handlers.text import button_number, clean_text
 from schedules.clock import iso, local_time_text, parse_iso
 
 FLOW = "followup"
@@ -96,8 +96,8 @@ def on_visit(ctx: Ctx, inbound: Inbound) -> None:
         ctx.step_to("visit", page=page)
         ask_visit(ctx)
         return
-    picked = inbound.text[1:] if inbound.kind is InboundKind.ACTION else ""
-    row = _awaiting_visit(ctx, int(picked)) if picked.isdigit() else None
+    picked = button_number(inbound, "f")
+    row = _awaiting_visit(ctx, picked) if picked is not None else None
     if row is None:
         ask_visit(ctx)
         return

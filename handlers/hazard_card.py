@@ -37,8 +37,9 @@ from bot.hazard_rules import (
 )
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
+from bot.numbers import parse_number
 from bot.store import hazards, people
-from handlers.text import clean_text, typed_text
+from handlers.text import button_number, clean_text, typed_text
 from schedules import hazards as deadlines
 from schedules.calendar import parse_local
 from schedules.clock import end_of_local_day, iso, local_date, local_time_text, parse_iso
@@ -335,8 +336,9 @@ def show_number(ctx: Ctx, number: str) -> None:
 # -- /hz <id> [action] -----------------------------------------------------------------
 def command(ctx: Ctx, args: str) -> None:
     first, _, word = args.strip().partition(" ")
+    hazard_id = parse_number(first)
     row = _visible(
-        ctx, hazards.get(ctx.conn, int(first)) if first.isdigit() else None, first or "?"
+        ctx, hazards.get(ctx.conn, hazard_id) if hazard_id is not None else None, first or "?"
     )
     if not word.strip():
         show(ctx, row)
@@ -532,11 +534,8 @@ def on_who(ctx: Ctx, inbound: Inbound) -> None:
             return
         ask_who(ctx, found)
         return
-    if inbound.kind is not InboundKind.ACTION or not inbound.text.startswith("s"):
-        ask_who(ctx)
-        return
-    picked = inbound.text[1:]
-    person = people.staff_by_id(ctx.conn, int(picked)) if picked.isdigit() else None
+    picked = button_number(inbound, "s")
+    person = people.staff_by_id(ctx.conn, picked) if picked is not None else None
     if person is None or not may_be_responsible(person, _assignable(ctx)):
         # A forged or stale choice: the same answer whether or not that person exists.
         ctx.say("hazard.not_assignable")

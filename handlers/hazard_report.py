@@ -23,7 +23,7 @@ from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
 from bot.store import hazards, people
 from handlers import hazard_card
-from handlers.text import clean_text, typed_text
+from handlers.text import button_number, clean_text, typed_text
 from schedules import hazards as deadlines
 from schedules.clock import end_of_local_day, iso, local_date, local_time_text, parse_iso
 
@@ -95,11 +95,11 @@ def on_where(ctx: Ctx, inbound: Inbound) -> None:
         ctx.step_to("photos", lat=lat, lon=lon, place=None, photos=[])
     elif inbound.kind is InboundKind.ACTION and inbound.text.startswith("p"):
         places = _places(ctx)
-        index = inbound.text[1:]
-        if not index.isdigit() or int(index) >= len(places):
+        index = button_number(inbound, "p")
+        if index is None or index >= len(places):
             ask_where(ctx)
             return
-        ctx.step_to("photos", place=places[int(index)], photos=[])
+        ctx.step_to("photos", place=places[index], photos=[])
     elif inbound.kind is InboundKind.TEXT and clean_text(inbound.text):
         place = clean_text(inbound.text)
         if len(place) > MAX_PLACE:

@@ -9,14 +9,10 @@ from typing import Any
 from bot.engine import Ctx
 from bot.model import Role, UserError
 from bot.store import hazards, people
+from handlers.text import page_index
 from schedules.clock import local_time_text, parse_iso
 
 PAGE = 10
-
-
-def _page(args: str) -> int:
-    text = args.strip()
-    return max(0, int(text) - 1) if text.isdigit() and 0 < int(text) < 10_000 else 0
 
 
 def _scope(ctx: Ctx) -> dict[str, Any]:
@@ -44,7 +40,7 @@ def _lines(ctx: Ctx, rows: list) -> str:  # type: ignore[type-arg]
 
 
 def mine(ctx: Ctx, args: str) -> None:
-    page = _page(args)
+    page = page_index(args)
     rows = hazards.listing(
         ctx.conn, person_id=ctx.staff.id, limit=PAGE, offset=page * PAGE, **_scope(ctx)
     )
@@ -57,7 +53,7 @@ def mine(ctx: Ctx, args: str) -> None:
 def overdue(ctx: Ctx, args: str) -> None:
     if not ctx.staff.has(Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ADMIN):
         raise UserError("hazards.overdue_not_allowed")
-    page = _page(args)
+    page = page_index(args)
     rows = hazards.listing(
         ctx.conn, overdue_at=ctx.now_iso, limit=PAGE, offset=page * PAGE, **_scope(ctx)
     )

@@ -16,6 +16,7 @@ from bot.store import incidents, people
 from bot.store.incidents import NewIncident
 from handlers import incident_card as card
 from handlers.incident_card import NOTHING, timezone_of, typed
+from handlers.text import page_index
 from schedules import incidents as report_reminders
 from schedules.clock import iso, local_date, local_time_text, parse_iso
 
@@ -48,8 +49,7 @@ def command(ctx: Ctx, args: str) -> None:
 def register(ctx: Ctx, args: str) -> None:
     """/incidents [page]: safety officers and admins see every unit's,
     supervisors their units' subtree, anyone else what they reported."""
-    text = args.strip()
-    page = int(text) - 1 if text.isdigit() and 0 < int(text) < 10_000 else 0
+    page = page_index(args)
     if ctx.staff.has(Role.SAFETY_OFFICER, Role.ADMIN):
         scope: dict[str, int] = {}
     elif ctx.staff.has(Role.SUPERVISOR):

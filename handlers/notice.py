@@ -10,6 +10,7 @@ from datetime import timedelta
 from bot.engine import Ctx, Flow
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, UserError
+from bot.numbers import parse_number
 from bot.store import notices, people, reminders
 from handlers import recipients
 from handlers.text import clean_text
@@ -164,9 +165,12 @@ def _read_label(language: str) -> str:
 
 def read(ctx: Ctx, args: str) -> None:
     """/read N: the ✅ button of a notice."""
-    if not args.strip().isdigit():
-        raise UserError("notice.no_such")
-    result = notices.mark_read(ctx.conn, int(args.strip()), ctx.staff.id, ctx.now_iso)
+    notice_id = parse_number(args)
+    result = (
+        notices.mark_read(ctx.conn, notice_id, ctx.staff.id, ctx.now_iso)
+        if notice_id is not None
+        else None
+    )
     if result is None:
         raise UserError("notice.no_such")
     ctx.say("notice.read_ok" if result else "notice.read_before")

@@ -1,11 +1,14 @@
-"""What we do to free text before it is stored: keep every printable
-character (any script, emoji, right-to-left marks), drop control characters."""
+"""What we do to what people type before it is used: free text keeps every
+printable character (any script, emoji, right-to-left marks) and drops control
+characters; ids and numbers go through bot.numbers (ASCII digits within
+bounds, or nothing), here as a step's button payload or a page."""
 
 from __future__ import annotations
 
 import unicodedata
 
 from bot.model import Inbound, InboundKind, UserError
+from bot.numbers import parse_number
 
 _KEEP = {"\n", "\t"}
 
@@ -25,3 +28,18 @@ def typed_text(inbound: Inbound, limit: int) -> str | None:
     if len(text) > limit:
         raise UserError("check.too_long", limit=limit, length=len(text))
     return text
+
+
+def button_number(inbound: Inbound, prefix: str) -> int | None:
+    """The number a button of the step carries after its prefix (`s12` -> 12),
+    or None for anything else."""
+    if inbound.kind is not InboundKind.ACTION or not inbound.text.startswith(prefix):
+        return None
+    return parse_number(inbound.text[len(prefix) :])
+
+
+def page_index(args: str, last: int = 9_999) -> int:
+    """The page a person asked for (`/hazards 2`), counted from 0; the first
+    page for anything that is not a page number."""
+    number = parse_number(args, low=1, high=last)
+    return number - 1 if number else 0

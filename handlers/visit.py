@@ -22,12 +22,13 @@ from bot import visit_rules
 from bot.engine import Ctx, Flow
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
+from bot.numbers import parse_number
 from bot.store import clients, people, visits
 from bot.store.visits import Stamp
 from bot.visit_rules import FAR_REASONS, NO_LOCATION_REASONS, UNUSUAL_KINDS
 from handlers import care
 from handlers.hazard_report import Draft, file_hazard
-from handlers.text import clean_text, typed_text
+from handlers.text import button_number, clean_text, typed_text
 from schedules import visits as watch
 from schedules.clock import iso, local_time_text, parse_iso
 
@@ -51,8 +52,9 @@ def command(ctx: Ctx, args: str) -> None:
         )
         ask_menu(ctx)
         return
-    if args.strip().isdigit():
-        chosen = clients.get(ctx.conn, int(args.strip()))
+    if args.strip():
+        client_id = parse_number(args)
+        chosen = clients.get(ctx.conn, client_id) if client_id is not None else None
         if chosen is None or not chosen["active"]:
             raise UserError("visit.no_such_client", text=args.strip()[:20])
         _may_visit(ctx, chosen)
@@ -132,8 +134,9 @@ def ask_client(ctx: Ctx) -> None:
 
 
 def on_client(ctx: Ctx, inbound: Inbound) -> None:
-    if inbound.kind is InboundKind.ACTION and inbound.text[1:].isdigit():
-        client = clients.get(ctx.conn, int(inbound.text[1:]))
+    picked = button_number(inbound, "c")
+    if picked is not None:
+        client = clients.get(ctx.conn, picked)
     elif inbound.kind is InboundKind.TEXT and clean_text(inbound.text):
         found = clients.search(ctx.conn, clean_text(inbound.text)[:40], None, 2)
         if not found:

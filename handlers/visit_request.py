@@ -19,9 +19,10 @@ from zoneinfo import ZoneInfo
 from bot.engine import Ctx, Flow
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
+from bot.numbers import parse_number
 from bot.store import clients, people, visit_requests
 from handlers import care
-from handlers.text import clean_text, typed_text
+from handlers.text import button_number, clean_text, typed_text
 from schedules import visits as visit_watch
 from schedules.calendar import exact_moment, parse_local
 from schedules.clock import iso, local_time_text, parse_iso
@@ -121,8 +122,8 @@ def on_client(ctx: Ctx, inbound: Inbound) -> None:
     if inbound.kind is InboundKind.TEXT and clean_text(inbound.text):
         _search_clients(ctx, clean_text(inbound.text))
         return
-    picked = inbound.text[1:] if inbound.kind is InboundKind.ACTION else ""
-    client = clients.get(ctx.conn, int(picked)) if picked.isdigit() else None
+    picked = button_number(inbound, "c")
+    client = clients.get(ctx.conn, picked) if picked is not None else None
     if client is None or not client["active"] or int(client["unit_id"]) not in _scope(ctx):
         ctx.say("visit_admin.ask_client")
         return
@@ -256,8 +257,8 @@ def on_worker(ctx: Ctx, inbound: Inbound) -> None:
             ctx.say("visit_admin.no_worker_found", text=text)
         ask_worker(ctx, found or None)
         return
-    picked = inbound.text[1:] if inbound.kind is InboundKind.ACTION else ""
-    worker = next((p for p in everyone if picked.isdigit() and p.id == int(picked)), None)
+    picked = button_number(inbound, "w")
+    worker = next((p for p in everyone if p.id == picked), None)
     if worker is None:
         ask_worker(ctx)
         return
@@ -332,7 +333,8 @@ def command(ctx: Ctx, args: str) -> None:
     """The answer buttons name the request, so anyone could press a forwarded
     one: each action checks who is pressing; only the card needs a right to see."""
     first, _, word = args.strip().partition(" ")
-    row = visit_requests.get(ctx.conn, int(first)) if first.isdigit() else None
+    request_id = parse_number(first)
+    row = visit_requests.get(ctx.conn, request_id) if request_id is not None else None
     if row is None:
         raise UserError("visit_admin.request_not_found", request=first[:20] or "?")
     client = _client_of(ctx, row)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.engine import Ctx
 from bot.model import Role, UserError
 from bot.store import people, visit_requests, visit_views
+from handlers.text import page_index
 from schedules.clock import iso, local_time_text, parse_iso
 
 PAGE = 10
@@ -35,11 +36,6 @@ def minutes_between(start: str, end: str | None) -> int | None:
     if not end:
         return None
     return max(0, round((parse_iso(end) - parse_iso(start)).total_seconds() / 60))
-
-
-def page_number(args: str) -> int:
-    text = args.strip()
-    return max(0, int(text) - 1) if text.isdigit() and 0 < int(text) < 10_000 else 0
 
 
 # -- lines ---------------------------------------------------------------------------------
@@ -78,7 +74,7 @@ def _section(ctx: Ctx, key: str, lines: list[str]) -> list[str]:
 
 # -- /visits ----------------------------------------------------------------------------------
 def command(ctx: Ctx, args: str) -> None:
-    page = page_number(args)
+    page = page_index(args)
     if ctx.staff.has(Role.SUPERVISOR, Role.CENTRE_LEADER):
         units_week(ctx, page)
     elif ctx.staff.has(Role.CARE_WORKER):

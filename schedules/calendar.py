@@ -81,7 +81,7 @@ def parse_local(text: str, timezone: str, now: datetime) -> datetime:
     try:
         local_day = date(year, month, day)
         at = time(hour, minute)
-    except ValueError:  # 31 February, 25:00
+    except (ValueError, OverflowError):  # 31 February, 25:00, hour 10**20
         raise UserError("time.no_such_date", text=text[:40]) from None
     moment = exact_moment(local_day, at, timezone)
     if moment <= now:

@@ -1,6 +1,7 @@
 """The outbox: every message a person must receive is a row here first. Rows
 are written in the transaction that decided to send them and drained by the
-sender, which records each attempt."""
+sender, which records each attempt. A row is 'pending' (only these are
+claimed), 'sending', 'sent', 'failed', or 'cancelled' (its recipient left)."""
 
 from __future__ import annotations
 
@@ -257,9 +258,11 @@ def mark_sent(
     )
 
 
+# Putting a claimed row back to 'pending' never revives one cancelled meanwhile.
 def mark_retry(conn: sqlite3.Connection, outbox_id: int, error: str, next_attempt_at: str) -> None:
     conn.execute(
-        "UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ?",
+        "UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ?"
+        " WHERE id = ? AND status = 'sending'",
         (error, next_attempt_at, outbox_id),
     )
 
@@ -267,7 +270,8 @@ def mark_retry(conn: sqlite3.Connection, outbox_id: int, error: str, next_attemp
 def release(conn: sqlite3.Connection, outbox_id: int) -> None:
     """Put a claimed row back unsent, its claim not counted as an attempt."""
     conn.execute(
-        "UPDATE outbox SET status = 'pending', attempts = attempts - 1 WHERE id = ?",
+        "UPDATE outbox SET status = 'pending', attempts = attempts - 1"
+        " WHERE id = ? AND status = 'sending'",
         (outbox_id,),
     )
 
@@ -293,6 +297,16 @@ def redrive(conn: sqlite3.Connection, now: str, outbox_id: int | None = None) ->
         sql += " AND id = ?"
         params.append(outbox_id)
     return conn.execute(sql, params).rowcount
+
+
+def cancel_for(conn: sqlite3.Connection, staff_id: int, reason: str) -> int:
+    """Cancel every message still queued for a person (held, due, or being
+    handed over), keeping the rows with `reason` for admins to see."""
+    return conn.execute(
+        "UPDATE outbox SET status = 'cancelled', last_error = ?"
+        " WHERE staff_id = ? AND status IN ('pending', 'sending')",
+        (reason, staff_id),
+    ).rowcount
 
 
 def mark_failed(conn: sqlite3.Connection, outbox_id: int, error: str) -> None:
@@ -346,11 +360,12 @@ def latest_question(conn: sqlite3.Connection, channel: str, address: str) -> Out
 
 
 def undelivered(conn: sqlite3.Connection, limit: int = 200) -> Sequence[sqlite3.Row]:
-    """Pending and failed rows for admins, oldest first, with the recipient's name."""
+    """Pending, failed and cancelled rows for admins, oldest first, with the
+    recipient's name."""
     return conn.execute(
         "SELECT o.id, o.status, o.channel, o.attempts, o.last_error, o.created_at, o.text,"
         " o.next_attempt_at,"
         " s.name AS recipient FROM outbox o LEFT JOIN staff s ON s.id = o.staff_id"
-        " WHERE o.status IN ('pending', 'failed') ORDER BY o.id LIMIT ?",
+        " WHERE o.status IN ('pending', 'failed', 'cancelled') ORDER BY o.id LIMIT ?",
         (limit,),
     ).fetchall()

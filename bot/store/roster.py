@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.store import audit
+from bot.store import audit, outbox
 
 # The roster column an identity comes from, per channel: what an admin sees in the file.
 IDENTITY_COLUMNS = {"telegram": "telegram_id", "wecom": "wecom_userid"}
@@ -171,9 +171,11 @@ def apply_roster(
 def deactivate_staff(
     conn: sqlite3.Connection, staff_id: int, now: str, *, reason: str = "missing_from_roster"
 ) -> None:
-    """End a person's access at once: inactive, and no conversation to resume."""
+    """End a person's access at once: inactive, no conversation to resume,
+    and nothing still queued for them sent."""
     conn.execute("UPDATE staff SET active = 0, updated_at = ? WHERE id = ?", (now, staff_id))
     conn.execute("DELETE FROM conversations WHERE staff_id = ?", (staff_id,))
+    outbox.cancel_for(conn, staff_id, f"deactivated: {reason}")
     _audit(conn, staff_id, "deactivated", {"reason": reason}, now)
 
 

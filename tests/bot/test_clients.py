@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 from conftest import START, demo_database
 
-from bot import cli
+from bot import cli, roster
 from bot.app import App
 from bot.clients import (
     ClientProblem,
@@ -321,6 +321,22 @@ async def test_file_problems_are_named(app: App, org: dict[str, int], tmp_path: 
     assert lines_and_keys(await import_fails(app, header_only)) == [(None, "clients.no_rows")]
     nowhere = tmp_path / "nowhere.xlsx"
     assert lines_and_keys(await import_fails(app, nowhere)) == [(None, "roster.file_missing")]
+
+
+async def test_lists_over_the_size_limits_are_refused(
+    app: App, org: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    large = tmp_path / "large.csv"
+    with large.open("wb") as handle:
+        handle.write((HEADER + "\n").encode())
+        handle.truncate(roster.MAX_FILE_BYTES + 1)
+    assert lines_and_keys(await import_fails(app, large)) == [(None, "roster.file_too_large")]
+
+    monkeypatch.setattr(roster, "MAX_ROWS", 2)
+    long = write(tmp_path, [HEADER, *GOOD], name="long.csv")
+    assert lines_and_keys(await import_fails(app, long)) == [(None, "roster.file_too_many_rows")]
+    assert await clients(app) == {}
+    assert (await run_import(app, write(tmp_path, [HEADER, *GOOD[:2]]))).created == 2
 
 
 async def test_demo_clients_import_cleanly(app: App, org: dict[str, int]) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sqlite3
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -238,6 +240,30 @@ def test_the_command_line_writes_a_register(
     rows = list(csv.reader(out.read_text(encoding="utf-8-sig").splitlines()))
     assert [r[0] for r in rows[1:]] == ["YH-2026-002"]
     assert "1" in capsys.readouterr().out
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual login umask, under which new files are readable by everyone."""
+    before = os.umask(0o022)
+    yield
+    os.umask(before)
+
+
+@pytest.mark.parametrize("file_format", ["xlsx", "csv"])
+@pytest.mark.parametrize("existing", [False, True])
+def test_an_exported_file_is_readable_by_its_owner_only(
+    tmp_path: Path, umask_022: None, file_format: str, existing: bool
+) -> None:
+    db = demo_database(tmp_path / "f.db")
+    out = tmp_path / f"h.{file_format}"
+    if existing:  # an older export, or any file, in the way
+        out.write_text("old")
+        out.chmod(0o644)
+    args = ["export", "hazards", "--from", "2026-11-01", "--to", "2026-11-30"]
+    assert cli.main([*args, "--format", file_format, "-o", str(out), "--db", str(db)]) == 0
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert out.read_bytes() != b"old"
 
 
 @pytest.mark.parametrize(

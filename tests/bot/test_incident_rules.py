@@ -54,6 +54,8 @@ def test_a_month_and_day_typed_in_january_means_last_december() -> None:
         ("1-2-3-4 10:00", "time.format"),
         ("2026-02-30 10:00", "time.no_such_date"),
         ("25:00", "time.no_such_date"),
+        ("99999999999999999999:00", "time.no_such_date"),
+        ("11-27 08:99999999999999999999", "time.no_such_date"),
     ],
 )
 def test_bad_incident_times_are_refused(typed: str, key: str) -> None:

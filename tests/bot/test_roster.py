@@ -10,6 +10,7 @@ import json
 import re
 import tempfile
 import tomllib
+import tracemalloc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bot
+from bot import roster
 from bot.roster import (
     RosterError,
     RosterProblem,
@@ -505,6 +507,107 @@ async def test_unreadable_files_are_refused_with_a_reason(db: Database, tmp_path
         assert lines_and_keys(problems) == [(None, key)], path
         assert describe(problems[0], "zh-CN")
         assert describe(problems[0], "en")
+
+
+# --- size limits ---------------------------------------------------------------------
+
+
+def numbered_rows(count: int, start: int = 0) -> str:
+    return "".join(f"员工{n},139{n:08d},物业服务中心,员工,,,,E{n}\n" for n in range(start, count))
+
+
+def peak_while(action: Any) -> int:
+    """The most memory Python held at once (bytes) while `action` ran."""
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("suffix", ["csv", "xlsx"])
+def test_a_file_over_the_byte_limit_is_refused_before_it_is_read(
+    tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"roster.{suffix}"
+    with path.open("wb") as handle:
+        handle.write((HEADER + "\n").encode())
+        handle.truncate(roster.MAX_FILE_BYTES + 1)  # just over, however it continues
+    problems: list[RosterProblem] = []
+
+    def load() -> None:
+        with pytest.raises(RosterError) as caught:
+            roster.load_roster(path, "zh-CN")
+        problems.extend(caught.value.problems)
+
+    assert peak_while(load) < 2**20
+    assert lines_and_keys(problems) == [(None, "roster.file_too_large")]
+    assert describe(problems[0], "en") == (
+        f"roster.{suffix} is 20.0 MB, over the limit of 20 MB: it was not read."
+        " Please split it into smaller files."
+    )
+    assert describe(problems[0], "zh-CN") == (
+        f"文件 roster.{suffix} 有 20.0 MB，超过 20 MB 的上限，未读取。请拆分成几个较小的文件。"
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_file_over_the_row_limit_is_refused_in_one_line(
+    db: Database, tmp_path: Path
+) -> None:
+    path = tmp_path / "roster.csv"
+    path.write_text(
+        HEADER + "\n" + numbered_rows(roster.MAX_ROWS + 1) + "坏行,12345,,\n", encoding="utf-8"
+    )
+    problems = await import_fails(db, path)
+    assert lines_and_keys(problems) == [(None, "roster.file_too_many_rows")]
+    assert describe(problems[0], "en") == (
+        "roster.csv has more than 50000 rows, the limit: nothing was imported."
+        " Please split it into smaller files."
+    )
+    assert await rows(db, "SELECT COUNT(*) FROM staff") == [(0,)]
+
+
+@pytest.mark.asyncio
+async def test_an_xlsx_over_the_row_limit_is_refused(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(roster, "MAX_ROWS", 3)
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(HEADER.split(","))
+    for line in numbered_rows(4).splitlines():
+        sheet.append(line.split(","))
+    workbook.save(tmp_path / "roster.xlsx")
+    problems = await import_fails(db, tmp_path / "roster.xlsx")
+    assert lines_and_keys(problems) == [(None, "roster.file_too_many_rows")]
+    (tmp_path / "roster.xlsx").unlink()
+    workbook.worksheets[0].delete_rows(5)  # at the limit: imported
+    workbook.save(tmp_path / "roster.xlsx")
+    assert (await run_import(db, tmp_path / "roster.xlsx")).created == 3
+
+
+@pytest.mark.asyncio
+async def test_an_xlsx_that_unpacks_beyond_the_limit_is_refused_before_it_is_read(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small XLSX may unpack to far more (its shared strings are read whole)."""
+    workbook = openpyxl.Workbook()
+    workbook.active.append(HEADER.split(","))
+    workbook.active.append(numbered_rows(1).strip().split(","))
+    workbook.save(tmp_path / "roster.xlsx")
+    monkeypatch.setattr(roster, "MAX_XLSX_UNPACKED_MB", 0.001)
+    problems = await import_fails(db, tmp_path / "roster.xlsx")
+    assert lines_and_keys(problems) == [(None, "roster.file_unpacks_too_large")]
+    assert describe(problems[0], "en").startswith("roster.xlsx unpacks to 0.0")
+
+
+def test_a_large_file_is_read_as_a_stream(tmp_path: Path) -> None:
+    path = tmp_path / "roster.csv"
+    path.write_text(HEADER + "\n" + numbered_rows(40_000), encoding="gb18030")
+    assert path.stat().st_size > 1_500_000
+    assert peak_while(lambda: sum(1 for _ in roster.read_table(path))) < 2**20
 
 
 @pytest.mark.asyncio

@@ -8,12 +8,13 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 
 import pytest
 from conftest import START, Person, demo_database
 
-from bot import cli
+from bot import cli, roster
 from bot.app import App
 from bot.model import Outbound
 from bot.sender import PermanentError, TransientError
@@ -453,3 +454,72 @@ async def test_outbox_command_says_why_each_row_waits_and_retry_redrives_failed_
     assert {row["status"] for row in await rows(app)} == {"sent"}
     assert await asyncio.to_thread(cli.main, ["outbox", "retry", "--failed", "--db", str(db)]) == 0
     assert "没有发送失败" in capsys.readouterr().out
+
+
+# -- deactivation: what was queued for someone who left stays unsent --------------------
+async def import_roster_without(app: App, tmp_path: Path, clock: FakeClock, name: str) -> None:
+    """`frontline roster import --deactivate-missing` with the demo roster minus one person."""
+    demo = resources.files("bot.data").joinpath("demo_roster.csv").read_text(encoding="utf-8")
+    path = tmp_path / "roster.csv"
+    path.write_text(
+        "".join(line for line in demo.splitlines(keepends=True) if not line.startswith(name)),
+        encoding="utf-8",
+    )
+    await roster.import_roster_file(
+        app.db, path, deactivate_missing=True, default_language="zh-CN", now=clock.now()
+    )
+
+
+async def test_deactivated_person_receives_nothing_that_was_queued(
+    person, app: App, transport, clock: FakeClock, tmp_path: Path, capsys, cli_env
+) -> None:
+    zhang, chen = await person("张伟"), await person("陈磊")
+    await zhang.send("/help")
+    await chen.send("/help")
+    await app.db.transaction(
+        lambda conn: outbox.enqueue(
+            conn,
+            NewMessage(zhang.staff_id, None, None, "held for a channel", "held:zhang"),
+            iso(clock.now()),
+        )
+    )
+
+    await import_roster_without(app, tmp_path, clock, "张伟")
+    assert await app.sender.drain(CHANNEL) == 1
+    assert [m.address for m in transport.delivered] == [chen.user_id]
+    left = await app.db.read(
+        lambda conn: conn.execute(
+            "SELECT status, last_error FROM outbox WHERE staff_id = ?", (zhang.staff_id,)
+        ).fetchall()
+    )
+    assert len(left) == 2
+    assert {(row["status"], row["last_error"]) for row in left} == {
+        ("cancelled", "deactivated: missing_from_roster")
+    }
+    # Admins see them, as cancelled, with the reason.
+    assert await run_outbox_command(tmp_path / "frontline.db") == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "张伟" in line]
+    assert len(lines) == 2
+    assert all("已取消" in line and "deactivated: missing_from_roster" in line for line in lines)
+
+
+async def test_a_retry_does_not_revive_a_message_cancelled_in_flight(
+    person, app: App, transport, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Deactivated while the sender was handing the message over and the
+    channel asked to retry: the message stays cancelled."""
+    await one_reply(person)
+    deliver = transport.deliver
+
+    async def leave_then_fail(message: Outbound, replaces: str | None) -> str | None:
+        transport.deliver = deliver
+        await import_roster_without(app, tmp_path, clock, "张伟")
+        raise TransientError("timeout")
+
+    transport.deliver = leave_then_fail
+    assert await app.sender.drain(CHANNEL) == 0
+    clock.advance(timedelta(hours=1))
+    assert await app.sender.drain(CHANNEL) == 0
+    assert transport.delivered == []
+    [row] = await rows(app)
+    assert row["status"] == "cancelled"

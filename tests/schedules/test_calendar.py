@@ -55,6 +55,8 @@ def test_typed_times_become_utc_moments() -> None:
     [
         ("2027-02-31 10:00", "time.no_such_date"),
         ("2026-12-03 25:00", "time.no_such_date"),
+        ("2026-12-03 99999999999999999999:00", "time.no_such_date"),
+        ("99999999999999999999-12-03 10:00", "time.no_such_date"),
         ("2026-11-01 10:00", "time.in_the_past"),
         ("next tuesday", "time.format"),
         ("", "time.format"),

@@ -160,6 +160,12 @@ async def test_a_moved_member_changes_unit_and_a_departed_one_is_deactivated(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert await sync(demo_db) == 0
+    with closing(sqlite3.connect(demo_db)) as conn, conn:  # a reminder waits for 赵敏
+        conn.execute(
+            "INSERT INTO outbox (staff_id, channel, address, text, idempotency_key,"
+            " next_attempt_at, created_at) VALUES (?, 'wecom', 'zhaomin', '提醒', 'r:1', '', '')",
+            (person(query, "赵敏")["id"],),
+        )
     users = [dict(u) for u in USERS if u["userid"] != "zhaomin"]
     users[0]["department"] = [4]  # 张伟 moves to 工程部
     wecom.set_directory(DEPARTMENTS, users)
@@ -181,6 +187,9 @@ async def test_a_moved_member_changes_unit_and_a_departed_one_is_deactivated(
         person(query, "赵敏")["id"],
     )
     assert json.loads(detail[0]) == {"reason": "missing_from_wecom"}
+    assert query("SELECT status, last_error FROM outbox WHERE idempotency_key = 'r:1'") == [
+        ("cancelled", "deactivated: missing_from_wecom")
+    ]
 
     wecom.set_directory(DEPARTMENTS, USERS)  # 赵敏 is back
     assert await sync(demo_db) == 0
