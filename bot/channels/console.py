@@ -19,6 +19,7 @@ from bot.engine import Engine
 from bot.i18n import t
 from bot.media import MediaError, store_file
 from bot.model import Button, Inbound, InboundKind, Outbound, Staff
+from bot.numbers import parse_number
 from bot.sender import Sender
 from bot.store import outbox, people
 from bot.store.db import Database
@@ -80,10 +81,9 @@ def parse_line(line: str, choices: list[Button]) -> Typed | None:
         return Typed(InboundKind.PHOTO, text=rest.strip())
     if word == "/location":
         return _location(rest)
-    if text.strip().isdigit() and choices:
-        number = int(text.strip())
-        if 1 <= number <= len(choices):
-            return Typed(InboundKind.ACTION, text=choices[number - 1].action)
+    number = parse_number(text, low=1, high=len(choices)) if choices else None
+    if number is not None:
+        return Typed(InboundKind.ACTION, text=choices[number - 1].action)
     for button in choices:
         if text.strip() == button.label:
             return Typed(InboundKind.ACTION, text=button.action)

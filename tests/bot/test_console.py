@@ -218,3 +218,9 @@ def test_a_number_typed_to_a_question_that_wants_words_is_the_answer() -> None:
     transport.show(Outbound(3, None, "console", "1", "受伤几人？请输入人数。"))
     typed = parse_line("1", transport.choices)
     assert typed is not None and typed.kind is InboundKind.TEXT and typed.text == "1"
+
+
+@pytest.mark.parametrize("line", ["²", "¹", "１", "9" * 40])
+def test_odd_digits_are_text_not_a_crash(line: str) -> None:
+    typed = parse_line(line, ANSWERS)
+    assert typed is not None and typed.kind is InboundKind.TEXT

@@ -32,6 +32,7 @@ from bot.channels.wecom.transport import CHANNEL, MAX_CARD_BUTTONS, card_buttons
 from bot.engine import Engine
 from bot.media import MediaError, store_bytes
 from bot.model import Inbound, InboundKind
+from bot.numbers import parse_number
 from bot.store import outbox
 from bot.store.db import Database
 
@@ -163,7 +164,8 @@ class WeComChannel:
 
     async def _numbered_choice(self, user: str, text: str) -> str | None:
         """`3` in answer to a question with more choices than a card holds."""
-        if not text.isdigit() or len(text) > 2:
+        number = parse_number(text, low=1, high=99)
+        if number is None:
             return None
 
         def latest(conn: sqlite3.Connection) -> Any:
@@ -173,9 +175,9 @@ class WeComChannel:
         if question is None:
             return None
         choices = card_buttons(question)
-        if len(choices) <= MAX_CARD_BUTTONS or not 1 <= int(text) <= len(choices):
+        if len(choices) <= MAX_CARD_BUTTONS or number > len(choices):
             return None
-        return choices[int(text) - 1].action
+        return choices[number - 1].action
 
     async def _download(self, media_id: str) -> tuple[str, dict[str, Any]]:
         """Fetch a photo into the media folder (by content hash)."""
