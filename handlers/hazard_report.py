@@ -333,28 +333,58 @@ def file_hazard(
     row = hazards.get(ctx.conn, hazard_id)
     assert row is not None
     number = str(row["number"])
-    alert_people(ctx, row, detail_text or (lambda language: ""))
+    told = alert_people(ctx, row, detail_text or (lambda language: ""))
     if draft.failed_rectification and draft.repeat_of:
         flag_failed(ctx, row, draft.repeat_of)
     if reply:
-        ctx.say(reply, hazard=number, deadline=local_time_text(deadline, ctx.timezone))
+        ctx.say(
+            reply,
+            hazard=number,
+            deadline=local_time_text(deadline, ctx.timezone),
+            told=told_text(ctx, told),
+        )
     return hazard_id, number
 
 
-def alert_people(ctx: Ctx, hazard: sqlite3.Row, detail: Callable[[str], str]) -> None:
-    """The unit's supervisors get the report with an "assign" button; a major
-    hazard also goes to the safety officers and the supervisors of every unit
-    up the tree (reported up at once); the unit's alert groups see it too."""
+def told_text(ctx: Ctx, told: list[tuple[Staff, Role]]) -> str:
+    """Who was told, as the reporter reads it: "安全员 赵安全、主管 刘强"."""
+    if not told:
+        return ctx.text("hazard.told_nobody")
+    separator = ctx.text("hazard.told_separator")
+    return separator.join(
+        f"{ctx.text(f'roles.{role.value}')} {person.name}" for person, role in told
+    )
+
+
+def alert_people(
+    ctx: Ctx, hazard: sqlite3.Row, detail: Callable[[str], str]
+) -> list[tuple[Staff, Role]]:
+    """The supervisors of the nearest unit up the tree that has any (other
+    than the reporter) get the report with an "assign" button; with no
+    supervisor anywhere above, the safety officers do. A major hazard also
+    goes to the safety officers and the supervisors of every unit up the tree
+    (reported up at once); the unit's alert groups see it too. Returns who was
+    told, each with the role they were told as."""
     unit_id = int(hazard["unit_id"])
-    recipients: list[Staff] = list(people.supervisors_for_unit(ctx.conn, unit_id))
-    if hazard["severity"] == "major":
-        recipients += people.chain_supervisors(ctx.conn, unit_id)
-        recipients += people.with_role(ctx.conn, Role.SAFETY_OFFICER)
+    supervisors = [
+        person
+        for person in people.chain_supervisors(ctx.conn, unit_id)
+        if person.id != ctx.staff.id
+    ]
+    if hazard["severity"] != "major" and supervisors:
+        nearest = supervisors[0].unit_id
+        supervisors = [person for person in supervisors if person.unit_id == nearest]
+    officers = people.with_role(ctx.conn, Role.SAFETY_OFFICER)
+    recipients = [(person, Role.SUPERVISOR) for person in supervisors]
+    if hazard["severity"] == "major" or not supervisors:
+        recipients += [(person, Role.SAFETY_OFFICER) for person in officers]
+    told: list[tuple[Staff, Role]] = []
     seen = {ctx.staff.id}
-    for person in recipients:
+    for person, role in recipients:
         if person.id in seen:
             continue
         seen.add(person.id)
+        told.append((person, role))
         hazard_card.send_card(
             ctx,
             person,
@@ -374,6 +404,7 @@ def alert_people(ctx: Ctx, hazard: sqlite3.Row, detail: Callable[[str], str]) ->
             ),
             idempotency_key=f"hazard:{hazard['id']}:group:{chat}",
         )
+    return told
 
 
 def flag_failed(ctx: Ctx, hazard: sqlite3.Row, earlier_id: int) -> None:

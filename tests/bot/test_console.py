@@ -194,7 +194,8 @@ def test_photo_during_a_problem_is_kept_in_the_media_folder(tmp_path: Path) -> N
     missing = t("zh-CN", "console.photo_missing", path="/no/such/file.jpg")
     at = shown.index(missing)
     assert "照片" in shown[at - 1]  # asked for the photo
-    assert shown[at + 1] == t("zh-CN", "check.hazard_recorded", hazard="YH-2026-0001")
+    told = "主管 刘强"  # 张伟's supervisor, head of 保安部
+    assert shown[at + 1] == t("zh-CN", "check.hazard_recorded", hazard="YH-2026-0001", told=told)
     assert "已完成：✅ 5 项，⚠️ 1 项，➖ 0 项" in shown[-1]
 
     [hazard] = query(db, "SELECT photo FROM hazards")
