@@ -11,7 +11,7 @@ What each side does per update:
   one TypeHandler) wired to the engine, a fresh SQLite store with 1,000 people
   whose Telegram ids are bound, and the outbox. A press becomes an Inbound, the
   engine checks the button's version, records the answer, queues the next
-  question and an edit of the pressed one in the outbox (one transaction), and
+  question in place of the pressed one in the outbox (one transaction), and
   the channel answers the press with answerCallbackQuery (HTTP). A /check also
   syncs the person's command menu (two reads, setMyCommands over HTTP the first
   time, one write). Text is a problem's description. No reply goes out over
@@ -34,13 +34,32 @@ question is out), so that the engine finds the pressed question and edits it,
 as in production. It is one UPDATE queued to the database just ahead of the
 press (untimed, though it shares the press's group commit).
 
-Run: python -m bench.telegram_pipeline [--people 1000] [--concurrency 8] [--quick]
+Then the same check as people at their phones see it: `serve()` (what
+`frontline run` runs: polling, engine, store, sender, transport) against a
+second fake Bot API server in a child process, which enforces Telegram's limits
+(30 messages/s for the bot, 1/s per chat after a burst of 3; edits count, as
+they do in practice) and plays the people: each answers the question on their
+screen once it has arrived, at most one tap (or typed description) per 1.5 s.
+
+- tap to next question: `--latency-people` people (20) do their checks side by
+  side, starting 1.5 s apart in all; each tap's wait, from the tap to the moment
+  the bot's next question (or the summary) has arrived at the server. Prints
+  the median (target < 300 ms), p95, and the Bot API message calls per tap.
+- shift start: `--people` people (1,000) send /check at the same moment and
+  answer as above. Prints the time until the last summary has arrived beside
+  the minimum Telegram's 30 messages/s allows for the message calls made
+  (sendMessage, sendPhoto, sendDocument, editMessageText), and the ratio
+  achieved / minimum.
+
+Run: python -m bench.telegram_pipeline [--people 1000] [--concurrency 8]
+     [--latency-people 20] [--quick]   (--quick: 100 people, 10 for the latency)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import sqlite3
@@ -50,8 +69,8 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -71,21 +90,36 @@ from telegram.ext import (  # noqa: E402
 
 from bench.pipeline import script, write_roster  # noqa: E402
 from bot import roster  # noqa: E402
-from bot.app import App  # noqa: E402
+from bot.app import App, serve  # noqa: E402
 from bot.channels.telegram.channel import (  # noqa: E402
     TelegramChannel,
     TelegramSettings,
     build_application,
 )
 from bot.channels.telegram.transport import CHANNEL  # noqa: E402
+from bot.config import load_settings  # noqa: E402
+from bot.i18n import t  # noqa: E402
 from bot.model import InboundKind  # noqa: E402
 from bot.store import people  # noqa: E402
+from handlers.checklists import load_all  # noqa: E402
 from handlers.router import menu  # noqa: E402
 from schedules.clock import FakeClock, iso  # noqa: E402
-from tests.telegram.fakebotapi import FakeBotAPI, callback_update, text_update  # noqa: E402
+from tests.telegram.fakebotapi import (  # noqa: E402
+    EDIT_METHODS,
+    SEND_METHODS,
+    FakeBotAPI,
+    MessageRecord,
+    callback_update,
+    text_update,
+)
 
 TARGET_RATIO = 0.5
+TARGET_TAP_MS = 300.0  # median tap to next question
+TARGET_SHIFT_RATIO = 1.10  # shift start: achieved / minimum
+ALLOWED_RATE = 30.0  # Telegram: about 30 messages/s per bot
+CADENCE = 1.5  # seconds: a person taps (or sends a description) at most this often
 QUICK_PEOPLE = 100
+LATENCY_PEOPLE, QUICK_LATENCY_PEOPLE = 20, 10
 FIRST_USER_ID = 700_000  # Telegram user id = FIRST_USER_ID + staff id
 START = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 
@@ -117,10 +151,10 @@ class FakeServer:
     root_url: str
 
     @classmethod
-    def start(cls) -> FakeServer:
+    def start(cls, target: Callable[[Connection], None] = serve_fake_api) -> FakeServer:
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
-        process = context.Process(target=serve_fake_api, args=(theirs,), daemon=True)
+        process = context.Process(target=target, args=(theirs,), daemon=True)
         process.start()
         if not ours.poll(30):
             process.kill()
@@ -375,6 +409,266 @@ async def run_bare(
     return timing, crowd
 
 
+# -- people at their phones: a second fake server that plays them --------------------------
+
+# What must have arrived in a chat before its person acts: (button data, text).
+# A message carrying a button with that data, or else one whose text contains the text.
+Expect = tuple[str, str]
+# One thing a person does: what must have arrived first (None: nothing), "command" /
+# "press" / "text", and the command, the button data or the text.
+Turn = tuple[Expect | None, str, str]
+# One person: Telegram user id, seconds after the phase starts, turns, the last arrival.
+Plan = tuple[int, float, list[Turn], Expect]
+MESSAGE_METHODS = SEND_METHODS | EDIT_METHODS
+
+
+def serve_people(pipe: Connection) -> None:
+    """Child process: a fake Bot API that enforces Telegram's limits and plays the people
+    of each plan the parent sends; answers each with what it saw."""
+    asyncio.run(_people_api(pipe))
+
+
+async def _people_api(pipe: Connection) -> None:
+    async with FakeBotAPI() as api:
+        api.enforce_limits(count_edits=True)
+        crowd = Crowd(api)
+        pipe.send((api.token, api.root_url))
+        while (message := await asyncio.to_thread(pipe.recv)) != "stop":
+            plans, timeout = message
+            pipe.send(await crowd.run(plans, timeout))
+
+
+def _met(expect: Expect, record: MessageRecord) -> bool:
+    data, text = expect
+    if data:
+        rows = (record.reply_markup or {}).get("inline_keyboard", [])
+        return any(button.get("callback_data") == data for row in rows for button in row)
+    return text in (record.text or record.caption or "")
+
+
+@dataclass
+class _Player:
+    plan: Plan
+    turn: int = 0
+    waiting: Expect | None = None
+    acted_at: float = 0.0
+    pressed_at: float | None = None  # when the turn now waited on was a press
+    calls: int = 0  # message calls to the chat since that press
+    message_id: int = 0  # the message that carries the button to press next
+    done_at: float | None = None
+
+
+@dataclass
+class Seen:
+    """What the people saw in one phase (times in seconds, the server's clock)."""
+
+    people: int
+    completed: int = 0
+    elapsed: float = 0.0
+    waits: list[float] = field(default_factory=list)  # tap to next question
+    tap_calls: list[int] = field(default_factory=list)  # message calls each tap caused
+    calls: dict[str, int] = field(default_factory=dict)  # message calls by method
+    rejected_429: int = 0
+
+
+class Crowd:
+    """People at their phones: each does their next turn once what it answers has
+    arrived, and at most one turn per CADENCE seconds."""
+
+    def __init__(self, api: FakeBotAPI) -> None:
+        self.api = api
+        self.players: dict[int, _Player] = {}
+        self.seen = Seen(0)
+        self.left = 0
+        self.finished = asyncio.Event()
+        api.listeners.append(self.arrived)
+
+    async def run(self, plans: list[Plan], timeout: float) -> Seen:
+        loop = asyncio.get_running_loop()
+        self.seen, self.left, self.finished = Seen(len(plans)), len(plans), asyncio.Event()
+        self.players = {plan[0]: _Player(plan) for plan in plans}
+        calls = Counter(r.method for r in self.api.sent + self.api.edits)
+        rejected = self.api.rejected_429
+        started = loop.time()
+        for player in self.players.values():
+            loop.call_at(started + player.plan[1], self.act, player)
+        with contextlib.suppress(TimeoutError):  # what completed by then is reported
+            await asyncio.wait_for(self.finished.wait(), timeout)
+        done = [p.done_at for p in self.players.values() if p.done_at is not None]
+        self.seen.completed = len(done)
+        self.seen.elapsed = (max(done) - started) if done else 0.0
+        now = Counter(r.method for r in self.api.sent + self.api.edits)
+        self.seen.calls = dict(now - calls)
+        self.seen.rejected_429 = self.api.rejected_429 - rejected
+        self.players = {}
+        return self.seen
+
+    def act(self, player: _Player) -> None:
+        user_id, _, turns, done = player.plan
+        _, kind, text = turns[player.turn]
+        if kind == "press":
+            update = callback_update(user_id, text, player.message_id)
+        else:
+            update = text_update(user_id, text)
+        now = asyncio.get_running_loop().time()
+        player.acted_at = now
+        player.pressed_at = now if kind == "press" else None
+        player.calls = 0
+        player.turn += 1
+        following = turns[player.turn][0] if player.turn < len(turns) else done
+        player.waiting = following
+        self.api.push_update(update)
+        if following is None:  # a turn that needs nothing new on the screen
+            self.next_turn(player, now)
+
+    def arrived(self, record: MessageRecord) -> None:
+        player = self.players.get(int(record.chat_id))
+        if player is None or player.waiting is None:
+            return
+        player.calls += 1
+        if not _met(player.waiting, record):
+            return
+        now = asyncio.get_running_loop().time()
+        if player.pressed_at is not None:
+            self.seen.waits.append(now - player.pressed_at)
+            self.seen.tap_calls.append(player.calls)
+        player.waiting = None
+        player.message_id = record.message_id
+        self.next_turn(player, now)
+
+    def next_turn(self, player: _Player, now: float) -> None:
+        if player.turn >= len(player.plan[2]):
+            player.done_at = now
+            self.left -= 1
+            if self.left == 0:
+                self.finished.set()
+            return
+        at = max(now, player.acted_at + CADENCE)
+        asyncio.get_running_loop().call_at(at, self.act, player)
+
+
+def plan_for(index: int, user_id: int, start_after: float) -> Plan:
+    """bench/pipeline.py's script for person `index` as what they wait for and do."""
+    checklist = load_all()["preshift"]
+    # What a person waits for before typing a description: the question asking for it.
+    asked = t("zh-CN", "check.ask_problem", item="\0").split("\0")[-1]
+    turns: list[Turn] = []
+    problems = 0
+    for kind, text in script(index):
+        if kind is InboundKind.ACTION:
+            turns.append(((text, ""), "press", text))
+            problems += text.endswith(":problem")
+        elif kind is InboundKind.TEXT:
+            turns.append((("", asked), "text", text))
+        else:
+            turns.append((None, "command", text))
+    summary = t(
+        "zh-CN",
+        "check.summary",
+        title=checklist.title.get("zh-CN"),
+        ok=len(checklist.items) - problems,
+        problem=problems,
+        na=0,
+        problems="",
+    )
+    return (user_id, start_after, turns, ("", summary))
+
+
+class RunningClock:
+    """START, moving on with wall time from when it is made: retries and
+    reminders come due as they would."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self.base = time.monotonic()
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self.base)
+
+
+@dataclass
+class AtPhones:
+    latency: Seen
+    shift: Seen
+
+
+async def run_at_phones(folder: Path, latency_people: int, shift_people: int) -> AtPhones:
+    """Both phases against one running bot: first the few (tap latency), then the crowd."""
+    db_path = folder / "phones.db"
+    app = await App.open(db_path, {}, clock=FakeClock(START))
+    try:
+        staff_ids = await seed(app, folder, latency_people + shift_people)
+    finally:
+        await app.close()
+    users = [FIRST_USER_ID + staff_id for staff_id in staff_ids]
+    few = [
+        plan_for(n, user, n * CADENCE / latency_people)
+        for n, user in enumerate(users[:latency_people])
+    ]
+    crowd = [plan_for(n, user, 0.0) for n, user in enumerate(users[latency_people:])]
+    server = FakeServer.start(serve_people)
+    try:
+        settings = load_settings(
+            db=db_path,
+            telegram_token=server.token,
+            telegram_api_url=server.root_url,
+            telegram_poll_timeout=10,
+        )
+        stop, started = asyncio.Event(), asyncio.Event()
+        bot = asyncio.create_task(serve(settings, stop, clock=RunningClock(START), started=started))
+        try:
+            await asyncio.wait_for(started.wait(), 30)
+            latency = await _phase(server, few, 60 + 30 * CADENCE)
+            shift = await _phase(server, crowd, 120 + 2.0 * shift_people)
+        finally:
+            stop.set()
+            await asyncio.wait_for(bot, 60)
+    finally:
+        server.stop()
+    return AtPhones(latency, shift)
+
+
+async def _phase(server: FakeServer, plans: list[Plan], timeout: float) -> Seen:
+    server.pipe.send((plans, timeout))
+    seen: Seen = await asyncio.to_thread(server.pipe.recv)
+    return seen
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, int(len(ordered) * share + 0.5) - 1)]
+
+
+def report_at_phones(result: AtPhones) -> bool:
+    few, crowd = result.latency, result.shift
+    taps = len(few.waits)
+    print("at their phones   serve() against a fake Bot API with Telegram's limits; a person")
+    print(f"                  answers what has arrived, at most once per {CADENCE:g} s")
+    print(f"tap to next question, {few.people} people side by side ({taps} taps)")
+    if taps:
+        median = statistics.median(few.waits) * 1000
+        print(f"  median          {median:.0f} ms (target < {TARGET_TAP_MS:.0f} ms)")
+        print(f"  p95             {percentile(few.waits, 0.95) * 1000:.0f} ms")
+        print(f"  max             {max(few.waits) * 1000:.0f} ms")
+        print(f"  calls per tap   {sum(few.tap_calls) / taps:.2f}")
+    print(f"  completed       {few.completed} of {few.people} checks, {few.rejected_429} 429s")
+    total = sum(crowd.calls.values())
+    minimum = total / ALLOWED_RATE
+    print(f"shift start, {crowd.people} people send /check at once")
+    print(f"  completed       {crowd.completed} of {crowd.people} checks")
+    print(f"  elapsed         {crowd.elapsed:.1f} s until the last summary arrived")
+    print(f"  message calls   {total}: {api_calls(Counter(crowd.calls))}")
+    print(f"  answered 429    {crowd.rejected_429}")
+    if crowd.tap_calls:
+        print(f"  calls per tap   {sum(crowd.tap_calls) / len(crowd.tap_calls):.2f}")
+    print(f"  minimum         {minimum:.1f} s ({total} calls at {ALLOWED_RATE:.0f}/s)")
+    if minimum:
+        ratio = crowd.elapsed / minimum
+        target = f"target <= {TARGET_SHIFT_RATIO:.2f}"
+        print(f"  ratio           {ratio:.2f} achieved / minimum ({target})")
+    return few.completed == few.people and crowd.completed == crowd.people
+
+
 # -- the run --------------------------------------------------------------------------------
 
 
@@ -462,6 +756,12 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8, help="people typing at once")
     parser.add_argument(
+        "--latency-people",
+        type=int,
+        default=None,
+        help=f"people for the tap latency ({LATENCY_PEOPLE}; {QUICK_LATENCY_PEOPLE} with --quick)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help=f"{QUICK_PEOPLE} people, for a CI smoke run"
     )
     parser.add_argument(
@@ -473,11 +773,15 @@ def main() -> int:
     global ECHO_SENDS
     ECHO_SENDS = not args.echo_builds_only
     people_count = QUICK_PEOPLE if args.quick else args.people
+    latency_people = args.latency_people or (QUICK_LATENCY_PEOPLE if args.quick else LATENCY_PEOPLE)
     # Log as production does (one INFO line per event), to a file, not the terminal.
     with tempfile.NamedTemporaryFile(suffix=".log") as log_file:
         logging.basicConfig(filename=log_file.name, level=logging.INFO)
         result = asyncio.run(run(people_count, args.concurrency))
-    ok = report(result, people_count, args.concurrency)
+        ok = report(result, people_count, args.concurrency)
+        with tempfile.TemporaryDirectory() as folder:
+            phones = asyncio.run(run_at_phones(Path(folder), latency_people, people_count))
+        ok = report_at_phones(phones) and ok
     return 0 if ok else 1
 
 

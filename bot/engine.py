@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.i18n import t
-from bot.model import LANGUAGES, Button, Inbound, InboundKind, Staff, UserError
+from bot.model import LANGUAGES, Button, Inbound, InboundKind, Outbound, Staff, UserError
 from bot.store import conversations, media, outbox, people
 from bot.store.conversations import Conversation
 from bot.store.db import Database
@@ -84,6 +84,18 @@ class _Pending:
     in_flow: bool = False
     replaces_id: int | None = None
     kind: str | None = None
+    # Set by Ctx.ask: the question may take the place of the one just pressed, this above it.
+    recap: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Pressed:
+    """The question whose button started this step, and the answer's label."""
+
+    question: Outbound
+    label: str
+    # False where the channel can only mark a pressed message answered (WeCom's cards).
+    rewritable: bool
 
 
 class Visitor:
@@ -309,6 +321,7 @@ class Ctx(Visitor):
         self._state_changed = False
         # Set by end() when a paused flow stands again (the engine asks its question).
         self.resumed = False
+        self._pressed: _Pressed | None = None
 
     @functools.cached_property
     def timezone(self) -> str:
@@ -368,8 +381,54 @@ class Ctx(Visitor):
     def state_changed(self) -> bool:
         return self._state_changed
 
+    # -- the question in place of the pressed one ----------------------------------
+    def ask(
+        self,
+        key: str,
+        *,
+        recap: str = "",
+        buttons: list[list[Button]] | None = None,
+        **params: Any,
+    ) -> None:
+        """Ask the flow's next question. Right after a button press it takes the
+        place of the pressed question, `recap` (what that one showed: the answers
+        so far) above it: one edit instead of an edit and a new message. Anywhere
+        else it is a new message, without the recap."""
+        self.say(key, buttons=buttons, **params)
+        self._pending[-1].recap = recap
+
+    def _settle_pressed(self) -> None:
+        """The pressed question becomes the step's question where the step said
+        nothing else to this chat but short notes before it (folded in above
+        it); otherwise it is edited to show the answer given, its buttons gone."""
+        pressed, self._pressed = self._pressed, None
+        if pressed is None:
+            return
+        chat = [msg for msg in self._pending if msg.in_flow]
+        # A photo's caption cannot become a text question.
+        rewritable = pressed.rewritable and not pressed.question.attachments
+        if chat and rewritable and _in_place(chat[-1]) and all(map(_note, chat[:-1])):
+            question = chat[-1]
+            parts = (question.recap, *(note.text for note in chat[:-1]), question.text)
+            question.text = "\n\n".join(part for part in parts if part)
+            question.replaces_id = pressed.question.id
+            self._pending = [msg for msg in self._pending if msg is question or not msg.in_flow]
+            return
+        self._pending.insert(
+            0,
+            _Pending(
+                staff_id=self.staff.id,
+                channel=self.channel,
+                address=self.address,
+                text=f"{pressed.question.text}\n→ {pressed.label}",
+                key=f"{self._key_prefix}:edit",
+                replaces_id=pressed.question.id,
+            ),
+        )
+
     # -- commit ------------------------------------------------------------------
     def _flush(self, version: int = 0) -> None:
+        self._settle_pressed()
         if self._state_changed:
             self.conversation.version += 1
             conversations.save(self.conn, self.conversation, self.now_iso)
@@ -378,8 +437,22 @@ class Ctx(Visitor):
 
     def _discard(self, conversation: Conversation) -> None:
         self._pending.clear()
+        self._pressed = None
         self.conversation = conversation
         self._state_changed = False
+
+
+def _in_place(msg: _Pending) -> bool:
+    """A question that may replace a message: asked so, no photo, no phone-request keyboard."""
+    return (
+        msg.recap is not None
+        and not msg.attachments
+        and not any(b.action.startswith("@") for row in msg.buttons for b in row)
+    )
+
+
+def _note(msg: _Pending) -> bool:
+    return not msg.buttons and not msg.attachments and msg.recap is None
 
 
 class Outcome(StrEnum):
@@ -658,8 +731,10 @@ class Engine:
 
     @staticmethod
     def _show_answer(ctx: Ctx, inbound: Inbound) -> None:
-        """Edit the question whose button was pressed to show the answer and
-        drop its buttons, where the channel told us which message it was."""
+        """Note the question whose button was pressed, where the channel told us
+        which message it was: when the step commits, it is edited to show the
+        answer, or rewritten into the next question (`Ctx.ask`). A channel that
+        can only mark a pressed message answered says `rewritable: False`."""
         message_id = inbound.data.get("message_id")
         if message_id is None:
             return
@@ -670,7 +745,8 @@ class Engine:
             (b.label for row in question.buttons for b in row if b.action == inbound.text), None
         )
         if label is not None:
-            ctx.edit(question.id, f"{question.text}\n→ {label}")
+            rewritable = inbound.data.get("rewritable", True) is not False
+            ctx._pressed = _Pressed(question, label, rewritable)
 
     def _interrupt(self, ctx: Ctx, command: Command, args: str) -> None:
         """Run an urgent command over the current flow, which is paused and

@@ -1,6 +1,9 @@
 """The one checklist conversation that runs every checklist file: ask each
 item with ✅ / ⚠️ / ➖, take a problem's description and optional photo,
-record a hazard and alert the supervisors, then sum up. Channel-blind."""
+record a hazard and alert the supervisors, then sum up. Channel-blind.
+
+A question asked right after a button press takes the pressed one's place,
+the answers so far above it (`Ctx.ask`): one message edit per tap."""
 
 from __future__ import annotations
 
@@ -13,13 +16,15 @@ from bot.store import checklists as runs
 from bot.store import hazards
 from handlers.checklists import Checklist, load_all
 from handlers.hazard_report import Draft, file_hazard
-from handlers.text import clean_text
+from handlers.text import clean_text, shorten
 from schedules import duties as duty_book
 from schedules.clock import local_date
 
 FLOW = "checklist"
 ANSWERS = ("ok", "problem", "na")
 MAX_DESCRIPTION = 2000
+# How much of an item's text a line of the answers so far shows (a CJK character is 2).
+RECAP_WIDTH = 36
 
 
 # -- starting ---------------------------------------------------------------------
@@ -68,8 +73,9 @@ def ask_item(ctx: Ctx) -> None:
     index = ctx.data["index"]
     item = checklist.items[index]
     section = f" 【{item.section.get(ctx.lang)}】" if item.section else ""
-    ctx.say(
+    ctx.ask(
         "check.item",
+        recap=answers_so_far(ctx, checklist),
         number=index + 1,
         count=len(checklist.items),
         section=section,
@@ -79,7 +85,28 @@ def ask_item(ctx: Ctx) -> None:
 
 
 def ask_description(ctx: Ctx) -> None:
-    ctx.say("check.ask_problem", item=current_item_text(ctx))
+    checklist = current(ctx)
+    answering = (ctx.data["index"], "problem")
+    recap = answers_so_far(ctx, checklist, answering)
+    ctx.ask("check.ask_problem", recap=recap, item=current_item_text(ctx))
+
+
+def answers_so_far(ctx: Ctx, checklist: Checklist, answering: tuple[int, str] | None = None) -> str:
+    """One short line per item answered in this run (and the one being answered)."""
+    numbers = {item.key: n for n, item in enumerate(checklist.items)}
+    given = [
+        (numbers[row["item"]], row["answer"])
+        for row in runs.answers(ctx.conn, ctx.data["run"])
+        if row["item"] in numbers
+    ]
+    return "\n".join(
+        ctx.text(
+            f"check.recap_{answer}",
+            number=index + 1,
+            text=shorten(checklist.items[index].text.get(ctx.lang), RECAP_WIDTH),
+        )
+        for index, answer in [*given, *([answering] if answering else [])]
+    )
 
 
 def ask_photo(ctx: Ctx) -> None:

@@ -19,6 +19,25 @@ def clean_text(text: str) -> str:
     return "".join(ch for ch in text if ch in _KEEP or unicodedata.category(ch) != "Cc").strip()
 
 
+def shorten(text: str, width: int) -> str:
+    """`text` cut to `width` columns with "…" (East Asian wide characters take
+    two), so that a line fits a phone's screen in any script."""
+    if _columns(text) <= width:
+        return text
+    kept: list[str] = []
+    used = 1  # the ellipsis
+    for ch in text:
+        used += _columns(ch)
+        if used > width:
+            break
+        kept.append(ch)
+    return "".join(kept).rstrip() + "…"
+
+
+def _columns(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def typed_text(inbound: Inbound, limit: int) -> str | None:
     """What a person typed, cleaned; None when they sent something else or
     nothing; a refusal (the person is asked again) above `limit` characters."""

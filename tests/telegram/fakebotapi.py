@@ -305,6 +305,9 @@ class FakeBotAPI:
         self._blocked: set[ChatId] = set()
         self._delay = 0.0
         self._flood: _FloodControl | None = None
+        self._flood_edits = False
+        # Called with each message the bot sends or edits, once the server has accepted it.
+        self.listeners: list[Callable[[MessageRecord], None]] = []
         self._closing = False
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -406,6 +409,10 @@ class FakeBotAPI:
         await self._wait_until(lambda: len(matching()) >= count, timeout)
         return matching()
 
+    async def wait_for(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Wait until `condition()` holds; it is checked whenever the server's state changes."""
+        await self._wait_until(condition, timeout)
+
     # -- what the tests arrange ------------------------------------------------------------
 
     def next_update_id(self) -> int:
@@ -496,11 +503,15 @@ class FakeBotAPI:
         per_chat_per_second: float = 1,
         per_group_per_minute: int = 20,
         burst: int = 3,
+        *,
+        count_edits: bool = False,
     ) -> None:
-        """Answer 429 with retry_after to sends beyond Telegram's limits (see _FloodControl)."""
+        """Answer 429 with retry_after to sends beyond Telegram's limits (see _FloodControl);
+        with `count_edits`, edits count towards them too, as they do in practice."""
         self._flood = _FloodControl(
             self.clock, per_second, per_chat_per_second, per_group_per_minute, burst
         )
+        self._flood_edits = count_edits
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -733,17 +744,26 @@ class FakeBotAPI:
         markup: JSONDict | None,
         uploads: dict[str, bytes],
     ) -> JSONDict:
+        self._admit(chat_id)
+        if markup and "inline_keyboard" in markup:
+            content = {**content, "reply_markup": markup}  # Telegram echoes inline keyboards only
+        message = self._new_message(chat_id, content)
+        record = _record(method, chat_id, message["message_id"], p, markup, uploads)
+        self.sent.append(record)
+        self._tell(record)
+        return message
+
+    def _admit(self, chat_id: ChatId) -> None:
         if self._flood is not None:
             retry_after = self._flood.admit(chat_id)
             if retry_after is not None:
                 self.rejected_429 += 1
                 raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
             self.accepted_sends.append(self.clock())
-        if markup and "inline_keyboard" in markup:
-            content = {**content, "reply_markup": markup}  # Telegram echoes inline keyboards only
-        message = self._new_message(chat_id, content)
-        self.sent.append(_record(method, chat_id, message["message_id"], p, markup, uploads))
-        return message
+
+    def _tell(self, record: MessageRecord) -> None:
+        for listener in self.listeners:
+            listener(record)
 
     def _edit(
         self,
@@ -753,12 +773,16 @@ class FakeBotAPI:
         content: JSONDict,
         markup: JSONDict | None,
     ) -> JSONDict:
+        chat_id, message_id = current["chat"]["id"], current["message_id"]
+        if self._flood_edits:
+            self._admit(chat_id)
         current.update(content, edit_date=int(time.time()))
         current.pop("reply_markup", None)
         if markup:
             current["reply_markup"] = markup
-        chat_id, message_id = current["chat"]["id"], current["message_id"]
-        self.edits.append(_record(method, chat_id, message_id, p, markup, {}))
+        record = _record(method, chat_id, message_id, p, markup, {})
+        self.edits.append(record)
+        self._tell(record)
         return dict(current)
 
     def _message_to_edit(self, p: JSONDict) -> tuple[ChatId, JSONDict]:

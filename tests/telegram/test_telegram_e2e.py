@@ -19,7 +19,10 @@ from bot import cli
 from bot.app import App, serve
 from bot.config import Settings, load_settings
 from tests.telegram.fakebotapi import (
+    EDIT_METHODS,
+    SEND_METHODS,
     FakeBotAPI,
+    JSONDict,
     MessageRecord,
     callback_update,
     contact_update,
@@ -56,23 +59,63 @@ class Bot:
         await self.api.wait_for_sent(chat, count=count, timeout=10)
         return [m for m in self.api.messages_to(chat) if not m.method.startswith("edit")]
 
-    async def press(self, user: int, label: str) -> MessageRecord:
-        """Press the button whose label contains `label` on the latest message with buttons."""
-        asked = [
-            m
-            for m in self.api.messages_to(user)
-            if m.reply_markup and "inline_keyboard" in m.reply_markup
-        ][-1]
+    def question(self, chat: int) -> JSONDict | None:
+        """The newest message in `chat` that has buttons now, as it stands after any edits."""
+        for record in reversed(self.api.messages_to(chat)):
+            shown = self.api.message(chat, record.message_id) or {}
+            if "inline_keyboard" in (shown.get("reply_markup") or {}):
+                return shown
+        return None
+
+    async def asking(self, chat: int, text: str) -> JSONDict:
+        """Wait until the question `chat` sees (its newest message with buttons) shows `text`."""
+
+        def shows() -> bool:
+            asked = self.question(chat)
+            return asked is not None and text in (asked.get("text") or asked.get("caption") or "")
+
+        await self.api.wait_for(shows, timeout=10)
+        asked = self.question(chat)
+        assert asked is not None
+        return asked
+
+    async def showing(self, chat: int, message_id: int, text: str) -> JSONDict:
+        """Wait until message `message_id` of `chat` shows `text` (after an edit)."""
+
+        def shows() -> bool:
+            return text in ((self.api.message(chat, message_id) or {}).get("text") or "")
+
+        await self.api.wait_for(shows, timeout=10)
+        return self.api.message(chat, message_id) or {}
+
+    async def press(self, user: int, label: str) -> JSONDict:
+        """Press the button whose label contains `label` on the newest message that has
+        buttons now; return that message as it stood when pressed."""
+        asked = self.question(user)
+        assert asked is not None, f"no buttons in chat {user}"
         data = next(
             button["callback_data"]
-            for row in asked.reply_markup["inline_keyboard"]  # type: ignore[index]
+            for row in asked["reply_markup"]["inline_keyboard"]
             for button in row
             if label in button["text"]
         )
         self.api.push_update(
-            callback_update(user, data, asked.message_id, message_text=asked.text or "")
+            callback_update(user, data, asked["message_id"], message_text=asked.get("text") or "")
         )
         return asked
+
+
+def message_calls(api: FakeBotAPI, chat: int) -> int:
+    """Bot API calls that put a message in `chat` or change one: what Telegram's limits count."""
+    return sum(
+        1
+        for call in api.requests
+        if call.method in SEND_METHODS | EDIT_METHODS and call.params.get("chat_id") == chat
+    )
+
+
+def labels(message: JSONDict) -> list[str]:
+    return [b["text"] for row in message["reply_markup"]["inline_keyboard"] for b in row]
 
 
 def free_port() -> int:
@@ -167,15 +210,14 @@ async def test_pre_shift_check_with_problem_and_photo_alerts_supervisor(bot: Bot
     assert "第 1/6 项" in (replies[-1].text or "")
     asked = await bot.press(ZHANG, "有问题")
     await bot.api.wait_for_call("answerCallbackQuery", timeout=10)
-    replies = await bot.replies(ZHANG, 5)
-    assert "有什么问题" in (replies[-1].text or "")
-    edited = bot.api.message(ZHANG, asked.message_id) or {}
-    assert "→ ⚠️ 有问题" in edited["text"] and not edited.get("reply_markup")
+    # The pressed question itself asks what is wrong: its buttons are gone.
+    edited = await bot.showing(ZHANG, asked["message_id"], "有什么问题")
+    assert "⚠️ 1." in edited["text"] and not edited.get("reply_markup")
     await bot.say(ZHANG, "<b>护栏</b> 松动 *危险*")
-    await bot.replies(ZHANG, 6)
+    await bot.replies(ZHANG, 5)
     photo = bot.api.add_photo(b"\xff\xd8 a small jpeg \xff\xd9")
     bot.api.push_update(photo_update(ZHANG, photo))
-    replies = await bot.replies(ZHANG, 8)
+    replies = await bot.replies(ZHANG, 7)
     assert "隐患 YH-2026-0001" in (replies[-2].text or "") and "第 2/6 项" in (
         replies[-1].text or ""
     )
@@ -197,23 +239,81 @@ async def test_pre_shift_check_with_problem_and_photo_alerts_supervisor(bot: Bot
     assert all(m.parse_mode is None for m in bot.api.sent)
 
 
+async def test_a_checklist_tap_costs_one_bot_api_call(bot: Bot) -> None:
+    await sign_up(bot, ZHANG, "13800000003")
+    await bot.say(ZHANG, "/check")
+    await bot.asking(ZHANG, "第 1/6 项")
+    calls = message_calls(bot.api, ZHANG)
+    for number in range(2, 7):
+        await bot.press(ZHANG, "正常")
+        await bot.asking(ZHANG, f"第 {number}/6 项")
+        # Everything the tap caused is out once its next question shows.
+        assert message_calls(bot.api, ZHANG) - calls == 1, f"tap {number - 1}"
+        calls = message_calls(bot.api, ZHANG)
+
+
+async def test_the_question_message_moves_on_showing_the_answers_so_far(bot: Bot) -> None:
+    await sign_up(bot, ZHANG, "13800000003")
+    await bot.say(ZHANG, "/check")
+    first = await bot.asking(ZHANG, "第 1/6 项")
+    sent = len(bot.api.messages_to(ZHANG))
+    await bot.press(ZHANG, "正常")
+    shown = await bot.asking(ZHANG, "第 2/6 项")
+    assert shown["message_id"] == first["message_id"]
+    assert (
+        shown["text"]
+        == "✅ 1. 设备安全状态良好，安全防护装置有效\n\n第 2/6 项\n规定的安全措施已落实"
+    )
+    assert labels(shown) == ["✅ 正常", "⚠️ 有问题", "➖ 不适用"]
+    await bot.press(ZHANG, "不适用")
+    shown = await bot.asking(ZHANG, "第 3/6 项")
+    assert shown["text"].splitlines()[:2] == [
+        "✅ 1. 设备安全状态良好，安全防护装置有效",
+        "➖ 2. 规定的安全措施已落实",
+    ]
+    # A problem: the same message asks what is wrong; typed text answers it.
+    await bot.press(ZHANG, "有问题")
+    shown = await bot.showing(ZHANG, first["message_id"], "有什么问题")
+    assert "⚠️ 3. 使用的设备、工具符合安全规定" in shown["text"] and not shown.get("reply_markup")
+    assert len(bot.api.messages_to(ZHANG)) == sent
+    await bot.say(ZHANG, "梯子腿开裂")
+    photo_question = await bot.asking(ZHANG, "跳过")
+    assert photo_question["message_id"] != first["message_id"]  # a reply to typing is new
+    await bot.press(ZHANG, "跳过")
+    shown = await bot.asking(ZHANG, "第 4/6 项")
+    assert shown["message_id"] == photo_question["message_id"]
+    assert "⚠️ 3. 使用的设备、工具符合安全规定" in shown["text"]
+    assert "已登记隐患 YH-2026-0001" in shown["text"]
+    for number in (5, 6):
+        await bot.press(ZHANG, "正常")
+        await bot.asking(ZHANG, f"第 {number}/6 项")
+    await bot.press(ZHANG, "正常")
+    replies = await bot.replies(ZHANG, sent + 2)
+    assert "已完成：✅ 4 项，⚠️ 1 项，➖ 1 项" in (replies[-1].text or "")
+    last = await bot.showing(ZHANG, photo_question["message_id"], "→ ✅ 正常")
+    assert "第 6/6 项" in last["text"] and not last.get("reply_markup")
+    # Per check: the intro, the first item, the photo question and the summary.
+    assert len(bot.api.messages_to(ZHANG)) == sent + 2
+
+
 async def test_stale_button_is_answered_and_changes_nothing(bot: Bot) -> None:
     await sign_up(bot, ZHANG, "13800000003")
     await bot.say(ZHANG, "/check")
     await bot.replies(ZHANG, 4)
     first = await bot.press(ZHANG, "正常")
-    await bot.replies(ZHANG, 5)
-    markup = first.reply_markup["inline_keyboard"]  # type: ignore[index]
+    await bot.asking(ZHANG, "第 2/6 项")
+    markup = first["reply_markup"]["inline_keyboard"]
     stale = next(b["callback_data"] for b in markup[0] if "有问题" in b["text"])
-    bot.api.push_update(callback_update(ZHANG, stale, first.message_id))
+    bot.api.push_update(callback_update(ZHANG, stale, first["message_id"]))
     await bot.api.wait_for_call("answerCallbackQuery", count=2, timeout=10)
     assert "失效" in (bot.api.callback_answers[-1].text or "")
     forged = "v1:" + "x" * 61
-    bot.api.push_update(callback_update(ZHANG, forged, first.message_id))
+    bot.api.push_update(callback_update(ZHANG, forged, first["message_id"]))
     await bot.api.wait_for_call("answerCallbackQuery", count=3, timeout=10)
     answers = bot.rows("SELECT answer FROM checklist_answers")
     assert [a["answer"] for a in answers] == ["ok"]
-    assert len([m for m in bot.api.messages_to(ZHANG) if m.method == "sendMessage"]) == 5
+    assert len([m for m in bot.api.messages_to(ZHANG) if m.method == "sendMessage"]) == 4
+    assert "第 2/6 项" in (bot.api.message(ZHANG, first["message_id"]) or {})["text"]
 
 
 async def test_duplicated_update_changes_nothing(bot: Bot) -> None:
@@ -232,13 +332,13 @@ async def test_photo_over_20_mb_is_refused_with_a_message(bot: Bot) -> None:
     await sign_up(bot, ZHANG, "13800000003")
     await bot.say(ZHANG, "/check")
     await bot.replies(ZHANG, 4)
-    await bot.press(ZHANG, "有问题")
-    await bot.replies(ZHANG, 5)
+    asked = await bot.press(ZHANG, "有问题")
+    await bot.showing(ZHANG, asked["message_id"], "有什么问题")
     await bot.say(ZHANG, "地面有油")
-    await bot.replies(ZHANG, 6)
+    await bot.replies(ZHANG, 5)
     huge = bot.api.add_photo(b"big", sizes=((1280, 1280),), file_size=25 * 1024 * 1024)
     bot.api.push_update(photo_update(ZHANG, huge))
-    replies = await bot.replies(ZHANG, 8)
+    replies = await bot.replies(ZHANG, 7)
     assert "太大" in (replies[-2].text or "") and "照片" in (replies[-1].text or "")
     assert bot.rows("SELECT * FROM hazards") == []
 
@@ -256,10 +356,10 @@ async def test_group_start_points_to_private_chat_and_supervisor_binds_group(bot
     bot.api.push_update(group_text_update(ZHANG, GROUP, "大家注意安全"))  # chatter: ignored
     await bot.say(ZHANG, "/check")
     await bot.replies(ZHANG, 4)
-    await bot.press(ZHANG, "有问题")
-    await bot.replies(ZHANG, 5)
+    asked = await bot.press(ZHANG, "有问题")
+    await bot.showing(ZHANG, asked["message_id"], "有什么问题")
     await bot.say(ZHANG, "配电箱漏电")
-    await bot.replies(ZHANG, 6)
+    await bot.replies(ZHANG, 5)
     await bot.press(ZHANG, "跳过")
     alert = (await bot.replies(GROUP, 4))[-1]
     assert "配电箱漏电" in (alert.text or "")
@@ -270,10 +370,10 @@ async def test_long_message_is_split_within_telegram_limits(bot: Bot) -> None:
     await sign_up(bot, ZHANG, "13800000003")
     await bot.say(ZHANG, "/check")
     await bot.replies(ZHANG, 4)
-    await bot.press(ZHANG, "有问题")
-    await bot.replies(ZHANG, 5)
+    asked = await bot.press(ZHANG, "有问题")
+    await bot.showing(ZHANG, asked["message_id"], "有什么问题")
     await bot.say(ZHANG, "很" * 5000)  # refused: longer than a description may be
-    replies = await bot.replies(ZHANG, 7)
+    replies = await bot.replies(ZHANG, 6)
     assert all(len(m.text or "") <= 4096 for m in replies)
 
 
@@ -318,12 +418,12 @@ async def test_alerts_held_for_a_supervisor_arrive_when_they_sign_in(bot: Bot) -
     await sign_up(bot, ZHANG, "13800000003")
     await bot.say(ZHANG, "/check")
     await bot.replies(ZHANG, 4)
-    await bot.press(ZHANG, "有问题")
-    await bot.replies(ZHANG, 5)
+    asked = await bot.press(ZHANG, "有问题")
+    await bot.showing(ZHANG, asked["message_id"], "有什么问题")
     await bot.say(ZHANG, "消防门被锁")
-    await bot.replies(ZHANG, 6)
+    await bot.replies(ZHANG, 5)
     await bot.press(ZHANG, "跳过")
-    await bot.replies(ZHANG, 8)
+    await bot.asking(ZHANG, "第 2/6 项")
     held = bot.rows("SELECT id FROM outbox WHERE staff_id = 4 AND channel IS NULL")
     assert held  # the alert (and whatever else the scheduler had for him) waits
     await sign_up(bot, LIU, "13800000004", expected=3)

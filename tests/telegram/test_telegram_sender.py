@@ -438,34 +438,68 @@ async def test_retry_after_half_a_message_arrived_sends_only_the_rest(
     assert row["status"] == "sent" and row["channel_message_id"] == str(message.message_id)
 
 
-# -- questions edited to show the answer ------------------------------------------------
+# -- questions edited in place -----------------------------------------------------------
 
 
-async def test_pressed_question_is_edited_in_place_and_not_modified_counts_as_done(
+async def test_pressed_question_becomes_the_next_in_one_edit_and_not_modified_counts_as_done(
     app: App, api: FakeBotAPI, on_telegram
 ) -> None:
     zhang = await on_telegram("张伟", ZHANG)
     await zhang.write("/check")
     assert await drain(app) == 2
     question = await zhang.press("正常")
-    assert await drain(app) == 2  # the edit and the next question
+    assert await drain(app) == 1  # the next question, in place of the pressed one
 
     [edit] = api.edits
     assert edit.method == "editMessageText" and edit.chat_id == ZHANG
     assert edit.message_id == question.message_id
     shown = api.message(ZHANG, question.message_id) or {}
-    assert shown["text"] == f"{question.text}\n→ ✅ 正常" and "reply_markup" not in shown
-    assert len(zhang.received) == 3  # no new message for the edit
+    assert shown["text"].startswith("✅ 1. ") and shown["text"].endswith("规定的安全措施已落实")
+    keyboard = shown["reply_markup"]["inline_keyboard"]
+    assert [b["callback_data"] for b in keyboard[0]] == ["v2:ok", "v2:problem", "v2:na"]
+    assert len(zhang.received) == 2  # no new message
     edit_row = (await rows(app, "replaces_id IS NOT NULL"))[0]
     assert edit_row["status"] == "sent"
     assert edit_row["channel_message_id"] == str(question.message_id)
 
     # The same edit again (say, after a crash): Telegram says "not modified"; that is done.
-    again = await queue(app, ZHANG, shown["text"], replaces_id=edit_row["replaces_id"])
+    again = await queue(
+        app,
+        ZHANG,
+        shown["text"],
+        buttons=(
+            (
+                Button("✅ 正常", "v2:ok"),
+                Button("⚠️ 有问题", "v2:problem"),
+                Button("➖ 不适用", "v2:na"),
+            ),
+        ),
+        replaces_id=edit_row["replaces_id"],
+    )
     assert await drain(app) == 1
     [row] = await rows(app, "id = ?", again)
     assert row["status"] == "sent" and row["last_error"] is None
-    assert len(api.edits) == 1 and len(zhang.received) == 3
+    assert len(api.edits) == 1 and len(zhang.received) == 2
+
+
+async def test_a_question_whose_message_cannot_be_edited_arrives_as_a_new_one(
+    app: App, api: FakeBotAPI
+) -> None:
+    first = await queue(app, ZHANG, "第 1/6 项")
+    assert await drain(app) == 1
+    # The person deleted it: Telegram no longer knows the message.
+    await app.db.transaction(
+        lambda conn: conn.execute(
+            "UPDATE outbox SET channel_message_id = '999' WHERE id = ?", (first,)
+        )
+    )
+    buttons = ((Button("✅ 正常", "v2:ok"),),)
+    second = await queue(app, ZHANG, "第 2/6 项", buttons=buttons, replaces_id=first)
+    assert await drain(app) == 1
+    arrived = api.messages_to(ZHANG)[-1]
+    assert arrived.text == "第 2/6 项" and arrived.reply_markup is not None
+    [row] = await rows(app, "id = ?", second)
+    assert row["status"] == "sent" and row["channel_message_id"] == str(arrived.message_id)
 
 
 # -- pace: within Telegram's limits without provoking a 429 ----------------------------------

@@ -40,6 +40,8 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup
+# How Telegram refuses to edit a message that is no longer there to edit.
+_GONE = ("message to edit not found", "message can't be edited")
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
@@ -218,17 +220,27 @@ class TelegramTransport:
             )
 
     async def _edit(self, chat: int, message_id: int, message: Outbound) -> str:
+        """Rewrite an earlier message (a question showing its answer, or becoming
+        the next question). One that is no longer there to edit (the person
+        deleted it, say) is sent anew: what it now says must still arrive."""
         keyboard = markup(message)
+        parts = split_text(message.text)
         try:
             await self.bot.edit_message_text(
-                split_text(message.text)[0],
+                # A question's buttons belong to its end: keep that part of a text too long.
+                parts[-1] if message.buttons else parts[0],
                 chat_id=chat,
                 message_id=message_id,
                 reply_markup=keyboard if isinstance(keyboard, InlineKeyboardMarkup) else None,
             )
         except BadRequest as exc:
-            if "not modified" not in exc.message.lower():
+            refused = exc.message.lower()
+            if "not modified" in refused:
+                return str(message_id)
+            if not any(gone in refused for gone in _GONE):
                 raise
+            log.info("edit refused chat=%s message=%s error=%s", chat, message_id, exc.message)
+            return await self._send(chat, message)
         return str(message_id)
 
 

@@ -157,9 +157,10 @@ class WeComChannel:
             code = message.get("ResponseCode", "")
             if task_id and code:
                 self.cards[task_id] = code  # the card is updated with it to show the answer
-            return Inbound(
-                CHANNEL, user, event_id, InboundKind.ACTION, key, {"message_id": task_id}
-            )
+            # A pressed card shows the answer; the next question comes as a new card,
+            # paced as a message (the sender paces updating a card as free).
+            data = {"message_id": task_id, "rewritable": False}
+            return Inbound(CHANNEL, user, event_id, InboundKind.ACTION, key, data)
         return None
 
     async def _numbered_choice(self, user: str, text: str) -> str | None:
