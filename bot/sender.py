@@ -259,17 +259,12 @@ class Sender:
         while True:
             if address is not None:
                 return delivered + await self._serve(channel, address)
-            addresses = await self.db.read(
-                partial(
-                    outbox.due_addresses,
-                    channel=channel,
-                    now=iso(self.clock.now()),
-                    limit=self.workers,
-                )
-            )
-            if not addresses:
+            heads = await self._find(channel, self.workers, busy=[])
+            if not heads:
                 return delivered
-            done = await asyncio.gather(*(self._serve(channel, one) for one in addresses))
+            done = await asyncio.gather(
+                *(self._serve(channel, one, head) for one, head in heads.items())
+            )
             if not sum(done):
                 return delivered
             delivered += sum(done)
@@ -286,23 +281,34 @@ class Sender:
         else:
             room = self.workers - len(self._busy(channel))
         while room > 0:
-            busy = self._busy(channel)
-            found = await self.db.read(
-                partial(
-                    outbox.due_addresses,
-                    channel=channel,
-                    now=iso(now),
-                    limit=room,
-                    busy=busy,
-                )
-            )
-            if not found:
+            heads = await self._find(channel, room, busy=self._busy(channel))
+            if not heads:
                 return
-            for address in found:
-                task = asyncio.create_task(self._serve(channel, address))
+            for address, head in heads.items():
+                task = asyncio.create_task(self._serve(channel, address, head))
                 self._serving[(channel, address)] = task
                 task.add_done_callback(partial(self._served, (channel, address)))
-            room -= len(found)
+            room -= len(heads)
+
+    async def _find(self, channel: str, limit: int, busy: list[str]) -> dict[str, Head]:
+        """Addresses with a due row, each with its first message already claimed
+        where the address's pace lets it go now (one transaction for them all)."""
+        pace = self._paces[channel]
+        waiting = frozenset(
+            address
+            for address, bucket in pace.addresses.items()
+            if address is not None and bucket.ready_in() > 0
+        )
+        return await self.db.transaction(
+            partial(
+                _claim_heads,
+                channel=channel,
+                now=iso(self.clock.now()),
+                limit=limit,
+                busy=busy,
+                waiting=waiting,
+            )
+        )
 
     def _busy(self, channel: str) -> list[str]:
         return [address for (name, address) in self._serving if name == channel]
@@ -313,26 +319,33 @@ class Sender:
             log.error("sender worker failed channel=%s", key[0], exc_info=task.exception())
         self.wake()  # rows may have come for this address while it finished
 
-    async def _serve(self, channel: str, address: str) -> int:
-        """One address's rows, one message at a time, until none is due."""
+    async def _serve(self, channel: str, address: str, head: Head | None = None) -> int:
+        """One address's rows, one message at a time, until none is due.
+        `head`: its first message, if the dispatcher claimed it already."""
         transport = self.transports[channel]
         pace = self._paces[channel]
         delivered = 0
-        while not self._stopping:
-            # Rows that had to wait for the address's limit may go as one, where the
-            # channel drops what exceeds it (`merges`).
-            backlogged = getattr(transport, "merges", False) and pace.backlogged(address)
-            # The address's own pace first: nothing is claimed while it waits.
-            await pace.ready(address)
-            group = await self.db.transaction(
-                partial(
-                    _claim_next,
-                    channel=channel,
-                    address=address,
-                    now=iso(self.clock.now()),
-                    merge_any=backlogged,
+        first = head.first if head else None
+        while first or not self._stopping:
+            if first:
+                group, first = first, None
+            elif head is not None and not head.more and delivered:
+                break  # that was all; rows queued since wake the dispatcher
+            else:
+                # Rows that had to wait for the address's limit may go as one, where
+                # the channel drops what exceeds it (`merges`).
+                backlogged = getattr(transport, "merges", False) and pace.backlogged(address)
+                # The address's own pace first: nothing is claimed while it waits.
+                await pace.ready(address)
+                group = await self.db.transaction(
+                    partial(
+                        _claim_next,
+                        channel=channel,
+                        address=address,
+                        now=iso(self.clock.now()),
+                        merge_any=backlogged,
+                    )
                 )
-            )
             if not group:
                 break
             # Where the limit counts messages, not calls, editing one is free.
@@ -497,6 +510,36 @@ class Sender:
 
 # An attachment the channel keeps itself (its own file id), for a stored file that is gone.
 REMOTE = "remote:"
+
+
+def _claim_heads(
+    conn: sqlite3.Connection,
+    channel: str,
+    now: str,
+    limit: int,
+    busy: list[str],
+    waiting: frozenset[str],
+) -> dict[str, Head]:
+    """Addresses of `channel` with a due row (not `busy` ones), each with its
+    next message claimed unless the address must wait for its pace first."""
+    heads: dict[str, Head] = {}
+    for address in outbox.due_addresses(conn, channel, now, limit, busy):
+        if address in waiting:
+            heads[address] = Head(None, more=True)
+            continue
+        rows = outbox.next_for(conn, channel, address, now, MERGE_MAX_ROWS)
+        group = outbox.claim(conn, digest_run(rows, merge_any=False)) if rows else []
+        heads[address] = Head(group or None, more=len(rows) > len(group))
+    return heads
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """An address's first message, claimed by the dispatcher (None: the worker
+    claims it once the address's pace allows), and whether more rows were due."""
+
+    first: list[Outbound] | None
+    more: bool
 
 
 def _claim_next(
