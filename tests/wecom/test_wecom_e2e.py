@@ -284,3 +284,52 @@ async def test_more_than_six_choices_are_answered_by_number(site: Site) -> None:
     sent = await site.received(ZHANG, 6)
     assert "已登记隐患 YH-2026-0001" in shown(sent[-1])
     assert site.rows("SELECT category FROM hazards")[0]["category"] == "electrical"
+
+
+async def test_wecom_serves_while_telegram_cannot_be_reached_at_start(tmp_path: Path) -> None:
+    from tests.telegram.fakebotapi import FakeBotAPI
+
+    db_path = tmp_path / "frontline.db"
+    await seed(db_path)
+    port = free_port()
+    async with (
+        FakeWeCom(corp_id=CORP_ID, secret=SECRET, agent_id=AGENT_ID) as wecom,
+        FakeBotAPI() as telegram,
+    ):
+        telegram.fail_next("getMe", 502, times=1000)  # Telegram is down for the whole test
+        settings = load_settings(
+            db=db_path,
+            wecom_corp_id=CORP_ID,
+            wecom_agent_id=AGENT_ID,
+            wecom_secret=SECRET,
+            wecom_token=TOKEN,
+            wecom_aes_key=AES_KEY,
+            wecom_listen=f"127.0.0.1:{port}",
+            wecom_api_url=wecom.base_url,
+            telegram_token=telegram.token,
+            telegram_api_url=telegram.root_url,
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve(settings, stop))
+        try:
+            async with aiohttp.ClientSession() as http:
+                site = Site(
+                    wecom,
+                    settings,
+                    db_path,
+                    f"http://127.0.0.1:{port}/wecom/callback",
+                    WeComCrypto(TOKEN, AES_KEY, CORP_ID),
+                    http,
+                )
+                for _ in range(250):  # the callback endpoint comes up at once
+                    try:
+                        await site.say(ZHANG, "/help")
+                        break
+                    except aiohttp.ClientConnectionError:
+                        await asyncio.sleep(0.02)
+                sent = await site.received(ZHANG, 1)
+                assert "/check" in shown(sent[0])
+            assert not task.done()  # Telegram's trouble did not stop the process
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 20)
