@@ -81,7 +81,7 @@ def on_kind(ctx: Ctx, inbound: Inbound) -> None:
         organiser_id=ctx.staff.id,
         now=ctx.now_iso,
     )
-    told = drill_reminders.plan(ctx.conn, drill_id, at, ctx.now)
+    announced = drill_reminders.plan(ctx, drill_id, at)
     unit = people.unit_path(ctx.conn, int(ctx.data["unit"]))
     ctx.end()
     ctx.say(
@@ -89,8 +89,25 @@ def on_kind(ctx: Ctx, inbound: Inbound) -> None:
         drill=drill_id,
         when=local_time_text(at, ctx.timezone),
         unit=unit,
-        notices=told,
+        notices=_announcement_text(ctx, announced),
     )
+
+
+def _announcement_text(ctx: Ctx, announced: drill_reminders.Announcement) -> str:
+    """Who was told, and when the others will be (the unit's local time)."""
+    times = ctx.text("drill.separator").join(
+        local_time_text(moment, ctx.timezone) for moment in announced.later
+    )
+    parts = []
+    if announced.told_now:
+        parts.append(ctx.text("drill.notices_now", count=announced.told_now))
+        if times:
+            parts.append(ctx.text("drill.notices_again", times=times))
+    elif times:
+        parts.append(ctx.text("drill.notices_later", count=announced.audience, times=times))
+    else:
+        parts.append(ctx.text("drill.notices_nobody"))
+    return " ".join(parts)
 
 
 # -- recording -----------------------------------------------------------------------

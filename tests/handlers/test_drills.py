@@ -24,7 +24,8 @@ async def test_drill_is_announced_in_advance_to_its_area(
     zhang = await person("张伟")
     cook = await person("吴刚")
     replies = await plan_drill(officer, "2026-12-01 15:00")
-    assert "演练 #1 已安排" in replies[-1] and "2 次" in replies[-1]
+    assert "演练 #1 已安排" in replies[-1]
+    assert "将于 2026-11-28 15:00、2026-12-01 14:00 通知区域内 4 人" in replies[-1]
     clock.set(datetime(2026, 11, 28, 7, 0, 1, tzinfo=UTC))  # 3 days before 15:00 local
     await app.scheduler.tick()
     assert any("演练预告" in t for t in await zhang.replies())
@@ -97,3 +98,48 @@ async def test_planned_drills_show_in_schedules(person) -> None:
     await plan_drill(officer, "2026-12-01 15:00")
     listing = (await liu.send("/schedules"))[0]
     assert "2026-12-01 15:00" in listing and "消防演练 #1" in listing
+
+
+async def test_a_drill_planned_within_the_hour_is_announced_at_once(
+    person, app: App, clock: FakeClock
+) -> None:
+    officer = await person("李静")
+    zhang = await person("张伟")
+    cook = await person("吴刚")
+    replies = await plan_drill(officer, "2026-11-27 09:30")  # half an hour from now
+    assert "演练 #1 已安排" in replies[-1]
+    assert "已立即通知区域内 4 人" in replies[-1] and "将于" not in replies[-1]
+    notices = await zhang.replies()
+    assert len([t for t in notices if "演练预告" in t and "2026-11-27 09:30" in t]) == 1
+    assert await cook.replies() == []
+    clock.set(datetime(2026, 11, 27, 1, 29, tzinfo=UTC))
+    await app.scheduler.tick()
+    assert await zhang.replies() == []  # told once, not again by a late reminder
+
+
+async def test_a_drill_planned_two_days_ahead_is_announced_now_and_an_hour_before(
+    person, app: App, clock: FakeClock
+) -> None:
+    officer = await person("李静")
+    zhang = await person("张伟")
+    replies = await plan_drill(officer, "2026-11-29 15:00")
+    assert "已立即通知区域内 4 人" in replies[-1]
+    assert "将于 2026-11-29 14:00 再次通知" in replies[-1]
+    assert len([t for t in await zhang.replies() if "演练预告" in t]) == 1
+    clock.set(datetime(2026, 11, 29, 6, 0, 1, tzinfo=UTC))  # one hour before
+    await app.scheduler.tick()
+    assert len([t for t in await zhang.replies() if "演练预告" in t]) == 1
+
+
+async def test_drill_planning_in_english_says_who_is_told_and_when(person, app: App, org) -> None:
+    officer = await person("李静")
+    await app.db.transaction(
+        lambda c: c.execute("UPDATE staff SET language = 'en' WHERE id = ?", (org["李静"],))
+    )
+    await officer.send("/drill")
+    await officer.send("2026-12-01 15:00")
+    await officer.press("物业服务中心/保安部")
+    replies = await officer.press("Fire drill")
+    assert "Drill #1 planned for 2026-12-01 15:00" in replies[-1]
+    told = "4 person(s) in the area will be told at 2026-11-28 15:00, 2026-12-01 14:00"
+    assert told in replies[-1]
