@@ -157,6 +157,30 @@ async def test_no_location_needs_a_reason(ma: Person, app: App) -> None:
     )
 
 
+async def test_cannot_send_location_typed_back_as_its_label_is_the_choice(
+    ma: Person, app: App
+) -> None:
+    """A reply-keyboard button (Telegram's, beside the location button) sends
+    its label as text: that is a press of the button, on every channel."""
+    await ma.send("/visit")
+    await ma.press("王奶奶")
+    replies = await ma.send("🚫 无法发送位置")
+    assert "无法发送位置的原因" in replies[-1]
+    await ma.press("定位不准")
+    row = await visit_row(app)
+    assert (row["checkin_exception"], row["checkin_reason"]) == ("no_location", "gps_poor")
+    await ma.press("签退")
+    replies = await ma.send("🚫 无法发送位置")
+    assert "无法发送位置的原因" in replies[-1]
+
+
+async def test_a_label_of_an_earlier_keyboard_is_only_text(ma: Person, app: App) -> None:
+    await check_in(ma)
+    replies = await ma.send("🚫 无法发送位置")  # the location keyboard is no longer asked
+    assert "上门服务进行中" in replies[-1]
+    assert (await visit_row(app))["checkin_exception"] is None
+
+
 async def test_impossible_locations_are_refused_and_nothing_is_saved(ma: Person, app: App) -> None:
     await ma.send("/visit")
     await ma.press("王奶奶")

@@ -32,6 +32,7 @@ from tests.telegram.fakebotapi import (
 ZHANG = 5001  # 张伟's Telegram user id, a worker in 保安部/一班
 LIU = 5002  # 刘强, his supervisor
 GROUP = -1005003  # 保安部's group chat
+MA = 5013  # 马秀英, a care worker of the home-visit team
 
 
 @dataclass
@@ -195,6 +196,50 @@ async def test_pre_shift_check_with_problem_and_photo_alerts_supervisor(bot: Bot
     assert "整改责任人" in (asked.text or "")
     assert any("陈磊" in b["text"] for row in asked.reply_markup["inline_keyboard"] for b in row)  # type: ignore[index]
     assert all(m.parse_mode is None for m in bot.api.sent)
+
+
+async def test_a_reply_keyboard_button_other_than_location_is_a_press(bot: Bot) -> None:
+    """ "🚫 Cannot send location" shares the location button's reply keyboard, so
+    Telegram sends its label as text; the visit takes it as the choice."""
+    conn = sqlite3.connect(bot.db_path)
+    with conn:
+        unit = conn.execute(
+            "SELECT id FROM units WHERE path = '物业服务中心/长者服务中心/上门服务组'"
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO clients (number, name, address, lat, lon, unit_id, services,"
+            " created_at, updated_at) VALUES ('K001', '王奶奶', '幸福路 8 号', 31.23, 121.47,"
+            " ?, '[\"meal\"]', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')",
+            (unit,),
+        )
+        conn.execute(
+            "INSERT INTO client_workers (client_id, staff_id)"
+            " SELECT 1, id FROM staff WHERE name = '马秀英'"
+        )
+    conn.close()
+    await sign_up(bot, MA, "13800000013")
+
+    async def shown(needle: str) -> MessageRecord:
+        """The message to 马秀英 that says `needle`, once it has arrived."""
+        await bot.api._wait_until(
+            lambda: any(needle in (m.text or "") for m in bot.api.messages_to(MA)), 10
+        )
+        return next(m for m in reversed(bot.api.messages_to(MA)) if needle in (m.text or ""))
+
+    await bot.say(MA, "/visit")
+    await shown("为哪位老人上门服务")
+    await bot.press(MA, "王奶奶")
+    asked = await shown("签到：王奶奶")
+    keyboard = (asked.reply_markup or {})["keyboard"]
+    assert keyboard[0][0]["request_location"] is True
+    label = keyboard[1][0]["text"]
+    assert label == "🚫 无法发送位置" and not keyboard[1][0].get("request_location")
+    await bot.say(MA, label)
+    await shown("无法发送位置的原因")
+    await bot.press(MA, "定位不准")
+    await shown("未发送位置：定位不准")
+    visit = bot.rows("SELECT checkin_exception, checkin_reason FROM visits")
+    assert [tuple(v) for v in visit] == [("no_location", "gps_poor")]
 
 
 async def test_stale_button_is_answered_and_changes_nothing(bot: Bot) -> None:
