@@ -411,8 +411,8 @@ async def test_webhook_answers_only_after_the_update_is_committed(
         assert allowed["allowed_updates"] == ["message", "callback_query"]
         taken, release = threading.Event(), threading.Event()
 
-        def hold() -> None:
-            conn = sqlite3.connect(bot.db_path, isolation_level=None)
+        def hold(path: Path = bot.db_path, taken=taken, release=release) -> None:
+            conn = sqlite3.connect(path, isolation_level=None)
             conn.execute("BEGIN IMMEDIATE")
             taken.set()
             release.wait(30)
