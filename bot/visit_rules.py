@@ -1,6 +1,7 @@
 """Home-visit rules (REGULATIONS §5) as pure functions: where a check-in may
 be, what counts as an exception, the readings a worker may type and their
-sane ranges, and the kinds of anything unusual. No I/O."""
+sane ranges, the kinds of anything unusual, and what may become of a gift.
+No I/O."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ PLAUSIBLE_M = 50_000.0
 UNUSUAL_KINDS = ("fall", "illness", "not_home", "unsafe_home", "neglect", "other")
 FAR_REASONS = ("client_elsewhere", "gps_poor", "other")
 NO_LOCATION_REASONS = ("gps_poor", "no_phone", "other")
+# A gift pressed on a worker (REGULATIONS §5 allows none): refused, or taken
+# because it could not be refused and handed in to the centre.
+GIFT_OUTCOMES = ("declined", "handed_in")
 
 
 def check_coordinates(lat: object, lon: object) -> tuple[float, float]:

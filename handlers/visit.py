@@ -4,7 +4,8 @@ first) → check in by sharing location → during the visit, tick the services
 done, write observations (with a photo and readings such as blood pressure)
 and report anything unusual, which goes at once to the service-centre and
 sub-district leaders → `/checkout`: location again, the no-gifts
-confirmation, the end time.
+confirmation or a gift declared (declined, or handed in; the centre leader
+is told), the end time.
 
 The visit row is written at check-in and updated as the visit goes, so a
 restart loses nothing: the visit stays open and the conversation resumes at
@@ -23,8 +24,8 @@ from bot.engine import Ctx, Flow
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
 from bot.store import clients, people, visits
-from bot.store.visits import Stamp
-from bot.visit_rules import FAR_REASONS, NO_LOCATION_REASONS, UNUSUAL_KINDS
+from bot.store.visits import Gifts, Stamp
+from bot.visit_rules import FAR_REASONS, GIFT_OUTCOMES, NO_LOCATION_REASONS, UNUSUAL_KINDS
 from handlers import care
 from handlers.hazard_report import Draft, file_hazard
 from handlers.text import clean_text, typed_text
@@ -260,7 +261,7 @@ def _stamp(ctx: Ctx) -> Stamp:
 
 
 def _stamped(ctx: Ctx, stage: str) -> None:
-    """Where the worker is is settled: check in, or go on to the no-gifts question."""
+    """Where the worker is is settled: check in, or go on to the gifts question."""
     if stage == "checkin":
         check_in(ctx)
     else:
@@ -616,20 +617,69 @@ def on_hazard(ctx: Ctx, inbound: Inbound) -> None:
 
 # -- check-out ----------------------------------------------------------------------------
 def ask_gifts(ctx: Ctx) -> None:
-    ctx.say("visit.ask_gifts", buttons=[[Button(ctx.text("visit.no_gifts"), "confirm")]])
+    ctx.say(
+        "visit.ask_gifts",
+        buttons=[
+            [Button(ctx.text("visit.no_gifts"), "confirm")],
+            [Button(ctx.text("visit.gift_offered"), "offered")],
+        ],
+    )
 
 
 def on_gifts(ctx: Ctx, inbound: Inbound) -> None:
-    if not (inbound.kind is InboundKind.ACTION and inbound.text == "confirm"):
+    choice = inbound.text if inbound.kind is InboundKind.ACTION else ""
+    if choice == "confirm":
+        check_out(ctx, visits.NO_GIFTS)
+    elif choice == "offered":
+        ctx.step_to("gift_outcome")
+        ask_gift_outcome(ctx)
+    else:
         ask_gifts(ctx)
+
+
+def ask_gift_outcome(ctx: Ctx) -> None:
+    ctx.say(
+        "visit.ask_gift_outcome",
+        buttons=[[Button(ctx.text(f"visit.gift_{o}"), o)] for o in GIFT_OUTCOMES]
+        + [[Button(ctx.text("visit.back"), "back")]],
+    )
+
+
+def on_gift_outcome(ctx: Ctx, inbound: Inbound) -> None:
+    choice = inbound.text if inbound.kind is InboundKind.ACTION else ""
+    if choice == "back":
+        ctx.step_to("gifts")
+        ask_gifts(ctx)
+    elif choice in GIFT_OUTCOMES:
+        ctx.step_to("gift_note", gift=choice)
+        ctx.say("visit.ask_gift_note")
+    else:
+        ask_gift_outcome(ctx)
+
+
+def on_gift_note(ctx: Ctx, inbound: Inbound) -> None:
+    text = typed_text(inbound, MAX_TEXT)
+    if text is None:
+        ctx.say("visit.ask_gift_note")
         return
+    check_out(ctx, Gifts(str(ctx.data["gift"]), text))
+
+
+def check_out(ctx: Ctx, gifts: Gifts) -> None:
     visit = _visit(ctx)
     if visit is None:
         return
     client = _client(ctx, int(visit["client_id"]))
     stamp = _stamp(ctx)
-    visits.check_out(ctx.conn, int(visit["id"]), ctx.staff.id, stamp)
+    visits.check_out(ctx.conn, int(visit["id"]), ctx.staff.id, stamp, gifts)
     watch.cancel_open_visit(ctx.conn, int(visit["id"]))
+    if gifts.outcome == "none":
+        gifts_text = ctx.text("visit.gifts_none")
+    else:
+        told = report_gift(ctx, client, int(visit["id"]), gifts)
+        gifts_text = ctx.text(
+            "visit.gifts_declared", outcome=ctx.text(f"visit.gift_was_{gifts.outcome}"), count=told
+        )
     started = parse_iso(visit["checkin_at"])
     minutes = (ctx.now - started).total_seconds() / 60
     done = visits.services_done(visit)
@@ -642,7 +692,33 @@ def on_gifts(ctx: Ctx, inbound: Inbound) -> None:
         duration=visit_rules.duration_text(minutes),
         services="、".join(care.title(k, ctx.lang) for k in done) or "—",
         exception=_exception_text(ctx, stamp),
+        gifts=gifts_text,
     )
+
+
+def gift_recipients(conn: sqlite3.Connection, client: sqlite3.Row) -> list[Staff]:
+    """Who hears of a gift declared: the service-centre leaders of the client's
+    unit or a unit above it; the unit's supervisors where it has none."""
+    chain = {int(u["id"]) for u in people.unit_chain(conn, int(client["unit_id"]))}
+    found = [p for p in people.with_role(conn, Role.CENTRE_LEADER) if p.unit_id in chain]
+    return found or people.supervisors_for_unit(conn, int(client["unit_id"]))
+
+
+def report_gift(ctx: Ctx, client: sqlite3.Row, visit_id: int, gifts: Gifts) -> int:
+    recipients = [p for p in gift_recipients(ctx.conn, client) if p.id != ctx.staff.id]
+    for person in recipients:
+        ctx.notify(
+            person,
+            "visit.gift_alert",
+            idempotency_key=f"visitgift:{visit_id}:{person.id}",
+            worker=ctx.staff.name,
+            client=client["name"],
+            number=client["number"],
+            outcome=t(person.language, f"visit.gift_was_{gifts.outcome}"),
+            time=local_time_text(ctx.now, ctx.timezone),
+            text=gifts.note or "",
+        )
+    return len(recipients)
 
 
 # -- the flow -----------------------------------------------------------------------------
@@ -667,6 +743,8 @@ def reprompt(ctx: Ctx) -> None:
         "checkout_reason": ask_reason,
         "checkout_note": lambda c: c.say("visit.ask_reason_text"),
         "gifts": ask_gifts,
+        "gift_outcome": ask_gift_outcome,
+        "gift_note": lambda c: c.say("visit.ask_gift_note"),
     }
     ask = asks.get(ctx.conversation.step)
     if ask is not None:
@@ -693,6 +771,8 @@ flow = Flow(
         "checkout_reason": on_reason,
         "checkout_note": on_reason_note,
         "gifts": on_gifts,
+        "gift_outcome": on_gift_outcome,
+        "gift_note": on_gift_note,
     },
     reprompt=reprompt,
 )

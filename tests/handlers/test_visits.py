@@ -4,14 +4,16 @@ with the no-gifts confirmation; every refusal, the reminders, a restart."""
 
 from __future__ import annotations
 
+import csv
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import CHANNEL, START, Person, import_demo
 
+from bot import export
 from bot.app import App
 from bot.model import InboundKind
 from bot.store import people
@@ -263,6 +265,86 @@ async def test_an_unsafe_home_can_become_a_hazard(ma: Person, person, app: App) 
         ).fetchone()
     )
     assert tuple(hazard) == ("王奶奶 · 幸福路 8 号 302", CENTRE, 1)
+
+
+async def visits_export(app: App, tmp_path: Path, language: str = "zh-CN") -> list[dict]:
+    def write(conn: Any) -> list[dict]:
+        src = export.Source(
+            conn=conn,
+            language=language,
+            period=export.Period(date(2026, 11, 1), date(2026, 11, 30)),
+            root_unit=None,
+            default_timezone="Asia/Shanghai",
+            media_dir=tmp_path / "media",
+            now=START,
+        )
+        path = tmp_path / "visits.csv"
+        export.export(src, export.REGISTERS["visits"], path, "csv")
+        with path.open(encoding="utf-8-sig") as handle:
+            return list(csv.DictReader(handle))
+
+    return list(await app.db.read(write))
+
+
+async def test_a_gift_pressed_on_the_worker_is_declared_at_checkout(
+    ma: Person, person, app: App, clock: FakeClock, tmp_path: Path
+) -> None:
+    leader, supervisor = await person("郑华"), await person("孙丽")
+    await check_in(ma)
+    await ma.press("服务项目")
+    await ma.press("助餐")
+    await ma.press("完成")
+    clock.advance(timedelta(minutes=40))
+    await ma.press("签退")
+    await locate(ma, *HOME)
+    replies = await ma.press("有人送礼品")
+    assert "礼品是怎么处理的" in replies[-1]
+    await ma.press("上交服务中心")
+    replies = await ma.send("老人女儿硬塞了两盒月饼，约 200 元")
+    assert "已签退：王奶奶" in replies[-1]
+    assert "礼品申报：收下后上交服务中心，已告知 1 位负责人" in replies[-1]
+    row = await visit_row(app)
+    assert row["state"] == "done" and row["no_gifts"] == 0
+    assert (row["gifts"], row["gifts_note"]) == ("handed_in", "老人女儿硬塞了两盒月饼，约 200 元")
+    alert = (await leader.replies())[-1]
+    assert "礼品申报" in alert and "马秀英" in alert and "王奶奶" in alert
+    assert "两盒月饼" in alert and "收下后上交服务中心" in alert
+    assert not any("礼品" in text for text in await supervisor.replies())
+    audit = await app.db.read(
+        lambda c: c.execute(
+            "SELECT detail FROM audit_log WHERE entity = 'visit' AND action = 'checkout'"
+        ).fetchone()[0]
+    )
+    assert json.loads(audit)["gifts"] == "handed_in"
+    exported = await visits_export(app, tmp_path)
+    assert exported[0]["礼品"] == "收下后上交服务中心：老人女儿硬塞了两盒月饼，约 200 元"
+
+
+async def test_a_declined_gift_and_no_gifts_in_the_export(
+    ma: Person, person, app: App, org, tmp_path: Path
+) -> None:
+    await check_in(ma)
+    await ma.press("签退")
+    await locate(ma, *HOME)
+    await ma.press("有人送礼品")
+    replies = await ma.press("↩")
+    assert "确认未收受礼品" in str(ma.last_buttons)
+    await ma.press("有人送礼品")
+    await ma.press("已婉拒")
+    replies = await ma.send("   ")
+    assert "请说明" in replies[-1]  # the declaration needs its text
+    replies = await ma.send("家属要给红包，已婉拒")
+    assert "礼品申报：已婉拒" in replies[-1]
+    await add_client(app, "K002", "李爷爷", [org["马秀英"]])
+    await ma.send("/visit")
+    await ma.press("李爷爷")
+    await locate(ma, *HOME)
+    await ma.press("签退")
+    await locate(ma, *HOME)
+    replies = await ma.press("确认未收受礼品")
+    assert "礼品：未收受" in replies[-1]
+    exported = await visits_export(app, tmp_path, "en")
+    assert [r["Gifts"] for r in exported] == ["Declined: 家属要给红包，已婉拒", "None accepted"]
 
 
 async def test_planned_visit_reminders(ma: Person, person, app: App, org, clock: FakeClock) -> None:
