@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from conftest import Person
 
 from bot.app import App
-from schedules.clock import FakeClock
+from bot.store import reminders
+from schedules.clock import FakeClock, iso
 
 
 async def plan_drill(officer: Person, when: str, area: str = "物业服务中心/保安部") -> list[str]:
@@ -53,6 +55,7 @@ async def test_recording_a_drill_turns_its_problems_into_a_hazard(
     supervisor = await person("刘强")  # heads 保安部, the drill's area
     await plan_drill(officer, "2026-11-27 15:00")
     assert "没有待记录" in (await officer.send("/drilldone"))[0]  # not yet
+    await officer.send("/cancel")  # it offers to record a drill held without a plan
     clock.advance(timedelta(hours=7))
     await officer.send("/drilldone")
     await officer.press("#1")
@@ -143,3 +146,69 @@ async def test_drill_planning_in_english_says_who_is_told_and_when(person, app: 
     assert "Drill #1 planned for 2026-12-01 15:00" in replies[-1]
     told = "4 person(s) in the area will be told at 2026-11-28 15:00, 2026-12-01 14:00"
     assert told in replies[-1]
+
+
+async def test_a_drill_held_without_a_plan_is_recorded_and_counts_for_the_year(
+    person, app: App, clock: FakeClock
+) -> None:
+    officer = await person("李静")
+    admin = await person("王建国")
+    replies = await officer.send("/drilldone")
+    assert "没有待记录" in replies[0] and "什么时候进行的" in replies[-1]
+    assert "还没到" in (await officer.send("2026-11-28 10:00"))[0]
+    await officer.send("2026-11-26 15:00")
+    await officer.press("物业服务中心/保安部")
+    await officer.press("疏散演练")
+    await officer.send("28")
+    await officer.send("20")
+    await officer.press("没有问题")
+    replies = await officer.press("跳过")
+    assert "演练 #1 已记录" in replies[-1]
+    drill = await app.db.read(
+        lambda c: c.execute(
+            "SELECT d.state, d.kind, d.at, d.participants, d.minutes, u.path FROM drills d"
+            " JOIN units u ON u.id = d.unit_id"
+        ).fetchone()
+    )
+    assert tuple(drill) == (
+        "done",
+        "evacuation",
+        "2026-11-26T07:00:00+00:00",
+        28,
+        20,
+        "物业服务中心/保安部",
+    )
+    audit = await app.db.read(
+        lambda c: c.execute(
+            "SELECT action, detail FROM audit_log WHERE entity = 'drill'"
+        ).fetchall()
+    )
+    assert [row[0] for row in audit] == ["entered", "recorded"]
+    assert json.loads(audit[0][1])["unplanned"] is True
+    # The yearly watch counts it: its area is no longer short of a drill done.
+    await app.db.transaction(
+        lambda c: reminders.schedule(
+            c,
+            kind="drill_watch",
+            due_at=iso(clock.now()),
+            target={"year": 2026, "check": "done"},
+            key="drill-watch:2026:done",
+            now=iso(clock.now()),
+        )
+    )
+    await app.scheduler.tick()
+    report = next(t for t in await admin.replies() if "还没有完成任何演练" in t)
+    assert "物业服务中心/工程部" in report
+    assert "物业服务中心/保安部" not in report
+
+
+async def test_recording_offers_planned_drills_and_one_held_without_a_plan(
+    person, clock: FakeClock
+) -> None:
+    officer = await person("李静")
+    await plan_drill(officer, "2026-11-27 15:00")
+    clock.advance(timedelta(hours=7))
+    await officer.send("/drilldone")
+    assert [label.split()[0] for label, _ in officer.last_buttons] == ["#1", "➕"]
+    replies = await officer.press("计划外")
+    assert "什么时候进行的" in replies[-1]
