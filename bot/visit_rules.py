@@ -1,7 +1,7 @@
 """Home-visit rules (REGULATIONS §5) as pure functions: where a check-in may
 be, what counts as an exception, the readings a worker may type and their
-sane ranges, the kinds of anything unusual, and what may become of a gift.
-No I/O."""
+sane ranges, the kinds of anything unusual, what makes a check-out doubtful,
+and what may become of a gift. No I/O."""
 
 from __future__ import annotations
 
@@ -128,6 +128,22 @@ def readings_text(readings: dict[str, float]) -> str:
     if "glucose" in readings:
         parts.append(f"{_plain(readings['glucose'])} mmol/L")
     return " · ".join(parts)
+
+
+# A check-out with no service ticked, or this soon after check-in, is asked
+# about first: it is more often a slip than a visit.
+MIN_VISIT_MINUTES = 5
+
+
+def checkout_doubts(services_done: int, minutes: float) -> tuple[str, ...]:
+    """What makes checking out now look like a mistake: 'no_services' and
+    'too_short' (under MIN_VISIT_MINUTES since check-in)."""
+    doubts = []
+    if services_done == 0:
+        doubts.append("no_services")
+    if minutes < MIN_VISIT_MINUTES:
+        doubts.append("too_short")
+    return tuple(doubts)
 
 
 def duration_text(minutes: float) -> str:

@@ -71,7 +71,7 @@ def checkout_command(ctx: Ctx, args: str) -> None:
     if current is None:
         raise UserError("visit.nothing_open")
     ctx.goto(FLOW, "checkout", visit=int(current["id"]))
-    ask_location(ctx, "checkout")
+    start_checkout(ctx)
 
 
 def _not_in_another_flow(ctx: Ctx) -> None:
@@ -364,8 +364,7 @@ def on_menu(ctx: Ctx, inbound: Inbound) -> None:
         ctx.step_to("unusual")
         ask_unusual(ctx)
     elif choice == "checkout":
-        ctx.step_to("checkout")
-        ask_location(ctx, "checkout")
+        start_checkout(ctx)
     else:
         ask_menu(ctx)
 
@@ -616,6 +615,54 @@ def on_hazard(ctx: Ctx, inbound: Inbound) -> None:
 
 
 # -- check-out ----------------------------------------------------------------------------
+def _doubts(ctx: Ctx, visit: sqlite3.Row) -> tuple[tuple[str, ...], float]:
+    minutes = (ctx.now - parse_iso(visit["checkin_at"])).total_seconds() / 60
+    return visit_rules.checkout_doubts(len(visits.services_done(visit)), minutes), minutes
+
+
+def start_checkout(ctx: Ctx) -> None:
+    """Check-out begins with where the worker is, unless no service was
+    ticked or the visit is only minutes old: then it asks first."""
+    visit = _visit(ctx)
+    if visit is None:
+        return
+    if _doubts(ctx, visit)[0]:
+        ctx.step_to("checkout_confirm")
+        ask_checkout_confirm(ctx)
+        return
+    ctx.step_to("checkout")
+    ask_location(ctx, "checkout")
+
+
+def ask_checkout_confirm(ctx: Ctx) -> None:
+    visit = _visit(ctx)
+    if visit is None:
+        return
+    doubts, minutes = _doubts(ctx, visit)
+    ctx.say(
+        "visit.ask_checkout_confirm",
+        doubts=ctx.text(
+            f"visit.doubt_{'_'.join(doubts)}", duration=visit_rules.duration_text(minutes)
+        ),
+        buttons=[
+            [Button(ctx.text("visit.back_to_services"), "back")],
+            [Button(ctx.text("visit.checkout_anyway"), "confirm")],
+        ],
+    )
+
+
+def on_checkout_confirm(ctx: Ctx, inbound: Inbound) -> None:
+    choice = inbound.text if inbound.kind is InboundKind.ACTION else ""
+    if choice == "back":
+        ctx.step_to("menu")
+        ask_menu(ctx)
+    elif choice == "confirm":
+        ctx.step_to("checkout")
+        ask_location(ctx, "checkout")
+    else:
+        ask_checkout_confirm(ctx)
+
+
 def ask_gifts(ctx: Ctx) -> None:
     ctx.say(
         "visit.ask_gifts",
@@ -739,6 +786,7 @@ def reprompt(ctx: Ctx) -> None:
         ),
         "unusual_photo": ask_photo,
         "unusual_hazard": ask_hazard,
+        "checkout_confirm": ask_checkout_confirm,
         "checkout": lambda c: ask_location(c, "checkout"),
         "checkout_reason": ask_reason,
         "checkout_note": lambda c: c.say("visit.ask_reason_text"),
@@ -767,6 +815,7 @@ flow = Flow(
         "unusual_text": on_unusual_text,
         "unusual_photo": on_unusual_photo,
         "unusual_hazard": on_hazard,
+        "checkout_confirm": on_checkout_confirm,
         "checkout": on_location,
         "checkout_reason": on_reason,
         "checkout_note": on_reason_note,

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.model import UserError
-from bot.visit_rules import RANGES, check_coordinates, judge, parse_readings
+from bot.visit_rules import RANGES, check_coordinates, checkout_doubts, judge, parse_readings
 
 
 @pytest.mark.parametrize(
@@ -63,3 +63,18 @@ def test_coordinates_and_distances() -> None:
     with pytest.raises(UserError) as refused:
         judge(39.9042, 116.4074, 31.2304, 121.4737, 200)  # Beijing to Shanghai
     assert refused.value.key == "visit.location_implausible"
+
+
+@pytest.mark.parametrize(
+    ("services", "minutes", "doubts"),
+    [
+        (0, 0.0, ("no_services", "too_short")),
+        (0, 45.0, ("no_services",)),
+        (2, 4.9, ("too_short",)),
+        (1, 5.0, ()),
+    ],
+)
+def test_a_check_out_is_doubtful_with_no_service_or_hardly_any_time(
+    services: int, minutes: float, doubts: tuple[str, ...]
+) -> None:
+    assert checkout_doubts(services, minutes) == doubts

@@ -172,6 +172,7 @@ async def test_cannot_send_location_typed_back_as_its_label_is_the_choice(
     row = await visit_row(app)
     assert (row["checkin_exception"], row["checkin_reason"]) == ("no_location", "gps_poor")
     await ma.press("签退")
+    await ma.press("仍然签退")  # nothing ticked yet
     replies = await ma.send("🚫 无法发送位置")
     assert "无法发送位置的原因" in replies[-1]
 
@@ -267,6 +268,40 @@ async def test_an_unsafe_home_can_become_a_hazard(ma: Person, person, app: App) 
     assert tuple(hazard) == ("王奶奶 · 幸福路 8 号 302", CENTRE, 1)
 
 
+async def test_a_check_out_with_no_service_and_no_time_is_asked_about(
+    ma: Person, app: App, clock: FakeClock
+) -> None:
+    await check_in(ma)
+    replies = await ma.press("签退")
+    assert "还没有勾选任何服务项目" in replies[-1] and "0:00" in replies[-1]
+    assert "确定现在签退吗" in replies[-1]
+    replies = await ma.press("返回勾选服务")
+    assert "上门服务进行中" in replies[-1]
+    await ma.press("服务项目")
+    await ma.press("助餐")
+    await ma.press("完成")
+    clock.advance(timedelta(minutes=2))
+    replies = await ma.send("/checkout")
+    assert "还没有勾选任何服务项目" not in replies[-1] and "0:02" in replies[-1]
+    await ma.press("仍然签退")
+    await locate(ma, *HOME)
+    replies = await ma.press("确认未收受礼品")
+    assert "已签退：王奶奶" in replies[-1] and "用时 0:02" in replies[-1]
+    assert (await visit_row(app))["state"] == "done"
+
+
+async def test_a_visit_with_services_and_time_checks_out_without_a_question(
+    ma: Person, clock: FakeClock
+) -> None:
+    await check_in(ma)
+    await ma.press("服务项目")
+    await ma.press("保洁")
+    await ma.press("完成")
+    clock.advance(timedelta(minutes=30))
+    replies = await ma.press("签退")
+    assert "签退：请点「发送位置」" in replies[-1]
+
+
 async def visits_export(app: App, tmp_path: Path, language: str = "zh-CN") -> list[dict]:
     def write(conn: Any) -> list[dict]:
         src = export.Source(
@@ -325,6 +360,7 @@ async def test_a_declined_gift_and_no_gifts_in_the_export(
 ) -> None:
     await check_in(ma)
     await ma.press("签退")
+    await ma.press("仍然签退")
     await locate(ma, *HOME)
     await ma.press("有人送礼品")
     replies = await ma.press("↩")
@@ -340,6 +376,7 @@ async def test_a_declined_gift_and_no_gifts_in_the_export(
     await ma.press("李爷爷")
     await locate(ma, *HOME)
     await ma.press("签退")
+    await ma.press("仍然签退")
     await locate(ma, *HOME)
     replies = await ma.press("确认未收受礼品")
     assert "礼品：未收受" in replies[-1]
@@ -425,7 +462,8 @@ async def test_a_restart_between_check_in_and_check_out_loses_nothing(tmp_path: 
     assert await app.engine.resume(CHANNEL, "ma")
     assert "上门服务进行中：王奶奶" in (await worker.replies())[0]  # the menu, asked again
     replies = await worker.send("/checkout")
-    assert "签退" in replies[0]
+    assert "还没有勾选任何服务项目" in replies[0]
+    await worker.press("仍然签退")
     await locate(worker, *HOME)
     replies = await worker.press("确认未收受礼品")
     assert "用时 0:40" in replies[0]
