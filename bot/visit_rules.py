@@ -1,7 +1,7 @@
 """Home-visit rules (REGULATIONS §5) as pure functions: where a check-in may
-be, what counts as an exception, the readings a worker may type and their
-sane ranges, the kinds of anything unusual, what makes a check-out doubtful,
-and what may become of a gift. No I/O."""
+be, what counts as an exception, the readings a worker may type with their
+sane and normal ranges, the kinds of anything unusual, what makes a check-out
+doubtful, and what may become of a gift. No I/O."""
 
 from __future__ import annotations
 
@@ -70,6 +70,16 @@ RANGES = {
     "temperature": Range(34.0, 42.5),
     "glucose": Range(1.0, 35.0),
 }
+# The normal range of each reading, low included and high not: a sane
+# reading outside it (blood pressure of 140/90 or more, a fever from 37.3 ℃)
+# is confirmed by the worker and flagged to the supervisor.
+NORMAL = {
+    "systolic": Range(90, 140),
+    "diastolic": Range(60, 90),
+    "pulse": Range(50, 101),
+    "temperature": Range(35.5, 37.3),
+    "glucose": Range(3.9, 11.1),
+}
 _NUMBER = r"(\d{1,3}(?:\.\d{1,2})?)"
 _PRESSURE = re.compile(r"(\d{2,3})\s*/\s*(\d{2,3})")
 _LABELLED = {
@@ -110,6 +120,15 @@ def parse_readings(text: str) -> dict[str, float]:
             value=f"{_plain(found['systolic'])}/{_plain(found['diastolic'])}",
         )
     return found
+
+
+def noteworthy(readings: dict[str, float]) -> tuple[str, ...]:
+    """The readings outside their normal range, in the order of RANGES."""
+    return tuple(
+        name
+        for name in RANGES
+        if name in readings and not NORMAL[name].low <= readings[name] < NORMAL[name].high
+    )
 
 
 def _plain(value: float) -> str:

@@ -455,10 +455,51 @@ def on_readings(ctx: Ctx, inbound: Inbound) -> None:
     else:
         ask_readings(ctx)
         return
+    if readings and visit_rules.noteworthy(readings):
+        ctx.step_to("readings_confirm", readings=readings)
+        ask_readings_confirm(ctx)
+        return
+    save_observation(ctx, readings)
+
+
+def ask_readings_confirm(ctx: Ctx) -> None:
+    readings = dict(ctx.data["readings"])
+    ctx.say(
+        "visit.ask_readings_confirm",
+        readings=visit_rules.readings_text(readings),
+        flagged=_reading_names(ctx.lang, visit_rules.noteworthy(readings)),
+        buttons=[
+            [Button(ctx.text("visit.readings_right"), "confirm")],
+            [Button(ctx.text("visit.readings_retype"), "retype")],
+        ],
+    )
+
+
+def on_readings_confirm(ctx: Ctx, inbound: Inbound) -> None:
+    choice = inbound.text if inbound.kind is InboundKind.ACTION else ""
+    if choice == "retype":
+        ctx.step_to("readings")
+        ask_readings(ctx)
+    elif choice == "confirm":
+        save_observation(ctx, dict(ctx.data["readings"]))
+    else:
+        ask_readings_confirm(ctx)
+
+
+def _reading_names(language: str, names: tuple[str, ...]) -> str:
+    return t(language, "visit.name_separator").join(
+        t(language, f"visit.reading_name_{name}") for name in names
+    )
+
+
+def save_observation(ctx: Ctx, readings: dict[str, float] | None) -> None:
+    """The observation, with its readings; those outside the normal range
+    (confirmed by the worker) are flagged to the client's supervisors."""
     visit = _visit(ctx)
     if visit is None:
         return
-    visits.add_note(
+    flagged = visit_rules.noteworthy(readings) if readings else ()
+    note_id = visits.add_note(
         ctx.conn,
         int(visit["id"]),
         worker_id=ctx.staff.id,
@@ -467,13 +508,42 @@ def on_readings(ctx: Ctx, inbound: Inbound) -> None:
         text=ctx.data["text"],
         photo=ctx.data.get("photo"),
         readings=readings,
+        noteworthy=flagged,
     )
+    told = ""
+    if readings and flagged:
+        client = _client(ctx, int(visit["client_id"]))
+        count = report_readings(ctx, client, readings, note_id)
+        told = ctx.text("visit.readings_flagged", count=count)
     ctx.say(
         "visit.observation_saved",
-        readings=visit_rules.readings_text(readings) if readings else "",
+        readings=(visit_rules.readings_text(readings) if readings else "") + told,
     )
     ctx.step_to("menu")
     ask_menu(ctx)
+
+
+def report_readings(ctx: Ctx, client: sqlite3.Row, readings: dict[str, float], note_id: int) -> int:
+    recipients = [
+        p
+        for p in people.supervisors_for_unit(ctx.conn, int(client["unit_id"]))
+        if p.id != ctx.staff.id
+    ]
+    flagged = visit_rules.noteworthy(readings)
+    for person in recipients:
+        ctx.notify(
+            person,
+            "visit.readings_alert",
+            idempotency_key=f"visitnote:{note_id}:readings:{person.id}",
+            client=client["name"],
+            number=client["number"],
+            readings=visit_rules.readings_text(readings),
+            flagged=_reading_names(person.language, flagged),
+            worker=ctx.staff.name,
+            time=local_time_text(ctx.now, ctx.timezone),
+            text=ctx.data["text"],
+        )
+    return len(recipients)
 
 
 # -- anything unusual: reported at once ---------------------------------------------------
@@ -780,6 +850,7 @@ def reprompt(ctx: Ctx) -> None:
         "observe": lambda c: c.say("visit.ask_observation"),
         "obs_photo": ask_photo,
         "readings": ask_readings,
+        "readings_confirm": ask_readings_confirm,
         "unusual": ask_unusual,
         "unusual_text": lambda c: c.say(
             "visit.ask_unusual_text", kind=c.text(f"visit.unusual_{c.data['unusual']}")
@@ -811,6 +882,7 @@ flow = Flow(
         "observe": on_observation,
         "obs_photo": on_obs_photo,
         "readings": on_readings,
+        "readings_confirm": on_readings_confirm,
         "unusual": on_unusual,
         "unusual_text": on_unusual_text,
         "unusual_photo": on_unusual_photo,

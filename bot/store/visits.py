@@ -155,7 +155,10 @@ def add_note(
     photo: str | None,
     readings: dict[str, float] | None = None,
     unusual_kind: str | None = None,
+    noteworthy: tuple[str, ...] = (),
 ) -> int:
+    """An observation or something unusual; `noteworthy` names the readings
+    outside their normal range, flagged to the supervisors (audited)."""
     cursor = conn.execute(
         "INSERT INTO visit_notes (visit_id, kind, unusual_kind, text, photo, readings, at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -173,6 +176,8 @@ def add_note(
     detail: dict[str, Any] = {"note": note_id}
     if unusual_kind:
         detail["unusual"] = unusual_kind
+    if noteworthy:
+        detail["noteworthy"] = list(noteworthy)
     audit.record(
         conn,
         at=at,

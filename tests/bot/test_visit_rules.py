@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.model import UserError
-from bot.visit_rules import RANGES, check_coordinates, checkout_doubts, judge, parse_readings
+from bot.visit_rules import (
+    RANGES,
+    check_coordinates,
+    checkout_doubts,
+    judge,
+    noteworthy,
+    parse_readings,
+)
 
 
 @pytest.mark.parametrize(
@@ -78,3 +85,21 @@ def test_a_check_out_is_doubtful_with_no_service_or_hardly_any_time(
     services: int, minutes: float, doubts: tuple[str, ...]
 ) -> None:
     assert checkout_doubts(services, minutes) == doubts
+
+
+@pytest.mark.parametrize(
+    ("typed", "flagged"),
+    [
+        ("血压 165/100", ("systolic", "diastolic")),
+        ("血压 140/85", ("systolic",)),
+        ("血压 139/89 心率 72 体温 36.6 血糖 6.1", ()),
+        ("血压 120/90", ("diastolic",)),
+        ("血压 85/55", ("systolic", "diastolic")),
+        ("体温 37.3 心率 110", ("pulse", "temperature")),
+        ("血糖 3.5", ("glucose",)),
+    ],
+)
+def test_readings_outside_the_normal_range_are_noteworthy(
+    typed: str, flagged: tuple[str, ...]
+) -> None:
+    assert noteworthy(parse_readings(typed)) == flagged

@@ -225,6 +225,49 @@ async def test_readings_out_of_range_are_refused(ma: Person, app: App, typed, sa
     assert "观察记录已保存" in (await ma.send("血压 128/80"))[0]
 
 
+async def test_a_reading_outside_the_normal_range_is_confirmed_and_flagged(
+    ma: Person, person, app: App
+) -> None:
+    supervisor, outsider = await person("孙丽"), await person("刘强")
+    await check_in(ma)
+    await ma.press("观察记录")
+    await ma.send("头晕，说昨晚没睡好")
+    await ma.press("跳过")
+    replies = await ma.send("血压 165/100 心率 80")
+    assert "165/100 mmHg" in replies[-1] and "高压、低压超出正常范围" in replies[-1]
+    assert "数值正确吗" in replies[-1]
+    count = await app.db.read(lambda c: c.execute("SELECT COUNT(*) FROM visit_notes").fetchone())
+    assert count[0] == 0  # nothing saved before the worker confirms
+    replies = await ma.press("重新输入")
+    assert "有测量数据吗" in replies[-1]
+    await ma.send("血压 165/100 心率 80")
+    replies = await ma.press("数值正确")
+    assert "观察记录已保存" in replies[0] and "已告知 1 位主管" in replies[0]
+    note = await app.db.read(lambda c: c.execute("SELECT readings FROM visit_notes").fetchone())
+    assert json.loads(note[0]) == {"systolic": 165, "diastolic": 100, "pulse": 80}
+    alert = (await supervisor.replies())[-1]
+    assert "值得留意" in alert and "王奶奶" in alert and "165/100 mmHg" in alert
+    assert "马秀英" in alert and "头晕" in alert
+    assert await outsider.replies() == []
+    audit = await app.db.read(
+        lambda c: c.execute("SELECT detail FROM audit_log WHERE action = 'observation'").fetchone()[
+            0
+        ]
+    )
+    assert json.loads(audit)["noteworthy"] == ["systolic", "diastolic"]
+
+
+async def test_normal_readings_are_saved_without_a_question(ma: Person, person) -> None:
+    supervisor = await person("孙丽")
+    await check_in(ma)
+    await ma.press("观察记录")
+    await ma.send("精神好")
+    await ma.press("跳过")
+    replies = await ma.send("血压 128/80 体温 36.5")
+    assert "观察记录已保存" in replies[0] and "告知" not in replies[0]
+    assert await supervisor.replies() == []
+
+
 async def test_a_client_not_assigned_to_the_worker(ma: Person, app: App, org) -> None:
     other = await add_client(app, "K002", "李爷爷", [org["何桂兰"]])
     assert "不是分配给您的服务对象" in (await ma.send(f"/visit {other}"))[0]
@@ -486,3 +529,5 @@ async def test_english(person, app: App, org) -> None:
     await james.send("Cheerful")
     await james.press("Skip")
     assert "outside the sane range" in (await james.send("BP 400/20"))[0]
+    replies = await james.send("BP 165/100")
+    assert "Outside the normal range: upper blood pressure, lower blood pressure" in replies[-1]
