@@ -567,6 +567,8 @@ class Engine:
             raise UserError("errors.file_too_large", limit=MAX_FILE_MB)
         if inbound.data.get("unavailable"):
             raise UserError("errors.file_unavailable")
+        if inbound.data.get("not_image"):
+            raise UserError("errors.not_a_photo")
         if inbound.kind is InboundKind.COMMAND or (
             inbound.kind is InboundKind.ACTION and inbound.text.startswith("/")
         ):

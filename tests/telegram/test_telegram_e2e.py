@@ -23,6 +23,7 @@ from tests.telegram.fakebotapi import (
     MessageRecord,
     callback_update,
     contact_update,
+    document_update,
     group_text_update,
     photo_update,
     post_webhook,
@@ -286,6 +287,22 @@ async def test_photo_over_20_mb_is_refused_with_a_message(bot: Bot) -> None:
     replies = await bot.replies(ZHANG, 8)
     assert "太大" in (replies[-2].text or "") and "照片" in (replies[-1].text or "")
     assert bot.rows("SELECT * FROM hazards") == []
+
+
+async def test_a_text_file_sent_as_a_photo_is_refused(bot: Bot) -> None:
+    await sign_up(bot, ZHANG, "13800000003")
+    await bot.say(ZHANG, "/check")
+    await bot.replies(ZHANG, 4)
+    await bot.press(ZHANG, "有问题")
+    await bot.replies(ZHANG, 5)
+    await bot.say(ZHANG, "地面有油")
+    await bot.replies(ZHANG, 6)
+    notes = bot.api.add_file(b"not a picture at all\n", file_path="documents/notes.jpg")
+    bot.api.push_update(document_update(ZHANG, notes, "notes.jpg", "image/jpeg", 21))
+    replies = await bot.replies(ZHANG, 8)
+    assert "不是照片" in (replies[-2].text or "") and "照片" in (replies[-1].text or "")
+    assert bot.rows("SELECT * FROM hazards") == []
+    assert not any(bot.settings.media_path.rglob("*.jpg"))
 
 
 async def test_group_start_points_to_private_chat_and_supervisor_binds_group(bot: Bot) -> None:
