@@ -191,8 +191,8 @@ def _insert_visits(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> 
     conn.executemany(
         "INSERT INTO visits (client_id, worker_id, unit_id, state, checkin_at,"
         " checkin_distance_m, checkin_exception, checkin_reason, checkout_at,"
-        " checkout_distance_m, services, no_gifts, created_at)"
-        " VALUES (?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+        " checkout_distance_m, services, no_gifts, gifts, created_at)"
+        " VALUES (?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, 1, 'none', ?)",
         rows,
     )
 

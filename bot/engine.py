@@ -675,6 +675,8 @@ class Engine:
             raise UserError("errors.file_too_large", limit=MAX_FILE_MB)
         if inbound.data.get("unavailable"):
             raise UserError("errors.file_unavailable")
+        if inbound.data.get("not_image"):
+            raise UserError("errors.not_a_photo")
         if inbound.kind is InboundKind.COMMAND or (
             inbound.kind is InboundKind.ACTION and inbound.text.startswith("/")
         ):
@@ -699,6 +701,7 @@ class Engine:
             elif conversation.flow and not ctx.state_changed:
                 self._reprompt(ctx)  # /help mid-checklist: show the open question again
             return Outcome.HANDLED
+        inbound = self._keyboard_press(ctx, inbound)
         if inbound.kind is InboundKind.ACTION:
             version, _, value = inbound.text.partition(":")
             if not conversation.flow or version != f"v{conversation.version}":
@@ -728,6 +731,25 @@ class Engine:
         if self.router.fallback is not None:
             self.router.fallback(ctx, inbound)
         return Outcome.HANDLED
+
+    @staticmethod
+    def _keyboard_press(ctx: Ctx, inbound: Inbound) -> Inbound:
+        """A text that is the label of a button of the current question, when
+        that question asks the phone for a location or contact, is a press of
+        the button: a channel may show such a question's buttons as a reply
+        keyboard (Telegram does), and a tap there sends the label as text."""
+        if inbound.kind is not InboundKind.TEXT or not ctx.conversation.flow:
+            return inbound
+        question = outbox.latest_reply_question(ctx.conn, ctx.channel, ctx.address)
+        buttons = [b for row in question.buttons for b in row] if question else []
+        if not any(b.action.startswith("@") for b in buttons):
+            return inbound
+        current = f"v{ctx.conversation.version}:"
+        typed = inbound.text.strip()
+        for button in buttons:
+            if button.action.startswith(current) and button.label.strip() == typed:
+                return replace(inbound, kind=InboundKind.ACTION, text=button.action)
+        return inbound
 
     @staticmethod
     def _show_answer(ctx: Ctx, inbound: Inbound) -> None:

@@ -399,6 +399,7 @@ def _visits(src: Source) -> Iterator[list[Cell]]:
             _metres(row["checkout_distance_m"]),
             _exceptions(src, row),
             _services(src, row["services"]),
+            _gifts(src, row),
             row["followups"] or "",
         ]
 
@@ -408,6 +409,14 @@ def _services(src: Source, services_json: str | None) -> str:
 
     keys = json.loads(services_json) if services_json else []
     return "、".join(care.title(str(key), src.language) for key in keys)
+
+
+def _gifts(src: Source, row: sqlite3.Row) -> str:
+    """What the worker declared about gifts at check-out, with their account."""
+    outcome = src.label(f"export.gifts_{row['gifts']}", row["gifts"])
+    if not row["gifts_note"]:
+        return outcome
+    return t(src.language, "export.gifts_with_note", outcome=outcome, note=row["gifts_note"])
 
 
 def _place(lat: float | None, lon: float | None) -> str:
@@ -577,9 +586,10 @@ REGISTERS: dict[str, Register] = {
                 "checkout_distance",
                 "exceptions",
                 "services_done",
+                "gifts",
                 "followups",
             ),
-            (8, 24, 18, 10, 24, 12, 30, 22, 17, 17, 10, 10, 36, 24, 30),
+            (8, 24, 18, 10, 24, 12, 30, 22, 17, 17, 10, 10, 36, 24, 30, 30),
             _visits,
         ),
     )

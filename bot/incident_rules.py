@@ -26,6 +26,8 @@ KINDS = (
 # A casualty or a fire goes at once to every supervisor up the tree and to the
 # admins, not only to the unit's supervisors and the safety officers.
 WIDE_ALERT = frozenset({"injury", "serious_injury", "death", "fire"})
+# Kinds that mean someone was hurt: reported with nobody hurt, the kind is wrong.
+CASUALTY = frozenset({"injury", "serious_injury", "death"})
 
 INVESTIGATION = ("reported", "investigating", "concluded")
 
@@ -89,11 +91,14 @@ def parse_when(text: str, timezone: str, now: datetime) -> datetime:
     return moment
 
 
-def parse_count(text: str) -> int:
-    """How many people were hurt: a whole number from 0 to 1000."""
+def parse_count(text: str, kind: str) -> int:
+    """How many people were hurt: a whole number from 0 to 1000, and at least
+    one for an incident whose kind says someone was."""
     cleaned = unicodedata.normalize("NFKC", text).strip()
     if not cleaned.isascii() or not cleaned.isdigit() or int(cleaned) > MAX_HURT:
         raise UserError("incident.bad_count", text=text.strip()[:20], limit=MAX_HURT)
+    if int(cleaned) == 0 and kind in CASUALTY:
+        raise UserError("incident.hurt_needed")
     return int(cleaned)
 
 

@@ -1,6 +1,7 @@
 """Home-visit rules (REGULATIONS §5) as pure functions: where a check-in may
-be, what counts as an exception, the readings a worker may type and their
-sane ranges, and the kinds of anything unusual. No I/O."""
+be, what counts as an exception, the readings a worker may type with their
+sane and normal ranges, the kinds of anything unusual, what makes a check-out
+doubtful, and what may become of a gift. No I/O."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ PLAUSIBLE_M = 50_000.0
 UNUSUAL_KINDS = ("fall", "illness", "not_home", "unsafe_home", "neglect", "other")
 FAR_REASONS = ("client_elsewhere", "gps_poor", "other")
 NO_LOCATION_REASONS = ("gps_poor", "no_phone", "other")
+# A gift pressed on a worker (REGULATIONS §5 allows none): refused, or taken
+# because it could not be refused and handed in to the centre.
+GIFT_OUTCOMES = ("declined", "handed_in")
 
 
 def check_coordinates(lat: object, lon: object) -> tuple[float, float]:
@@ -66,6 +70,16 @@ RANGES = {
     "temperature": Range(34.0, 42.5),
     "glucose": Range(1.0, 35.0),
 }
+# The normal range of each reading, low included and high not: a sane
+# reading outside it (blood pressure of 140/90 or more, a fever from 37.3 ℃)
+# is confirmed by the worker and flagged to the supervisor.
+NORMAL = {
+    "systolic": Range(90, 140),
+    "diastolic": Range(60, 90),
+    "pulse": Range(50, 101),
+    "temperature": Range(35.5, 37.3),
+    "glucose": Range(3.9, 11.1),
+}
 _NUMBER = r"(\d{1,3}(?:\.\d{1,2})?)"
 _PRESSURE = re.compile(r"(\d{2,3})\s*/\s*(\d{2,3})")
 _LABELLED = {
@@ -108,6 +122,15 @@ def parse_readings(text: str) -> dict[str, float]:
     return found
 
 
+def noteworthy(readings: dict[str, float]) -> tuple[str, ...]:
+    """The readings outside their normal range, in the order of RANGES."""
+    return tuple(
+        name
+        for name in RANGES
+        if name in readings and not NORMAL[name].low <= readings[name] < NORMAL[name].high
+    )
+
+
 def _plain(value: float) -> str:
     return f"{value:g}"
 
@@ -124,6 +147,22 @@ def readings_text(readings: dict[str, float]) -> str:
     if "glucose" in readings:
         parts.append(f"{_plain(readings['glucose'])} mmol/L")
     return " · ".join(parts)
+
+
+# A check-out with no service ticked, or this soon after check-in, is asked
+# about first: it is more often a slip than a visit.
+MIN_VISIT_MINUTES = 5
+
+
+def checkout_doubts(services_done: int, minutes: float) -> tuple[str, ...]:
+    """What makes checking out now look like a mistake: 'no_services' and
+    'too_short' (under MIN_VISIT_MINUTES since check-in)."""
+    doubts = []
+    if services_done == 0:
+        doubts.append("no_services")
+    if minutes < MIN_VISIT_MINUTES:
+        doubts.append("too_short")
+    return tuple(doubts)
 
 
 def duration_text(minutes: float) -> str:

@@ -2,9 +2,11 @@
 plans one (`/drill`: when, which area, what kind), everyone in the area is
 told in advance and the organiser reminded; afterwards the organiser records
 it (`/drilldone`: participants, duration, problems — which become a hazard —
-and a photo)."""
+and a photo), or records a drill that was held without a plan."""
 
 from __future__ import annotations
+
+import sqlite3
 
 from bot.engine import Ctx, Flow
 from bot.model import Button, Inbound, InboundKind, Role, UserError
@@ -50,13 +52,18 @@ def ask_area(ctx: Ctx) -> None:
     )
 
 
-def on_area(ctx: Ctx, inbound: Inbound) -> None:
+def _chosen_unit(ctx: Ctx, inbound: Inbound) -> int | None:
     choice = inbound.text if inbound.kind is InboundKind.ACTION else ""
     known = {f"u{row['id']}": int(row["id"]) for row in drills.units(ctx.conn)}
-    if choice not in known:
+    return known.get(choice)
+
+
+def on_area(ctx: Ctx, inbound: Inbound) -> None:
+    unit = _chosen_unit(ctx, inbound)
+    if unit is None:
         ask_area(ctx)
         return
-    ctx.step_to("kind", unit=known[choice])
+    ctx.step_to("kind", unit=unit)
     ask_kind(ctx)
 
 
@@ -82,7 +89,7 @@ def on_kind(ctx: Ctx, inbound: Inbound) -> None:
         organiser_id=ctx.staff.id,
         now=ctx.now_iso,
     )
-    told = drill_reminders.plan(ctx.conn, drill_id, at, ctx.now)
+    announced = drill_reminders.plan(ctx, drill_id, at)
     unit = people.unit_path(ctx.conn, int(ctx.data["unit"]))
     ctx.end()
     ctx.say(
@@ -90,18 +97,39 @@ def on_kind(ctx: Ctx, inbound: Inbound) -> None:
         drill=drill_id,
         when=local_time_text(at, ctx.timezone),
         unit=unit,
-        notices=told,
+        notices=_announcement_text(ctx, announced),
     )
 
 
-# -- recording -----------------------------------------------------------------------
+def _announcement_text(ctx: Ctx, announced: drill_reminders.Announcement) -> str:
+    """Who was told, and when the others will be (the unit's local time)."""
+    times = ctx.text("drill.separator").join(
+        local_time_text(moment, ctx.timezone) for moment in announced.later
+    )
+    parts = []
+    if announced.told_now:
+        parts.append(ctx.text("drill.notices_now", count=announced.told_now))
+        if times:
+            parts.append(ctx.text("drill.notices_again", times=times))
+    elif times:
+        parts.append(ctx.text("drill.notices_later", count=announced.audience, times=times))
+    else:
+        parts.append(ctx.text("drill.notices_nobody"))
+    return " ".join(parts)
+
+
+# -- recording ----------------------------------------------------------------------
 def record_start(ctx: Ctx, args: str) -> None:
+    """`/drilldone`: one of the organiser's planned drills whose time has come,
+    or a drill held without a plan (it counts for the year all the same)."""
     _may_organise(ctx)
-    waiting = drills.awaiting_record(ctx.conn, ctx.staff.id, ctx.now_iso)
-    if not waiting:
-        raise UserError("drill.none_to_record")
-    ctx.goto(RECORD, "which")
-    ask_which(ctx)
+    if drills.awaiting_record(ctx.conn, ctx.staff.id, ctx.now_iso):
+        ctx.goto(RECORD, "which")
+        ask_which(ctx)
+        return
+    ctx.say("drill.none_planned")
+    ctx.goto(RECORD, "held_when")
+    ctx.say("drill.ask_held_when")
 
 
 def ask_which(ctx: Ctx) -> None:
@@ -117,11 +145,16 @@ def ask_which(ctx: Ctx) -> None:
                 )
             ]
             for row in rows[:10]
-        ],
+        ]
+        + [[Button(ctx.text("drill.btn_unplanned"), "unplanned")]],
     )
 
 
 def on_which(ctx: Ctx, inbound: Inbound) -> None:
+    if inbound.kind is InboundKind.ACTION and inbound.text == "unplanned":
+        ctx.step_to("held_when")
+        ctx.say("drill.ask_held_when")
+        return
     rows = {
         f"d{row['id']}": int(row["id"])
         for row in drills.awaiting_record(ctx.conn, ctx.staff.id, ctx.now_iso)
@@ -130,6 +163,32 @@ def on_which(ctx: Ctx, inbound: Inbound) -> None:
         ask_which(ctx)
         return
     ctx.step_to("participants", drill=rows[inbound.text])
+    ctx.say("drill.ask_participants")
+
+
+def on_held_when(ctx: Ctx, inbound: Inbound) -> None:
+    if inbound.kind is not InboundKind.TEXT:
+        ctx.say("drill.ask_held_when")
+        return
+    moment = parse_local(inbound.text, ctx.timezone, ctx.now, past=True)
+    ctx.step_to("held_area", at=moment.isoformat())
+    ask_area(ctx)
+
+
+def on_held_area(ctx: Ctx, inbound: Inbound) -> None:
+    unit = _chosen_unit(ctx, inbound)
+    if unit is None:
+        ask_area(ctx)
+        return
+    ctx.step_to("held_kind", unit=unit)
+    ask_kind(ctx)
+
+
+def on_held_kind(ctx: Ctx, inbound: Inbound) -> None:
+    if inbound.kind is not InboundKind.ACTION or inbound.text not in KINDS:
+        ask_kind(ctx)
+        return
+    ctx.step_to("participants", kind=inbound.text)
     ctx.say("drill.ask_participants")
 
 
@@ -189,8 +248,23 @@ def on_photo(ctx: Ctx, inbound: Inbound) -> None:
     finish(ctx, photo)
 
 
+def _drill_to_record(ctx: Ctx) -> sqlite3.Row | None:
+    """The planned drill chosen, or the one held without a plan, entered now."""
+    if "drill" in ctx.data:
+        return drills.get(ctx.conn, int(ctx.data["drill"]))
+    drill_id = drills.enter_held(
+        ctx.conn,
+        unit_id=int(ctx.data["unit"]),
+        kind=str(ctx.data["kind"]),
+        at=str(ctx.data["at"]),
+        organiser_id=ctx.staff.id,
+        now=ctx.now_iso,
+    )
+    return drills.get(ctx.conn, drill_id)
+
+
 def finish(ctx: Ctx, photo: str | None) -> None:
-    drill = drills.get(ctx.conn, int(ctx.data["drill"]))
+    drill = _drill_to_record(ctx)
     if drill is None or drill["state"] != "planned":  # recorded meanwhile from another phone
         ctx.end()
         ctx.say("drill.none_to_record")
@@ -244,6 +318,12 @@ def reprompt_record(ctx: Ctx) -> None:
     step = ctx.conversation.step
     if step == "which":
         ask_which(ctx)
+    elif step == "held_when":
+        ctx.say("drill.ask_held_when")
+    elif step == "held_area":
+        ask_area(ctx)
+    elif step == "held_kind":
+        ask_kind(ctx)
     elif step == "participants":
         ctx.say("drill.ask_participants")
     elif step == "minutes":
@@ -263,6 +343,9 @@ record_flow = Flow(
     name=RECORD,
     steps={
         "which": on_which,
+        "held_when": on_held_when,
+        "held_area": on_held_area,
+        "held_kind": on_held_kind,
         "participants": on_participants,
         "minutes": on_minutes,
         "problems": on_problems,

@@ -840,8 +840,36 @@ def on_order_deadline(ctx: Ctx, inbound: Inbound) -> None:
     if deadline is None:
         ask_deadline(ctx, "hazard.ask_order_deadline", row)
         return
+    if row["deadline_at"] and deadline < parse_iso(row["deadline_at"]):
+        ctx.step_to("earlier", deadline=iso(deadline))  # shortens the time given: ask
+        ask_earlier(ctx)
+        return
     ctx.step_to("requirement", deadline=iso(deadline))
     ask_requirement(ctx)
+
+
+def ask_earlier(ctx: Ctx) -> None:
+    ctx.say(
+        "hazard.ask_order_earlier",
+        deadline=local_time_text(parse_iso(ctx.data["deadline"]), ctx.timezone),
+        assigned=local_time_text(parse_iso(_row(ctx)["deadline_at"]), ctx.timezone),
+        buttons=[
+            [Button(ctx.text("hazard.order_earlier_yes"), "yes")],
+            [Button(ctx.text("hazard.order_earlier_no"), "no")],
+        ],
+    )
+
+
+def on_earlier(ctx: Ctx, inbound: Inbound) -> None:
+    choice = inbound.text if inbound.kind is InboundKind.ACTION else ""
+    if choice == "yes":
+        ctx.step_to("requirement")
+        ask_requirement(ctx)
+    elif choice == "no":
+        ctx.step_to("deadline")
+        ask_deadline(ctx, "hazard.ask_order_deadline", _row(ctx))
+    else:
+        ask_earlier(ctx)
 
 
 def ask_requirement(ctx: Ctx) -> None:
@@ -973,10 +1001,11 @@ back_flow = Flow(
 )
 order_flow = Flow(
     name=ORDER_FLOW,
-    steps={"deadline": on_order_deadline, "requirement": on_requirement},
+    steps={"deadline": on_order_deadline, "earlier": on_earlier, "requirement": on_requirement},
     reprompt=_reprompt(
         {
             "deadline": lambda ctx: ask_deadline(ctx, "hazard.ask_order_deadline", _row(ctx)),
+            "earlier": ask_earlier,
             "requirement": ask_requirement,
         }
     ),

@@ -149,14 +149,21 @@ def on_kind(ctx: Ctx, inbound: Inbound) -> None:
 
 
 def ask_hurt(ctx: Ctx) -> None:
+    if ctx.data["kind"] in rules.CASUALTY:  # someone was hurt: a way back if not
+        ctx.say("incident.ask_hurt", buttons=[[Button(ctx.text("incident.rekind"), "rekind")]])
+        return
     ctx.say("incident.ask_hurt", buttons=[[Button(ctx.text("incident.nobody_hurt"), "0")]])
 
 
 def on_hurt(ctx: Ctx, inbound: Inbound) -> None:
+    if inbound.kind is InboundKind.ACTION and inbound.text == "rekind":
+        ctx.step_to("kind")
+        ask_kind(ctx)
+        return
     if inbound.kind is InboundKind.ACTION and inbound.text == "0":
-        hurt = 0
+        hurt = rules.parse_count("0", ctx.data["kind"])
     elif inbound.kind is InboundKind.TEXT:
-        hurt = rules.parse_count(inbound.text)
+        hurt = rules.parse_count(inbound.text, ctx.data["kind"])
     else:
         ask_hurt(ctx)
         return

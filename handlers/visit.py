@@ -4,7 +4,8 @@ first) → check in by sharing location → during the visit, tick the services
 done, write observations (with a photo and readings such as blood pressure)
 and report anything unusual, which goes at once to the service-centre and
 sub-district leaders → `/checkout`: location again, the no-gifts
-confirmation, the end time.
+confirmation or a gift declared (declined, or handed in; the centre leader
+is told), the end time.
 
 The visit row is written at check-in and updated as the visit goes, so a
 restart loses nothing: the visit stays open and the conversation resumes at
@@ -24,8 +25,8 @@ from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
 from bot.numbers import parse_number
 from bot.store import clients, people, visits
-from bot.store.visits import Stamp
-from bot.visit_rules import FAR_REASONS, NO_LOCATION_REASONS, UNUSUAL_KINDS
+from bot.store.visits import Gifts, Stamp
+from bot.visit_rules import FAR_REASONS, GIFT_OUTCOMES, NO_LOCATION_REASONS, UNUSUAL_KINDS
 from handlers import care
 from handlers.hazard_report import Draft, file_hazard
 from handlers.text import button_number, clean_text, typed_text
@@ -72,7 +73,7 @@ def checkout_command(ctx: Ctx, args: str) -> None:
     if current is None:
         raise UserError("visit.nothing_open")
     ctx.goto(FLOW, "checkout", visit=int(current["id"]))
-    ask_location(ctx, "checkout")
+    start_checkout(ctx)
 
 
 def _not_in_another_flow(ctx: Ctx) -> None:
@@ -263,7 +264,7 @@ def _stamp(ctx: Ctx) -> Stamp:
 
 
 def _stamped(ctx: Ctx, stage: str) -> None:
-    """Where the worker is is settled: check in, or go on to the no-gifts question."""
+    """Where the worker is is settled: check in, or go on to the gifts question."""
     if stage == "checkin":
         check_in(ctx)
     else:
@@ -366,8 +367,7 @@ def on_menu(ctx: Ctx, inbound: Inbound) -> None:
         ctx.step_to("unusual")
         ask_unusual(ctx)
     elif choice == "checkout":
-        ctx.step_to("checkout")
-        ask_location(ctx, "checkout")
+        start_checkout(ctx)
     else:
         ask_menu(ctx)
 
@@ -458,10 +458,51 @@ def on_readings(ctx: Ctx, inbound: Inbound) -> None:
     else:
         ask_readings(ctx)
         return
+    if readings and visit_rules.noteworthy(readings):
+        ctx.step_to("readings_confirm", readings=readings)
+        ask_readings_confirm(ctx)
+        return
+    save_observation(ctx, readings)
+
+
+def ask_readings_confirm(ctx: Ctx) -> None:
+    readings = dict(ctx.data["readings"])
+    ctx.say(
+        "visit.ask_readings_confirm",
+        readings=visit_rules.readings_text(readings),
+        flagged=_reading_names(ctx.lang, visit_rules.noteworthy(readings)),
+        buttons=[
+            [Button(ctx.text("visit.readings_right"), "confirm")],
+            [Button(ctx.text("visit.readings_retype"), "retype")],
+        ],
+    )
+
+
+def on_readings_confirm(ctx: Ctx, inbound: Inbound) -> None:
+    choice = inbound.text if inbound.kind is InboundKind.ACTION else ""
+    if choice == "retype":
+        ctx.step_to("readings")
+        ask_readings(ctx)
+    elif choice == "confirm":
+        save_observation(ctx, dict(ctx.data["readings"]))
+    else:
+        ask_readings_confirm(ctx)
+
+
+def _reading_names(language: str, names: tuple[str, ...]) -> str:
+    return t(language, "visit.name_separator").join(
+        t(language, f"visit.reading_name_{name}") for name in names
+    )
+
+
+def save_observation(ctx: Ctx, readings: dict[str, float] | None) -> None:
+    """The observation, with its readings; those outside the normal range
+    (confirmed by the worker) are flagged to the client's supervisors."""
     visit = _visit(ctx)
     if visit is None:
         return
-    visits.add_note(
+    flagged = visit_rules.noteworthy(readings) if readings else ()
+    note_id = visits.add_note(
         ctx.conn,
         int(visit["id"]),
         worker_id=ctx.staff.id,
@@ -470,13 +511,42 @@ def on_readings(ctx: Ctx, inbound: Inbound) -> None:
         text=ctx.data["text"],
         photo=ctx.data.get("photo"),
         readings=readings,
+        noteworthy=flagged,
     )
+    told = ""
+    if readings and flagged:
+        client = _client(ctx, int(visit["client_id"]))
+        count = report_readings(ctx, client, readings, note_id)
+        told = ctx.text("visit.readings_flagged", count=count)
     ctx.say(
         "visit.observation_saved",
-        readings=visit_rules.readings_text(readings) if readings else "",
+        readings=(visit_rules.readings_text(readings) if readings else "") + told,
     )
     ctx.step_to("menu")
     ask_menu(ctx)
+
+
+def report_readings(ctx: Ctx, client: sqlite3.Row, readings: dict[str, float], note_id: int) -> int:
+    recipients = [
+        p
+        for p in people.supervisors_for_unit(ctx.conn, int(client["unit_id"]))
+        if p.id != ctx.staff.id
+    ]
+    flagged = visit_rules.noteworthy(readings)
+    for person in recipients:
+        ctx.notify(
+            person,
+            "visit.readings_alert",
+            idempotency_key=f"visitnote:{note_id}:readings:{person.id}",
+            client=client["name"],
+            number=client["number"],
+            readings=visit_rules.readings_text(readings),
+            flagged=_reading_names(person.language, flagged),
+            worker=ctx.staff.name,
+            time=local_time_text(ctx.now, ctx.timezone),
+            text=ctx.data["text"],
+        )
+    return len(recipients)
 
 
 # -- anything unusual: reported at once ---------------------------------------------------
@@ -618,21 +688,118 @@ def on_hazard(ctx: Ctx, inbound: Inbound) -> None:
 
 
 # -- check-out ----------------------------------------------------------------------------
+def _doubts(ctx: Ctx, visit: sqlite3.Row) -> tuple[tuple[str, ...], float]:
+    minutes = (ctx.now - parse_iso(visit["checkin_at"])).total_seconds() / 60
+    return visit_rules.checkout_doubts(len(visits.services_done(visit)), minutes), minutes
+
+
+def start_checkout(ctx: Ctx) -> None:
+    """Check-out begins with where the worker is, unless no service was
+    ticked or the visit is only minutes old: then it asks first."""
+    visit = _visit(ctx)
+    if visit is None:
+        return
+    if _doubts(ctx, visit)[0]:
+        ctx.step_to("checkout_confirm")
+        ask_checkout_confirm(ctx)
+        return
+    ctx.step_to("checkout")
+    ask_location(ctx, "checkout")
+
+
+def ask_checkout_confirm(ctx: Ctx) -> None:
+    visit = _visit(ctx)
+    if visit is None:
+        return
+    doubts, minutes = _doubts(ctx, visit)
+    ctx.say(
+        "visit.ask_checkout_confirm",
+        doubts=ctx.text(
+            f"visit.doubt_{'_'.join(doubts)}", duration=visit_rules.duration_text(minutes)
+        ),
+        buttons=[
+            [Button(ctx.text("visit.back_to_services"), "back")],
+            [Button(ctx.text("visit.checkout_anyway"), "confirm")],
+        ],
+    )
+
+
+def on_checkout_confirm(ctx: Ctx, inbound: Inbound) -> None:
+    choice = inbound.text if inbound.kind is InboundKind.ACTION else ""
+    if choice == "back":
+        ctx.step_to("menu")
+        ask_menu(ctx)
+    elif choice == "confirm":
+        ctx.step_to("checkout")
+        ask_location(ctx, "checkout")
+    else:
+        ask_checkout_confirm(ctx)
+
+
 def ask_gifts(ctx: Ctx) -> None:
-    ctx.say("visit.ask_gifts", buttons=[[Button(ctx.text("visit.no_gifts"), "confirm")]])
+    ctx.say(
+        "visit.ask_gifts",
+        buttons=[
+            [Button(ctx.text("visit.no_gifts"), "confirm")],
+            [Button(ctx.text("visit.gift_offered"), "offered")],
+        ],
+    )
 
 
 def on_gifts(ctx: Ctx, inbound: Inbound) -> None:
-    if not (inbound.kind is InboundKind.ACTION and inbound.text == "confirm"):
+    choice = inbound.text if inbound.kind is InboundKind.ACTION else ""
+    if choice == "confirm":
+        check_out(ctx, visits.NO_GIFTS)
+    elif choice == "offered":
+        ctx.step_to("gift_outcome")
+        ask_gift_outcome(ctx)
+    else:
         ask_gifts(ctx)
+
+
+def ask_gift_outcome(ctx: Ctx) -> None:
+    ctx.say(
+        "visit.ask_gift_outcome",
+        buttons=[[Button(ctx.text(f"visit.gift_{o}"), o)] for o in GIFT_OUTCOMES]
+        + [[Button(ctx.text("visit.back"), "back")]],
+    )
+
+
+def on_gift_outcome(ctx: Ctx, inbound: Inbound) -> None:
+    choice = inbound.text if inbound.kind is InboundKind.ACTION else ""
+    if choice == "back":
+        ctx.step_to("gifts")
+        ask_gifts(ctx)
+    elif choice in GIFT_OUTCOMES:
+        ctx.step_to("gift_note", gift=choice)
+        ctx.say("visit.ask_gift_note")
+    else:
+        ask_gift_outcome(ctx)
+
+
+def on_gift_note(ctx: Ctx, inbound: Inbound) -> None:
+    text = typed_text(inbound, MAX_TEXT)
+    if text is None:
+        ctx.say("visit.ask_gift_note")
         return
+    check_out(ctx, Gifts(str(ctx.data["gift"]), text))
+
+
+def check_out(ctx: Ctx, gifts: Gifts) -> None:
     visit = _visit(ctx)
     if visit is None:
         return
     client = _client(ctx, int(visit["client_id"]))
     stamp = _stamp(ctx)
-    visits.check_out(ctx.conn, int(visit["id"]), ctx.staff.id, stamp)
+    visits.check_out(ctx.conn, int(visit["id"]), ctx.staff.id, stamp, gifts)
     watch.cancel_open_visit(ctx.conn, int(visit["id"]))
+    if gifts.outcome == "none":
+        gifts_text = ctx.text("visit.gifts_none")
+    else:
+        told = report_gift(ctx, client, int(visit["id"]), gifts)
+        gifts_text = ctx.text(
+            "visit.gifts_declared", outcome=ctx.text(f"visit.gift_was_{gifts.outcome}"), count=told
+        )
     started = parse_iso(visit["checkin_at"])
     minutes = (ctx.now - started).total_seconds() / 60
     done = visits.services_done(visit)
@@ -645,7 +812,33 @@ def on_gifts(ctx: Ctx, inbound: Inbound) -> None:
         duration=visit_rules.duration_text(minutes),
         services="、".join(care.title(k, ctx.lang) for k in done) or "—",
         exception=_exception_text(ctx, stamp),
+        gifts=gifts_text,
     )
+
+
+def gift_recipients(conn: sqlite3.Connection, client: sqlite3.Row) -> list[Staff]:
+    """Who hears of a gift declared: the service-centre leaders of the client's
+    unit or a unit above it; the unit's supervisors where it has none."""
+    chain = {int(u["id"]) for u in people.unit_chain(conn, int(client["unit_id"]))}
+    found = [p for p in people.with_role(conn, Role.CENTRE_LEADER) if p.unit_id in chain]
+    return found or people.supervisors_for_unit(conn, int(client["unit_id"]))
+
+
+def report_gift(ctx: Ctx, client: sqlite3.Row, visit_id: int, gifts: Gifts) -> int:
+    recipients = [p for p in gift_recipients(ctx.conn, client) if p.id != ctx.staff.id]
+    for person in recipients:
+        ctx.notify(
+            person,
+            "visit.gift_alert",
+            idempotency_key=f"visitgift:{visit_id}:{person.id}",
+            worker=ctx.staff.name,
+            client=client["name"],
+            number=client["number"],
+            outcome=t(person.language, f"visit.gift_was_{gifts.outcome}"),
+            time=local_time_text(ctx.now, ctx.timezone),
+            text=gifts.note or "",
+        )
+    return len(recipients)
 
 
 # -- the flow -----------------------------------------------------------------------------
@@ -660,16 +853,20 @@ def reprompt(ctx: Ctx) -> None:
         "observe": lambda c: c.say("visit.ask_observation"),
         "obs_photo": ask_photo,
         "readings": ask_readings,
+        "readings_confirm": ask_readings_confirm,
         "unusual": ask_unusual,
         "unusual_text": lambda c: c.say(
             "visit.ask_unusual_text", kind=c.text(f"visit.unusual_{c.data['unusual']}")
         ),
         "unusual_photo": ask_photo,
         "unusual_hazard": ask_hazard,
+        "checkout_confirm": ask_checkout_confirm,
         "checkout": lambda c: ask_location(c, "checkout"),
         "checkout_reason": ask_reason,
         "checkout_note": lambda c: c.say("visit.ask_reason_text"),
         "gifts": ask_gifts,
+        "gift_outcome": ask_gift_outcome,
+        "gift_note": lambda c: c.say("visit.ask_gift_note"),
     }
     ask = asks.get(ctx.conversation.step)
     if ask is not None:
@@ -688,14 +885,18 @@ flow = Flow(
         "observe": on_observation,
         "obs_photo": on_obs_photo,
         "readings": on_readings,
+        "readings_confirm": on_readings_confirm,
         "unusual": on_unusual,
         "unusual_text": on_unusual_text,
         "unusual_photo": on_unusual_photo,
         "unusual_hazard": on_hazard,
+        "checkout_confirm": on_checkout_confirm,
         "checkout": on_location,
         "checkout_reason": on_reason,
         "checkout_note": on_reason_note,
         "gifts": on_gifts,
+        "gift_outcome": on_gift_outcome,
+        "gift_note": on_gift_note,
     },
     reprompt=reprompt,
 )

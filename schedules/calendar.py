@@ -65,9 +65,10 @@ def exact_moment(day: date, at: time, timezone: str) -> datetime:
     return first.astimezone(UTC)
 
 
-def parse_local(text: str, timezone: str, now: datetime) -> datetime:
+def parse_local(text: str, timezone: str, now: datetime, *, past: bool = False) -> datetime:
     """A date and time someone typed (`2026-12-03 14:30`, `2026/12/3 9:00`,
-    `12-03 14:30` for this year) as a UTC moment in the future."""
+    `12-03 14:30` for this year) as a UTC moment in the future (with `past`,
+    one that has come)."""
     cleaned = " ".join(text.replace("/", "-").replace("：", ":").split())
     day_text, _, time_text = cleaned.partition(" ")
     parts = day_text.split("-")
@@ -84,7 +85,9 @@ def parse_local(text: str, timezone: str, now: datetime) -> datetime:
     except (ValueError, OverflowError):  # 31 February, 25:00, hour 10**20
         raise UserError("time.no_such_date", text=text[:40]) from None
     moment = exact_moment(local_day, at, timezone)
-    if moment <= now:
+    if past and moment > now:
+        raise UserError("time.not_yet", text=text[:40])
+    if not past and moment <= now:
         raise UserError("time.in_the_past", text=text[:40])
     return moment
 

@@ -1,16 +1,19 @@
 """Drill reminders (REGULATIONS §4): everyone in the drill's area is told in
-advance (3 days and 1 hour before), the organiser is reminded, and a yearly
-compliance watch tells admins of units with fewer than two drills planned by
-1 March or none done by 1 July."""
+advance (3 days and 1 hour before, or at once when the drill is planned at
+shorter notice), the organiser is reminded, and a yearly compliance watch
+tells admins of units with fewer than two drills planned by 1 March or none
+done by 1 July."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from bot.engine import Visitor
 from bot.i18n import t
+from bot.model import Staff
 from bot.store import drills, notices, people, reminders
 from bot.store.reminders import Reminder
 from schedules.calendar import exact_moment
@@ -33,22 +36,44 @@ def _advance() -> tuple[timedelta, ...]:
     )
 
 
-def plan(conn: sqlite3.Connection, drill_id: int, at: datetime, now: datetime) -> int:
-    """Schedule a new drill's notices; returns how many will go out."""
-    planned = 0
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """What planning a drill set going: how many people in the area were told
+    at once (an advance notice whose time had already passed), how many the
+    area holds, and when the notices still to come go out."""
+
+    told_now: int
+    audience: int
+    later: tuple[datetime, ...]
+
+
+def plan(visitor: Visitor, drill_id: int, at: datetime) -> Announcement:
+    """Schedule a new drill's advance notices; a notice whose time has already
+    passed goes out now, once however many have passed, so that a drill
+    planned at short notice is still announced."""
+    now = visitor.now
+    later: list[datetime] = []
+    passed = False
     for ahead in _advance():
         due = at - ahead
-        if due > now:
-            hours = int(ahead.total_seconds() // 3600)
-            planned += reminders.schedule(
-                conn,
-                kind="drill_notice",
-                due_at=iso(due),
-                target={"drill": drill_id},
-                key=f"drill:{drill_id}:notice:{hours}h",
-                now=iso(now),
-            )
-    return planned
+        if due <= now:
+            passed = True
+            continue
+        hours = int(ahead.total_seconds() // 3600)
+        reminders.schedule(
+            visitor.conn,
+            kind="drill_notice",
+            due_at=iso(due),
+            target={"drill": drill_id},
+            key=f"drill:{drill_id}:notice:{hours}h",
+            now=iso(now),
+        )
+        later.append(due)
+    drill = drills.get(visitor.conn, drill_id)
+    assert drill is not None  # just planned in this transaction
+    audience = [p for p in _audience(visitor.conn, drill) if p.id != int(drill["organiser_id"])]
+    told = tell(visitor, drill, f"drill:{drill_id}:notice:now") if passed else 0
+    return Announcement(told_now=told, audience=len(audience), later=tuple(sorted(later)))
 
 
 def _planned(visitor: Visitor, reminder: Reminder) -> sqlite3.Row | None:
@@ -58,29 +83,43 @@ def _planned(visitor: Visitor, reminder: Reminder) -> sqlite3.Row | None:
     return drill
 
 
-def notice(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
-    drill = _planned(visitor, reminder)
-    if drill is None:
-        return False
+def _audience(conn: sqlite3.Connection, drill: sqlite3.Row) -> list[Staff]:
+    """Everyone in the drill's area, and its organiser."""
+    found = set(notices.subtree_staff(conn, int(drill["unit_id"]))) | {int(drill["organiser_id"])}
+    people_found = (people.staff_by_id(conn, staff_id) for staff_id in sorted(found))
+    return [person for person in people_found if person is not None and person.active]
+
+
+def tell(visitor: Visitor, drill: sqlite3.Row, key: str, *, organiser: bool = False) -> int:
+    """Announce the drill to everyone in its area (and remind the organiser,
+    with `organiser`); returns how many people of the area were told."""
     unit_id = int(drill["unit_id"])
     zone = visitor.unit_timezone(unit_id)
     when = local_time_text(parse_iso(drill["at"]), zone)
     area = people.unit_path(visitor.conn, unit_id)
-    recipients = set(notices.subtree_staff(visitor.conn, unit_id)) | {int(drill["organiser_id"])}
-    for staff_id in sorted(recipients):
-        person = people.staff_by_id(visitor.conn, staff_id)
-        if person is None or not person.active:
+    told = 0
+    for person in _audience(visitor.conn, drill):
+        is_organiser = person.id == int(drill["organiser_id"])
+        if is_organiser and not organiser:
             continue
-        organiser = staff_id == int(drill["organiser_id"])
         visitor.notify(
             person,
-            "drill.organiser_reminder" if organiser else "drill.notice",
-            idempotency_key=f"{reminder.key}:{staff_id}",
+            "drill.organiser_reminder" if is_organiser else "drill.notice",
+            idempotency_key=f"{key}:{person.id}",
             when=when,
             area=area,
             kind=visitor_kind(person.language, str(drill["kind"])),
             drill=drill["id"],
         )
+        told += 0 if is_organiser else 1
+    return told
+
+
+def notice(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
+    drill = _planned(visitor, reminder)
+    if drill is None:
+        return False
+    tell(visitor, drill, reminder.key, organiser=True)
     return True
 
 

@@ -17,7 +17,7 @@ from typing import TextIO
 
 from bot.engine import Engine
 from bot.i18n import t
-from bot.media import MediaError, store_file
+from bot.media import MediaError, NotAnImage, store_file
 from bot.model import Button, Inbound, InboundKind, Outbound, Staff
 from bot.numbers import parse_number
 from bot.sender import Sender
@@ -158,9 +158,12 @@ class ConsoleChat:
             self.say(typed.problem)
             return True
         text = typed.text
+        data: dict[str, object] = dict(typed.data or {})
         if typed.kind is InboundKind.PHOTO:
             try:
-                text = store_file(self.media_dir, Path(typed.text).expanduser())
+                text = store_file(self.media_dir, Path(typed.text).expanduser(), image=True)
+            except NotAnImage:
+                text, data = "", {"not_image": True}  # the engine refuses it, as on a phone
             except MediaError:
                 self.say("console.photo_missing", path=typed.text)
                 return True
@@ -171,7 +174,7 @@ class ConsoleChat:
                 event_id=uuid.uuid4().hex,
                 kind=typed.kind,
                 text=text,
-                data=dict(typed.data or {}),
+                data=data,
             )
         )
         await self.sender.drain(CHANNEL, self.address)

@@ -27,6 +27,29 @@ def plan(
     return drill_id
 
 
+def enter_held(
+    conn: sqlite3.Connection, *, unit_id: int, kind: str, at: str, organiser_id: int, now: str
+) -> int:
+    """A drill that was held without a plan, entered when it is recorded (so
+    that it counts for the year like any other): it is recorded next, in the
+    same transaction."""
+    cursor = conn.execute(
+        "INSERT INTO drills (unit_id, kind, at, organiser_id, created_at) VALUES (?, ?, ?, ?, ?)",
+        (unit_id, kind, at, organiser_id, now),
+    )
+    drill_id = int(cursor.lastrowid or 0)
+    audit.record(
+        conn,
+        at=now,
+        actor_id=organiser_id,
+        entity="drill",
+        entity_id=drill_id,
+        action="entered",
+        detail={"unit": unit_id, "kind": kind, "at": at, "unplanned": True},
+    )
+    return drill_id
+
+
 def get(conn: sqlite3.Connection, drill_id: int) -> sqlite3.Row | None:
     row: sqlite3.Row | None = conn.execute(
         "SELECT id, unit_id, kind, at, organiser_id, state FROM drills WHERE id = ?", (drill_id,)

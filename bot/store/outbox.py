@@ -359,6 +359,22 @@ def latest_question(conn: sqlite3.Connection, channel: str, address: str) -> Out
     return _outbound(row) if row and row["buttons"] else None
 
 
+def latest_reply_question(conn: sqlite3.Connection, channel: str, address: str) -> Outbound | None:
+    """The newest reply with buttons for a chat, delivered or still queued:
+    the question a person answers from its reply keyboard."""
+    found: sqlite3.Row | None = None
+    for status in ("pending", "sending", "sent"):  # one indexed look-up each
+        row = conn.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE channel = ? AND address = ? AND status = ?"
+            " AND priority = ? AND buttons IS NOT NULL AND replaces_id IS NULL"
+            " ORDER BY id DESC LIMIT 1",
+            (channel, address, status, REPLY),
+        ).fetchone()
+        if row is not None and (found is None or row["id"] > found["id"]):
+            found = row
+    return _outbound(found) if found else None
+
+
 def undelivered(conn: sqlite3.Connection, limit: int = 200) -> Sequence[sqlite3.Row]:
     """Pending, failed and cancelled rows for admins, oldest first, with the
     recipient's name."""

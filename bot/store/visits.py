@@ -24,6 +24,17 @@ class Stamp:
     note: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Gifts:
+    """What a worker declares about gifts at check-out (REGULATIONS §5)."""
+
+    outcome: str  # 'none', 'declined', 'handed_in'
+    note: str | None = None
+
+
+NO_GIFTS = Gifts("none")
+
+
 def open_visit(conn: sqlite3.Connection, worker_id: int) -> sqlite3.Row | None:
     row: sqlite3.Row | None = conn.execute(
         "SELECT * FROM visits WHERE worker_id = ? AND state = 'open'", (worker_id,)
@@ -84,12 +95,16 @@ def check_in(
     return visit_id
 
 
-def check_out(conn: sqlite3.Connection, visit_id: int, worker_id: int, stamp: Stamp) -> bool:
-    """Close an open visit; False if it was not open any more."""
+def check_out(
+    conn: sqlite3.Connection, visit_id: int, worker_id: int, stamp: Stamp, gifts: Gifts
+) -> bool:
+    """Close an open visit with what the worker declared about gifts; False if
+    it was not open any more."""
     cursor = conn.execute(
         "UPDATE visits SET state = 'done', checkout_at = ?, checkout_lat = ?, checkout_lon = ?,"
         " checkout_distance_m = ?, checkout_exception = ?, checkout_reason = ?,"
-        " checkout_note = ?, no_gifts = 1 WHERE id = ? AND state = 'open'",
+        " checkout_note = ?, no_gifts = ?, gifts = ?, gifts_note = ?"
+        " WHERE id = ? AND state = 'open'",
         (
             stamp.at,
             stamp.lat,
@@ -98,6 +113,9 @@ def check_out(conn: sqlite3.Connection, visit_id: int, worker_id: int, stamp: St
             stamp.exception,
             stamp.reason,
             stamp.note,
+            int(gifts.outcome == "none"),
+            gifts.outcome,
+            gifts.note,
             visit_id,
         ),
     )
@@ -110,7 +128,7 @@ def check_out(conn: sqlite3.Connection, visit_id: int, worker_id: int, stamp: St
         entity="visit",
         entity_id=visit_id,
         action="checkout",
-        detail={"exception": stamp.exception, "reason": stamp.reason, "no_gifts": True},
+        detail={"exception": stamp.exception, "reason": stamp.reason, "gifts": gifts.outcome},
     )
     return True
 
@@ -137,7 +155,10 @@ def add_note(
     photo: str | None,
     readings: dict[str, float] | None = None,
     unusual_kind: str | None = None,
+    noteworthy: tuple[str, ...] = (),
 ) -> int:
+    """An observation or something unusual; `noteworthy` names the readings
+    outside their normal range, flagged to the supervisors (audited)."""
     cursor = conn.execute(
         "INSERT INTO visit_notes (visit_id, kind, unusual_kind, text, photo, readings, at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -155,6 +176,8 @@ def add_note(
     detail: dict[str, Any] = {"note": note_id}
     if unusual_kind:
         detail["unusual"] = unusual_kind
+    if noteworthy:
+        detail["noteworthy"] = list(noteworthy)
     audit.record(
         conn,
         at=at,

@@ -175,6 +175,19 @@ def test_chat_as_someone_not_on_the_roster_exits_2(demo, tmp_path: Path) -> None
     assert refused.stdout == ""
 
 
+def test_a_text_file_given_as_a_photo_is_refused(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("not a picture\n", encoding="utf-8")
+    db = tmp_path / "data" / "demo.db"
+    lines = ["/check", "2", DESCRIPTION, f"/photo {notes}"]
+    done = frontline(tmp_path, "demo", "--db", str(db), stdin="\n".join(lines) + "\n")
+    assert done.returncode == 0, done.stderr
+    shown = blocks(done.stdout)
+    at = shown.index(t("zh-CN", "errors.not_a_photo"))
+    assert "照片" in shown[at + 1]  # asked for the photo again
+    assert query(db, "SELECT * FROM hazards") == []
+
+
 def test_photo_during_a_problem_is_kept_in_the_media_folder(tmp_path: Path) -> None:
     picture = tmp_path / "箱门.JPG"
     picture.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg \xff\xd9")

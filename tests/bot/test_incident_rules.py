@@ -73,12 +73,23 @@ def test_any_typed_time_is_a_moment_in_the_window_or_a_refusal(typed: str) -> No
 
 @pytest.mark.parametrize(("typed", "count"), [("0", 0), (" 3 ", 3), ("１２", 12), ("1000", 1000)])
 def test_hurt_counts(typed: str, count: int) -> None:
-    assert rules.parse_count(typed) == count
+    assert rules.parse_count(typed, "near_miss") == count
 
 
 @pytest.mark.parametrize("typed", ["", "-1", "1001", "2.5", "三", "1e3", "1 2"])
 def test_bad_hurt_counts_are_refused(typed: str) -> None:
-    assert refusal(rules.parse_count, typed) == "incident.bad_count"
+    assert refusal(rules.parse_count, typed, "near_miss") == "incident.bad_count"
+
+
+@pytest.mark.parametrize("kind", sorted(rules.CASUALTY))
+def test_a_casualty_with_nobody_hurt_is_refused(kind: str) -> None:
+    assert refusal(rules.parse_count, "0", kind) == "incident.hurt_needed"
+    assert rules.parse_count("1", kind) == 1
+
+
+@pytest.mark.parametrize("kind", sorted(set(rules.KINDS) - rules.CASUALTY))
+def test_other_incidents_may_have_nobody_hurt(kind: str) -> None:
+    assert rules.parse_count("0", kind) == 0
 
 
 def test_the_report_is_due_at_the_end_of_the_fifteenth_local_day() -> None:

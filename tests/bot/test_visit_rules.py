@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.model import UserError
-from bot.visit_rules import RANGES, check_coordinates, judge, parse_readings
+from bot.visit_rules import (
+    RANGES,
+    check_coordinates,
+    checkout_doubts,
+    judge,
+    noteworthy,
+    parse_readings,
+)
 
 
 @pytest.mark.parametrize(
@@ -63,3 +70,36 @@ def test_coordinates_and_distances() -> None:
     with pytest.raises(UserError) as refused:
         judge(39.9042, 116.4074, 31.2304, 121.4737, 200)  # Beijing to Shanghai
     assert refused.value.key == "visit.location_implausible"
+
+
+@pytest.mark.parametrize(
+    ("services", "minutes", "doubts"),
+    [
+        (0, 0.0, ("no_services", "too_short")),
+        (0, 45.0, ("no_services",)),
+        (2, 4.9, ("too_short",)),
+        (1, 5.0, ()),
+    ],
+)
+def test_a_check_out_is_doubtful_with_no_service_or_hardly_any_time(
+    services: int, minutes: float, doubts: tuple[str, ...]
+) -> None:
+    assert checkout_doubts(services, minutes) == doubts
+
+
+@pytest.mark.parametrize(
+    ("typed", "flagged"),
+    [
+        ("血压 165/100", ("systolic", "diastolic")),
+        ("血压 140/85", ("systolic",)),
+        ("血压 139/89 心率 72 体温 36.6 血糖 6.1", ()),
+        ("血压 120/90", ("diastolic",)),
+        ("血压 85/55", ("systolic", "diastolic")),
+        ("体温 37.3 心率 110", ("pulse", "temperature")),
+        ("血糖 3.5", ("glucose",)),
+    ],
+)
+def test_readings_outside_the_normal_range_are_noteworthy(
+    typed: str, flagged: tuple[str, ...]
+) -> None:
+    assert noteworthy(parse_readings(typed)) == flagged

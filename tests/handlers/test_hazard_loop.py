@@ -503,6 +503,23 @@ async def test_send_back_with_reason_then_order(person, app, org) -> None:
     assert "ZG-2026-001" in (await liu.send("/hz 1"))[0]
 
 
+async def test_an_order_earlier_than_the_assigned_deadline_is_confirmed(person, app, org) -> None:
+    await _hazard_in(app, org, "in_progress")  # due 2026-11-28 23:59
+    chen, liu = await person("陈磊"), await person("刘强")
+    await liu.send("/hz 1 order")
+    replies = await liu.press("今天")
+    assert "2026-11-27 23:59 早于原定的整改期限 2026-11-28 23:59" in replies[-1]
+    replies = await liu.press("重新选择期限")
+    assert "下达整改通知书：整改期限" in replies[-1]
+    await liu.press("今天")
+    replies = await liu.press("确认提前")
+    assert "整改要求" in replies[-1]
+    replies = await liu.press("沿用整改措施")
+    assert "期限 2026-11-27 23:59" in replies[-1]
+    assert "2026-11-27 23:59 前完成" in (await chen.replies())[-1]
+    assert (await hazard(app))["deadline_at"].startswith("2026-11-27T15:59:59")
+
+
 # -- reporting -------------------------------------------------------------------------------------
 async def test_major_hazard_is_reported_up_at_once(person, app, org) -> None:
     zhang, liu, li, wang, zhao = [

@@ -170,6 +170,39 @@ async def test_bad_report_input_is_refused_and_asked_again(person, app: App) -> 
     assert [row[0] for row in keys] == ["incident:1:report:day14", "incident:1:report:day15"]
 
 
+async def test_an_injury_with_nobody_hurt_is_refused_with_a_way_back_to_the_kind(
+    person, app: App
+) -> None:
+    zhang = await person("张伟")
+    await zhang.send("/incident")
+    await zhang.send("叉车倒车时撞到货架")
+    await zhang.press("刚刚")
+    await zhang.send("仓库")
+    replies = await zhang.press("重伤")
+    assert not any("无人受伤" in label for label, _ in zhang.last_buttons)
+    replies = await zhang.send("0")
+    assert "至少有 1 人" in replies[0] and "几人受伤" in replies[-1]
+    replies = await zhang.press("改选事故类型")
+    assert "事故类型" in replies[-1]
+    await zhang.press("未遂事件")
+    await zhang.press("无人受伤")
+    await zhang.press("暂无")
+    assert "已登记" in (await zhang.press("跳过"))[-1]
+    row = await incident_row(app)
+    assert (row["kind"], row["hurt_count"]) == ("near_miss", 0)
+
+
+async def test_an_injury_with_nobody_hurt_in_english(person, app: App, org) -> None:
+    james = await person("James Wilson")
+    await james.send("/incident")
+    await james.send("Slipped on the kitchen floor")
+    await james.press("Just now")
+    await james.send("Kitchen")
+    await james.press("Injury")
+    replies = await james.send("0")
+    assert "at least one person" in replies[0]
+
+
 # -- the 15-day report --------------------------------------------------------------------
 async def tick_at(app: App, clock: FakeClock, day: int) -> None:
     """Day N after an incident on 27 November, 09:00 Shanghai, just after."""

@@ -4,14 +4,16 @@ with the no-gifts confirmation; every refusal, the reminders, a restart."""
 
 from __future__ import annotations
 
+import csv
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import CHANNEL, START, Person, import_demo
 
+from bot import export
 from bot.app import App
 from bot.model import InboundKind
 from bot.store import people
@@ -157,6 +159,31 @@ async def test_no_location_needs_a_reason(ma: Person, app: App) -> None:
     )
 
 
+async def test_cannot_send_location_typed_back_as_its_label_is_the_choice(
+    ma: Person, app: App
+) -> None:
+    """A reply-keyboard button (Telegram's, beside the location button) sends
+    its label as text: that is a press of the button, on every channel."""
+    await ma.send("/visit")
+    await ma.press("王奶奶")
+    replies = await ma.send("🚫 无法发送位置")
+    assert "无法发送位置的原因" in replies[-1]
+    await ma.press("定位不准")
+    row = await visit_row(app)
+    assert (row["checkin_exception"], row["checkin_reason"]) == ("no_location", "gps_poor")
+    await ma.press("签退")
+    await ma.press("仍然签退")  # nothing ticked yet
+    replies = await ma.send("🚫 无法发送位置")
+    assert "无法发送位置的原因" in replies[-1]
+
+
+async def test_a_label_of_an_earlier_keyboard_is_only_text(ma: Person, app: App) -> None:
+    await check_in(ma)
+    replies = await ma.send("🚫 无法发送位置")  # the location keyboard is no longer asked
+    assert "上门服务进行中" in replies[-1]
+    assert (await visit_row(app))["checkin_exception"] is None
+
+
 async def test_impossible_locations_are_refused_and_nothing_is_saved(ma: Person, app: App) -> None:
     await ma.send("/visit")
     await ma.press("王奶奶")
@@ -196,6 +223,49 @@ async def test_readings_out_of_range_are_refused(ma: Person, app: App, typed, sa
     notes = await app.db.read(lambda c: c.execute("SELECT COUNT(*) FROM visit_notes").fetchone()[0])
     assert notes == 0
     assert "观察记录已保存" in (await ma.send("血压 128/80"))[0]
+
+
+async def test_a_reading_outside_the_normal_range_is_confirmed_and_flagged(
+    ma: Person, person, app: App
+) -> None:
+    supervisor, outsider = await person("孙丽"), await person("刘强")
+    await check_in(ma)
+    await ma.press("观察记录")
+    await ma.send("头晕，说昨晚没睡好")
+    await ma.press("跳过")
+    replies = await ma.send("血压 165/100 心率 80")
+    assert "165/100 mmHg" in replies[-1] and "高压、低压超出正常范围" in replies[-1]
+    assert "数值正确吗" in replies[-1]
+    count = await app.db.read(lambda c: c.execute("SELECT COUNT(*) FROM visit_notes").fetchone())
+    assert count[0] == 0  # nothing saved before the worker confirms
+    replies = await ma.press("重新输入")
+    assert "有测量数据吗" in replies[-1]
+    await ma.send("血压 165/100 心率 80")
+    replies = await ma.press("数值正确")
+    assert "观察记录已保存" in replies[0] and "已告知 1 位主管" in replies[0]
+    note = await app.db.read(lambda c: c.execute("SELECT readings FROM visit_notes").fetchone())
+    assert json.loads(note[0]) == {"systolic": 165, "diastolic": 100, "pulse": 80}
+    alert = (await supervisor.replies())[-1]
+    assert "值得留意" in alert and "王奶奶" in alert and "165/100 mmHg" in alert
+    assert "马秀英" in alert and "头晕" in alert
+    assert await outsider.replies() == []
+    audit = await app.db.read(
+        lambda c: c.execute("SELECT detail FROM audit_log WHERE action = 'observation'").fetchone()[
+            0
+        ]
+    )
+    assert json.loads(audit)["noteworthy"] == ["systolic", "diastolic"]
+
+
+async def test_normal_readings_are_saved_without_a_question(ma: Person, person) -> None:
+    supervisor = await person("孙丽")
+    await check_in(ma)
+    await ma.press("观察记录")
+    await ma.send("精神好")
+    await ma.press("跳过")
+    replies = await ma.send("血压 128/80 体温 36.5")
+    assert "观察记录已保存" in replies[0] and "告知" not in replies[0]
+    assert await supervisor.replies() == []
 
 
 async def test_a_client_not_assigned_to_the_worker(ma: Person, app: App, org) -> None:
@@ -239,6 +309,122 @@ async def test_an_unsafe_home_can_become_a_hazard(ma: Person, person, app: App) 
         ).fetchone()
     )
     assert tuple(hazard) == ("王奶奶 · 幸福路 8 号 302", CENTRE, 1)
+
+
+async def test_a_check_out_with_no_service_and_no_time_is_asked_about(
+    ma: Person, app: App, clock: FakeClock
+) -> None:
+    await check_in(ma)
+    replies = await ma.press("签退")
+    assert "还没有勾选任何服务项目" in replies[-1] and "0:00" in replies[-1]
+    assert "确定现在签退吗" in replies[-1]
+    replies = await ma.press("返回勾选服务")
+    assert "上门服务进行中" in replies[-1]
+    await ma.press("服务项目")
+    await ma.press("助餐")
+    await ma.press("完成")
+    clock.advance(timedelta(minutes=2))
+    replies = await ma.send("/checkout")
+    assert "还没有勾选任何服务项目" not in replies[-1] and "0:02" in replies[-1]
+    await ma.press("仍然签退")
+    await locate(ma, *HOME)
+    replies = await ma.press("确认未收受礼品")
+    assert "已签退：王奶奶" in replies[-1] and "用时 0:02" in replies[-1]
+    assert (await visit_row(app))["state"] == "done"
+
+
+async def test_a_visit_with_services_and_time_checks_out_without_a_question(
+    ma: Person, clock: FakeClock
+) -> None:
+    await check_in(ma)
+    await ma.press("服务项目")
+    await ma.press("保洁")
+    await ma.press("完成")
+    clock.advance(timedelta(minutes=30))
+    replies = await ma.press("签退")
+    assert "签退：请点「发送位置」" in replies[-1]
+
+
+async def visits_export(app: App, tmp_path: Path, language: str = "zh-CN") -> list[dict]:
+    def write(conn: Any) -> list[dict]:
+        src = export.Source(
+            conn=conn,
+            language=language,
+            period=export.Period(date(2026, 11, 1), date(2026, 11, 30)),
+            root_unit=None,
+            default_timezone="Asia/Shanghai",
+            media_dir=tmp_path / "media",
+            now=START,
+        )
+        path = tmp_path / "visits.csv"
+        export.export(src, export.REGISTERS["visits"], path, "csv")
+        with path.open(encoding="utf-8-sig") as handle:
+            return list(csv.DictReader(handle))
+
+    return list(await app.db.read(write))
+
+
+async def test_a_gift_pressed_on_the_worker_is_declared_at_checkout(
+    ma: Person, person, app: App, clock: FakeClock, tmp_path: Path
+) -> None:
+    leader, supervisor = await person("郑华"), await person("孙丽")
+    await check_in(ma)
+    await ma.press("服务项目")
+    await ma.press("助餐")
+    await ma.press("完成")
+    clock.advance(timedelta(minutes=40))
+    await ma.press("签退")
+    await locate(ma, *HOME)
+    replies = await ma.press("有人送礼品")
+    assert "礼品是怎么处理的" in replies[-1]
+    await ma.press("上交服务中心")
+    replies = await ma.send("老人女儿硬塞了两盒月饼，约 200 元")
+    assert "已签退：王奶奶" in replies[-1]
+    assert "礼品申报：收下后上交服务中心，已告知 1 位负责人" in replies[-1]
+    row = await visit_row(app)
+    assert row["state"] == "done" and row["no_gifts"] == 0
+    assert (row["gifts"], row["gifts_note"]) == ("handed_in", "老人女儿硬塞了两盒月饼，约 200 元")
+    alert = (await leader.replies())[-1]
+    assert "礼品申报" in alert and "马秀英" in alert and "王奶奶" in alert
+    assert "两盒月饼" in alert and "收下后上交服务中心" in alert
+    assert not any("礼品" in text for text in await supervisor.replies())
+    audit = await app.db.read(
+        lambda c: c.execute(
+            "SELECT detail FROM audit_log WHERE entity = 'visit' AND action = 'checkout'"
+        ).fetchone()[0]
+    )
+    assert json.loads(audit)["gifts"] == "handed_in"
+    exported = await visits_export(app, tmp_path)
+    assert exported[0]["礼品"] == "收下后上交服务中心：老人女儿硬塞了两盒月饼，约 200 元"
+
+
+async def test_a_declined_gift_and_no_gifts_in_the_export(
+    ma: Person, person, app: App, org, tmp_path: Path
+) -> None:
+    await check_in(ma)
+    await ma.press("签退")
+    await ma.press("仍然签退")
+    await locate(ma, *HOME)
+    await ma.press("有人送礼品")
+    replies = await ma.press("↩")
+    assert "确认未收受礼品" in str(ma.last_buttons)
+    await ma.press("有人送礼品")
+    await ma.press("已婉拒")
+    replies = await ma.send("   ")
+    assert "请说明" in replies[-1]  # the declaration needs its text
+    replies = await ma.send("家属要给红包，已婉拒")
+    assert "礼品申报：已婉拒" in replies[-1]
+    await add_client(app, "K002", "李爷爷", [org["马秀英"]])
+    await ma.send("/visit")
+    await ma.press("李爷爷")
+    await locate(ma, *HOME)
+    await ma.press("签退")
+    await ma.press("仍然签退")
+    await locate(ma, *HOME)
+    replies = await ma.press("确认未收受礼品")
+    assert "礼品：未收受" in replies[-1]
+    exported = await visits_export(app, tmp_path, "en")
+    assert [r["Gifts"] for r in exported] == ["Declined: 家属要给红包，已婉拒", "None accepted"]
 
 
 async def test_planned_visit_reminders(ma: Person, person, app: App, org, clock: FakeClock) -> None:
@@ -319,7 +505,8 @@ async def test_a_restart_between_check_in_and_check_out_loses_nothing(tmp_path: 
     assert await app.engine.resume(CHANNEL, "ma")
     assert "上门服务进行中：王奶奶" in (await worker.replies())[0]  # the menu, asked again
     replies = await worker.send("/checkout")
-    assert "签退" in replies[0]
+    assert "还没有勾选任何服务项目" in replies[0]
+    await worker.press("仍然签退")
     await locate(worker, *HOME)
     replies = await worker.press("确认未收受礼品")
     assert "用时 0:40" in replies[0]
@@ -342,3 +529,5 @@ async def test_english(person, app: App, org) -> None:
     await james.send("Cheerful")
     await james.press("Skip")
     assert "outside the sane range" in (await james.send("BP 400/20"))[0]
+    replies = await james.send("BP 165/100")
+    assert "Outside the normal range: upper blood pressure, lower blood pressure" in replies[-1]

@@ -26,6 +26,7 @@ from tests.telegram.fakebotapi import (
     MessageRecord,
     callback_update,
     contact_update,
+    document_update,
     group_text_update,
     photo_update,
     post_webhook,
@@ -35,6 +36,7 @@ from tests.telegram.fakebotapi import (
 ZHANG = 5001  # 张伟's Telegram user id, a worker in 保安部/一班
 LIU = 5002  # 刘强, his supervisor
 GROUP = -1005003  # 保安部's group chat
+MA = 5013  # 马秀英, a care worker of the home-visit team
 
 
 @dataclass
@@ -296,6 +298,50 @@ async def test_the_question_message_moves_on_showing_the_answers_so_far(bot: Bot
     assert len(bot.api.messages_to(ZHANG)) == sent + 2
 
 
+async def test_a_reply_keyboard_button_other_than_location_is_a_press(bot: Bot) -> None:
+    """ "🚫 Cannot send location" shares the location button's reply keyboard, so
+    Telegram sends its label as text; the visit takes it as the choice."""
+    conn = sqlite3.connect(bot.db_path)
+    with conn:
+        unit = conn.execute(
+            "SELECT id FROM units WHERE path = '物业服务中心/长者服务中心/上门服务组'"
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO clients (number, name, address, lat, lon, unit_id, services,"
+            " created_at, updated_at) VALUES ('K001', '王奶奶', '幸福路 8 号', 31.23, 121.47,"
+            " ?, '[\"meal\"]', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')",
+            (unit,),
+        )
+        conn.execute(
+            "INSERT INTO client_workers (client_id, staff_id)"
+            " SELECT 1, id FROM staff WHERE name = '马秀英'"
+        )
+    conn.close()
+    await sign_up(bot, MA, "13800000013")
+
+    async def shown(needle: str) -> MessageRecord:
+        """The message to 马秀英 that says `needle`, once it has arrived."""
+        await bot.api._wait_until(
+            lambda: any(needle in (m.text or "") for m in bot.api.messages_to(MA)), 10
+        )
+        return next(m for m in reversed(bot.api.messages_to(MA)) if needle in (m.text or ""))
+
+    await bot.say(MA, "/visit")
+    await shown("为哪位老人上门服务")
+    await bot.press(MA, "王奶奶")
+    asked = await shown("签到：王奶奶")
+    keyboard = (asked.reply_markup or {})["keyboard"]
+    assert keyboard[0][0]["request_location"] is True
+    label = keyboard[1][0]["text"]
+    assert label == "🚫 无法发送位置" and not keyboard[1][0].get("request_location")
+    await bot.say(MA, label)
+    await shown("无法发送位置的原因")
+    await bot.press(MA, "定位不准")
+    await shown("未发送位置：定位不准")
+    visit = bot.rows("SELECT checkin_exception, checkin_reason FROM visits")
+    assert [tuple(v) for v in visit] == [("no_location", "gps_poor")]
+
+
 async def test_stale_button_is_answered_and_changes_nothing(bot: Bot) -> None:
     await sign_up(bot, ZHANG, "13800000003")
     await bot.say(ZHANG, "/check")
@@ -341,6 +387,23 @@ async def test_photo_over_20_mb_is_refused_with_a_message(bot: Bot) -> None:
     replies = await bot.replies(ZHANG, 7)
     assert "太大" in (replies[-2].text or "") and "照片" in (replies[-1].text or "")
     assert bot.rows("SELECT * FROM hazards") == []
+
+
+async def test_a_text_file_sent_as_a_photo_is_refused(bot: Bot) -> None:
+    await sign_up(bot, ZHANG, "13800000003")
+    await bot.say(ZHANG, "/check")
+    first = await bot.asking(ZHANG, "第 1/6 项")
+    await bot.press(ZHANG, "有问题")
+    await bot.showing(ZHANG, first["message_id"], "有什么问题")
+    await bot.say(ZHANG, "地面有油")
+    await bot.asking(ZHANG, "跳过")
+    sent = len(bot.api.messages_to(ZHANG))
+    notes = bot.api.add_file(b"not a picture at all\n", file_path="documents/notes.jpg")
+    bot.api.push_update(document_update(ZHANG, notes, "notes.jpg", "image/jpeg", 21))
+    replies = await bot.replies(ZHANG, sent + 2)
+    assert "不是照片" in (replies[-2].text or "") and "照片" in (replies[-1].text or "")
+    assert bot.rows("SELECT * FROM hazards") == []
+    assert not any(bot.settings.media_path.rglob("*.jpg"))
 
 
 async def test_group_start_points_to_private_chat_and_supervisor_binds_group(bot: Bot) -> None:

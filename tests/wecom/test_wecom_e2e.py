@@ -209,6 +209,22 @@ async def test_pre_shift_check_with_a_problem_through_cards(site: Site) -> None:
     assert (site.settings.media_path / photo).read_bytes() == b"\xff\xd8 a jpeg \xff\xd9"
 
 
+async def test_a_file_that_is_not_a_picture_is_refused_as_a_photo(site: Site) -> None:
+    await site.say(ZHANG, "/check")
+    await site.received(ZHANG, 2)
+    await site.press(ZHANG, "有问题")
+    await site.received(ZHANG, 3)
+    await site.say(ZHANG, "护栏松动")
+    await site.received(ZHANG, 4)
+    site.wecom.add_media(b"<html>not a picture</html>", "image/jpeg", "p.jpg")
+    media_id = list(site.wecom._media)[-1]
+    response = await site.post(image_message(ZHANG, media_id, f"m{next(_ids)}"))
+    assert response.status == 200
+    sent = await site.received(ZHANG, 6)
+    assert "不是照片" in shown(sent[-2]) and "照片" in shown(sent[-1])
+    assert site.rows("SELECT * FROM hazards") == []
+
+
 async def test_url_verification_and_refusals(site: Site) -> None:
     async with site.http.get(site.url, params=url_check(site.crypto, "5927782489442352469")) as r:
         assert r.status == 200 and await r.text() == "5927782489442352469"

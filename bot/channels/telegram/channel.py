@@ -40,7 +40,7 @@ from bot.channels.telegram.request import AiohttpRequest
 from bot.channels.telegram.transport import CHANNEL
 from bot.engine import Engine, Outcome
 from bot.i18n import t
-from bot.media import MAX_BYTES, MediaError, store_file
+from bot.media import MAX_BYTES, MediaError, NotAnImage, store_file
 from bot.model import Inbound, InboundKind, Role
 from bot.store import people
 from bot.store.db import Database
@@ -437,9 +437,11 @@ class TelegramChannel:
             os.close(handle)
             try:
                 await remote.download_to_drive(temporary)
-                path = store_file(self.media_dir, Path(temporary))
+                path = store_file(self.media_dir, Path(temporary), image=kind is InboundKind.PHOTO)
             finally:
                 Path(temporary).unlink(missing_ok=True)
+        except NotAnImage:
+            return kind, "", {"not_image": True, "file_id": file_id}
         except BadRequest as exc:
             if "too big" in exc.message.lower():
                 return kind, "", {"too_large": True, "file_id": file_id}

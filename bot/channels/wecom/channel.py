@@ -30,7 +30,7 @@ from bot.channels.wecom.crypto import (
 )
 from bot.channels.wecom.transport import CHANNEL, MAX_CARD_BUTTONS, card_buttons
 from bot.engine import Engine
-from bot.media import MediaError, store_bytes
+from bot.media import MediaError, NotAnImage, store_bytes
 from bot.model import Inbound, InboundKind
 from bot.numbers import parse_number
 from bot.store import outbox
@@ -185,7 +185,9 @@ class WeComChannel:
         data: dict[str, Any] = {"file_id": media_id}
         try:
             content = await self.api.download_media(media_id)
-            return store_bytes(self.media_dir, content, ".jpg"), data
+            return store_bytes(self.media_dir, content, ".jpg", image=True), data
+        except NotAnImage:
+            return "", {**data, "not_image": True}
         except WeComError as exc:
             too_large = exc.errcode == -1003
             log.warning("wecom media download failed errcode=%s", exc.errcode)
