@@ -37,6 +37,7 @@ from bot.hazard_rules import (
 )
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
+from bot.numbers import money
 from bot.store import hazards, people
 from handlers.text import clean_text, typed_text
 from schedules import hazards as deadlines
@@ -174,7 +175,7 @@ def summary(
                 deadline=local_time_text(parse_iso(row["deadline_at"]), tz),
                 funding=t(language, "hazard.no_funding")
                 if funding in (None, "0", "0.00")
-                else t(language, "hazard.funding", amount=funding),
+                else t(language, "hazard.funding", amount=money(funding)),
             )
         )
     else:

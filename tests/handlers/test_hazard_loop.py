@@ -342,6 +342,18 @@ async def test_bad_amounts_are_refused_and_nothing_is_saved(person, app, org, am
     assert (await hazard(app))["funding"] == "3000"
 
 
+async def test_funding_reads_as_money_on_the_card(person, app, org) -> None:
+    await _hazard_in(app, org, "open")
+    liu, chen = await person("刘强"), await person("陈磊")
+    await assign(liu, funding="1200.5")
+    assert (await hazard(app))["funding"] == "1200.5"  # stored as typed, shown as money
+    told = (await chen.replies())[-1]
+    assert "资金：1,200.50 元" in told
+    assert "资金：1,200.50 元" in (await liu.send("/hz 1"))[0]
+    await chen.send("/lang en")
+    assert "Funding: CNY 1,200.50" in (await chen.send("/hz 1"))[0]
+
+
 async def test_deadline_in_the_past_and_unreadable_dates_are_refused(person, app, org) -> None:
     await _hazard_in(app, org, "open")
     liu = await person("刘强")
