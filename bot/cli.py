@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot import clients, documents, export, roster, wecom_sync
+from bot import clients, documents, export, phones, roster, wecom_sync
 from bot.app import App, StartError, serve, telegram_settings
 from bot.channels.console import CHANNEL, ConsoleChat, ConsoleTransport, read_lines
 from bot.channels.telegram.channel import build_application
@@ -270,7 +270,10 @@ async def _one_person(app: App, who: str, language: str) -> Staff | None:
         print(t(language, "cli.person_inactive", who=who), file=sys.stderr)
         return None
     if len(active) > 1:
-        names = ", ".join(f"{p.name} ({p.employee_no or p.phone})" for p in active)
+        names = ", ".join(
+            f"{p.name} ({p.employee_no or phones.display(p.phone, p.phone_display)})"
+            for p in active
+        )
         print(t(language, "cli.ambiguous_person", who=who, names=names), file=sys.stderr)
         return None
     return active[0]

@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 from conftest import START, demo_database
 
-from bot import cli
+from bot import cli, roster
 from bot.app import App
 from bot.clients import (
     ClientProblem,
@@ -196,7 +196,9 @@ async def test_gbk_csv_from_chinese_excel(app: App, org: dict[str, int], tmp_pat
     [
         ("13800000013", "+8613800000013"),
         ("021-6351 0001", "+862163510001"),
-        ("0571 1234567", "+865711234567"),
+        ("0571 8712 3456", "+8657187123456"),
+        ("0571 1234567", None),  # Hangzhou's numbers have eight digits
+        ("０２１－６３５１０００１", "+862163510001"),
         ("+86 21 63510001", "+862163510001"),
         ("63510001", None),
         ("12345", None),
@@ -310,6 +312,26 @@ async def test_a_name_two_people_share_is_refused(
     # The employee number tells them apart.
     await run_import(app, write(tmp_path, [HEADER, line.replace("马秀英", "E014")]))
     assert (await workers(app))["K001"] == ["马秀英"]
+
+
+async def test_people_who_share_a_name_are_told_apart_by_their_phone_as_written(
+    app: App, tmp_path: Path
+) -> None:
+    roster_file = write(
+        tmp_path,
+        [
+            "name,phone,unit,roles",
+            f"王芳,139-0000-0201,{CENTRE},护理员",
+            f"王芳,+86 139 0000 0202,{CENTRE},护理员",
+        ],
+        name="roster.csv",
+    )
+    await roster.import_roster_file(
+        app.db, roster_file, deactivate_missing=False, default_language="zh-CN", now=START
+    )
+    line = f"K001,王桂芳,某路 1 号,,,,,{CENTRE},助餐,,王芳"
+    [problem] = await import_fails(app, write(tmp_path, [HEADER, line]))
+    assert "王芳（139-0000-0201）、王芳（+86 139 0000 0202）" in describe(problem, "zh-CN")
 
 
 async def test_file_problems_are_named(app: App, org: dict[str, int], tmp_path: Path) -> None:

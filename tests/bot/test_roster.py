@@ -229,6 +229,26 @@ async def test_phone_spellings_are_stored_in_one_form(db: Database, tmp_path: Pa
 
 
 @pytest.mark.asyncio
+async def test_the_phone_is_kept_as_written_beside_its_matching_form(
+    db: Database, tmp_path: Path
+) -> None:
+    async def phones() -> list[tuple[Any, ...]]:
+        return await rows(db, "SELECT phone, phone_display FROM staff")
+
+    path = write(tmp_path, [HEADER, "甲,１３８-0000-0001 ,物业服务中心,员工,,,,"])
+    await run_import(db, path)
+    assert await phones() == [("+8613800000001", "138-0000-0001")]
+    # Imported before the spelling was kept: recorded now, not reported as a change.
+    await db.transaction(lambda conn: conn.execute("UPDATE staff SET phone_display = NULL"))
+    assert (await run_import(db, path)).updated == 0
+    assert await phones() == [("+8613800000001", "138-0000-0001")]
+    # The same number written another way is shown the new way.
+    respelled = write(tmp_path, [HEADER, "甲,+86 138 0000 0001,物业服务中心,员工,,,,"])
+    assert (await run_import(db, respelled)).updated == 1
+    assert await phones() == [("+8613800000001", "+86 138 0000 0001")]
+
+
+@pytest.mark.asyncio
 async def test_language_aliases_and_default(db: Database, tmp_path: Path) -> None:
     path = write(
         tmp_path,
