@@ -320,11 +320,14 @@ def send_orders(ctx: Ctx, row: sqlite3.Row, wanted: str) -> None:
         )
 
 
-def _visible(ctx: Ctx, row: sqlite3.Row | None, shown: str) -> sqlite3.Row:
+def _visible(ctx: Ctx, row: sqlite3.Row | None, typed: str | None = None) -> sqlite3.Row:
     """The hazard, if this person may see it; otherwise the same answer as
-    for a number that does not exist (nothing leaks)."""
+    for one that does not exist (nothing leaks). The answer repeats the
+    register number someone typed, never a button's internal id."""
     if row is None or not may_see(ctx.conn, ctx.staff, row):
-        raise UserError("hazard.not_found", number=shown[:20])
+        if typed is None:
+            raise UserError("hazard.no_such")
+        raise UserError("hazard.not_found", number=typed[:20])
     return row
 
 
@@ -336,9 +339,7 @@ def show_number(ctx: Ctx, number: str) -> None:
 # -- /hz <id> [action] -----------------------------------------------------------------
 def command(ctx: Ctx, args: str) -> None:
     first, _, word = args.strip().partition(" ")
-    row = _visible(
-        ctx, hazards.get(ctx.conn, int(first)) if first.isdigit() else None, first or "?"
-    )
+    row = _visible(ctx, hazards.get(ctx.conn, int(first)) if first.isdigit() else None)
     if not word.strip():
         show(ctx, row)
         return

@@ -210,7 +210,7 @@ async def test_every_action_by_every_role_in_every_state(person, app: App, org, 
                     name == "陈磊" and state != "open"
                 )
                 if not visible:
-                    assert "找不到隐患" in replies[0], (word, name, replies)
+                    assert "找不到这个隐患" in replies[0], (word, name, replies)
                 elif name in allowed:  # the right person, the wrong moment
                     assert "不能进行这个操作" in replies[0], (word, name, replies)
                 else:
@@ -221,10 +221,12 @@ async def test_outsiders_cannot_see_a_hazard_and_buttons_cannot_be_forged(person
     await _hazard_in(app, org, "submitted")
     zhao = await person("赵敏")  # supervisor of another department
     liu = await person("刘强")
-    assert "找不到隐患" in (await zhao.send("/hz 1"))[0]
-    assert "找不到隐患" in (await zhao.send("/hazard YH-2026-0001"))[0]
-    assert "找不到隐患" in (await liu.send("/hz 999 accept"))[0]
-    assert "找不到隐患" in (await liu.send("/hz abc accept"))[0]
+    # A button's internal id is never shown, nor is whether that hazard exists.
+    nothing = "找不到这个隐患，或您无权查看。"
+    assert (await zhao.send("/hz 1"))[0] == nothing
+    assert (await liu.send("/hz 999 accept"))[0] == nothing
+    assert (await liu.send("/hz abc accept"))[0] == nothing
+    assert (await zhao.send("/hazard YH-2026-0001"))[0] == "找不到隐患 YH-2026-0001，或您无权查看。"
     assert "没有权限" in (await liu.send("/hz 1 explode"))[0]
     assert (await hazard(app))["status"] == "submitted"
 
