@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -476,11 +476,7 @@ def read_deadline(ctx: Ctx, inbound: Inbound) -> datetime | None:
         return check_deadline(picked, ctx.now) if picked else None
     if inbound.kind is not InboundKind.TEXT or not inbound.text.strip():
         return None
-    text = " ".join(inbound.text.replace("/", "-").replace("：", ":").split())
-    if " " not in text:
-        text += " 23:59"
-    moment = parse_local(text, tz, ctx.now)
-    return moment + timedelta(seconds=59) if text.endswith(" 23:59") else moment
+    return parse_local(inbound.text, tz, ctx.now, date_only=time(23, 59, 59))
 
 
 def _year(ctx: Ctx) -> int:

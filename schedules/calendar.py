@@ -65,9 +65,14 @@ def exact_moment(day: date, at: time, timezone: str) -> datetime:
     return first.astimezone(UTC)
 
 
-def parse_local(text: str, timezone: str, now: datetime) -> datetime:
+def parse_local(
+    text: str, timezone: str, now: datetime, *, date_only: time | None = None
+) -> datetime:
     """A date and time someone typed (`2026-12-03 14:30`, `2026/12/3 9:00`,
-    `12-03 14:30` for this year) as a UTC moment in the future."""
+    `12-03 14:30` for this year) as a UTC moment in the future. With
+    `date_only`, a date alone means that time of it (a deadline: the end of
+    the day). A refusal quotes the text as it was typed."""
+    typed = text.strip()[:40]
     cleaned = " ".join(text.replace("/", "-").replace("：", ":").split())
     day_text, _, time_text = cleaned.partition(" ")
     parts = day_text.split("-")
@@ -75,17 +80,21 @@ def parse_local(text: str, timezone: str, now: datetime) -> datetime:
         if len(parts) == 2:
             parts.insert(0, str(now.astimezone(ZoneInfo(timezone)).year))
         year, month, day = (int(p) for p in parts)
-        hour, minute = (int(p) for p in time_text.split(":"))
+        if date_only is not None and not time_text:
+            hour, minute, second = date_only.hour, date_only.minute, date_only.second
+        else:
+            hour, minute = (int(p) for p in time_text.split(":"))
+            second = 0
     except ValueError:
-        raise UserError("time.format", text=text[:40]) from None
+        raise UserError("time.format", text=typed) from None
     try:
         local_day = date(year, month, day)
-        at = time(hour, minute)
+        at = time(hour, minute, second)
     except ValueError:  # 31 February, 25:00
-        raise UserError("time.no_such_date", text=text[:40]) from None
+        raise UserError("time.no_such_date", text=typed) from None
     moment = exact_moment(local_day, at, timezone)
     if moment <= now:
-        raise UserError("time.in_the_past", text=text[:40])
+        raise UserError("time.in_the_past", text=typed)
     return moment
 
 

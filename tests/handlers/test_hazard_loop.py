@@ -362,9 +362,10 @@ async def test_deadline_in_the_past_and_unreadable_dates_are_refused(person, app
     await liu.send("/hz 1 assign")
     await liu.press("陈磊")
     await liu.send("换锁")
-    assert "已经过去" in (await liu.send("2026-11-01"))[0]
-    assert "看不懂" in (await liu.send("下周"))[0]
-    assert "没有这个日期" in (await liu.send("2026-02-30"))[0]
+    # Quoted as typed, not as the parser rewrote it ('下周 23:59').
+    assert (await liu.send("2026-11-01"))[0] == "这个时间已经过去了：“2026-11-01”。"
+    assert (await liu.send(" 下周 "))[0].startswith("看不懂这个时间：“下周”。")
+    assert (await liu.send("2026/02/30"))[0] == "没有这个日期或时间：“2026/02/30”。"
     await liu.send("2026-12-05")
     await liu.press("无需资金")
     row = await hazard(app)
