@@ -203,3 +203,37 @@ def test_photo_during_a_problem_is_kept_in_the_media_folder(tmp_path: Path) -> N
     stored = db.parent / "media" / hazard["photo"]
     assert stored.read_bytes() == picture.read_bytes()
     assert stored.stat().st_mode & 0o077 == 0  # readable by the service's user only
+
+
+def test_a_reader_that_goes_away_ends_the_chat_and_leaves_the_reply_pending(
+    demo, tmp_path: Path
+) -> None:
+    """`frontline chat … | head -1`: the reader takes one line and closes the pipe."""
+    db, _ = demo
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTLINE_")}
+    chat = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "chat", "--as", "13800000003", "--db", str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env=env,
+        text=True,
+    )
+    assert chat.stdin is not None and chat.stdout is not None and chat.stderr is not None
+    chat.stdin.write("/help\n")
+    chat.stdin.flush()
+    assert chat.stdout.readline().strip()  # the first line of the answer to /help
+    chat.stdout.close()  # what `head -1` does next
+    chat.stdin.write("/start\n/help\n")
+    chat.stdin.close()
+    assert chat.wait(timeout=60) == 0
+    assert chat.stderr.read() == ""  # no traceback, no warning: the reader just left
+    [reply] = query(db, "SELECT status, text FROM outbox WHERE text LIKE '%您好%'")
+    assert reply["status"] == "pending", "kept for the next chat, not failed"
+    assert query(db, "SELECT id FROM outbox WHERE status = 'failed'") == []
+
+    again = frontline(tmp_path, "chat", "--as", "13800000003", "--db", str(db))
+    assert again.returncode == 0, again.stderr
+    assert reply["text"] in blocks(again.stdout)
+    assert query(db, "SELECT status FROM outbox WHERE text LIKE '%您好%'")[0]["status"] == "sent"
