@@ -226,21 +226,22 @@ def card_text(
         parts.append(t(language, "hazard.card_earlier", count=len(history) - HISTORY_SHOWN))
         history = history[-HISTORY_SHOWN:]
     for entry in history:
-        detail = json.loads(entry["detail"]) if entry["detail"] else {}
-        note = detail.get("reason") or detail.get("description") or ""
-        if entry["action"] == Action.ASSIGN and detail.get("responsible"):
-            note = f"→ {detail['responsible']}"
-        parts.append(
-            t(
-                language,
-                "hazard.card_event",
-                at=local_time_text(parse_iso(entry["at"]), tz)[5:],
-                who=entry["actor"] or "—",
-                action=t(language, f"hazard.did_{entry['action']}"),
-                note=f" {str(note)[:80]}" if note else "",
-            )
-        )
+        parts.append(_event_line(entry, language, tz))
     return "\n".join(parts)
+
+
+def _event_line(entry: sqlite3.Row, language: str, tz: str) -> str:
+    """One line of the history: who did what, and what they wrote, set apart."""
+    detail = json.loads(entry["detail"]) if entry["detail"] else {}
+    common = {"at": local_time_text(parse_iso(entry["at"]), tz)[5:], "who": entry["actor"] or "—"}
+    if entry["action"] == Action.ASSIGN and detail.get("responsible"):
+        return t(language, "hazard.card_event_assign", name=detail["responsible"], **common)
+    action = t(language, f"hazard.did_{entry['action']}")
+    note = str(detail.get("reason") or detail.get("description") or "")
+    if note:
+        shown = note if len(note) <= 80 else note[:79] + "…"
+        return t(language, "hazard.card_event_note", action=action, note=shown, **common)
+    return t(language, "hazard.card_event", action=action, **common)
 
 
 def buttons_for(

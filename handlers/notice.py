@@ -183,7 +183,8 @@ def sent(ctx: Ctx, args: str) -> None:
         return
     lines = []
     for row in rows:
-        missing = "、".join(p.name for p in notices.unread(ctx.conn, int(row["id"])))[:300]
+        unread = notices.unread(ctx.conn, int(row["id"]))
+        missing = ctx.text("common.list_separator").join(p.name for p in unread)[:300]
         lines.append(
             ctx.text(
                 "notice.status_line",

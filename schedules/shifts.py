@@ -188,8 +188,9 @@ def digest(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
     timezone = visitor.unit_timezone(unit_id)
     for supervisor in people.supervisors_for_unit(visitor.conn, unit_id):
         lang = supervisor.language
+        separator = t(lang, "common.list_separator")
         problems = [
-            t(lang, "shift.digest_problem", name=p.name, items=", ".join(done[p.id]))
+            t(lang, "shift.digest_problem", name=p.name, items=separator.join(done[p.id]))
             for p in present
             if done.get(p.id)
         ]
@@ -203,7 +204,7 @@ def digest(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
             done=len(done),
             total=len(present),
             problems="".join(problems) or t(lang, "shift.digest_no_problems"),
-            missing="、".join(missing) or t(lang, "shift.digest_none_missing"),
+            missing=separator.join(missing) or t(lang, "shift.digest_none_missing"),
         )
     return True
 

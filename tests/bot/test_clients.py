@@ -337,7 +337,7 @@ async def test_people_who_share_a_name_are_told_apart_by_their_phone_as_written(
 async def test_file_problems_are_named(app: App, org: dict[str, int], tmp_path: Path) -> None:
     missing = write(tmp_path, ["客户编号,姓名,地址,服务中心", "K1,王,路,物业服务中心"])
     assert [describe(p, "en") for p in await import_fails(app, missing)] == [
-        'Required column "services" is missing.'
+        "Required column “services” is missing."
     ]
     header_only = write(tmp_path, [HEADER], name="header.csv")
     assert lines_and_keys(await import_fails(app, header_only)) == [(None, "clients.no_rows")]
@@ -391,7 +391,7 @@ def test_clients_import_command(
     monkeypatch.setenv("FRONTLINE_LANGUAGE", "en")
     assert cli.main(["clients", "import", str(bad), "--db", str(cli_env)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[0] == "The client list has 2 problem(s); nothing was imported:"
+    assert err[0] == "The client list has 2 problems; nothing was imported:"
     assert err[1] == "Line 3: The name is empty."
     assert cli.main(["clients", "import", str(tmp_path / "no.csv"), "--db", str(cli_env)]) == 2
     assert "no.csv" in capsys.readouterr().err

@@ -108,8 +108,14 @@ async def test_report_assign_rectify_accept_closes_the_hazard(
         ("accept", "closed", "刘强"),
     ]
     card = (await zhang.send("/hazard YH-2026-0001"))[0]
-    for line in ("已销号", "张伟 报告", "刘强 指派 → 陈磊", "陈磊 提交整改", "刘强 验收通过"):
+    for line in ("已销号", "张伟 报告\n", "刘强 指派给 陈磊"):
         assert line in card
+    assert "陈磊 提交整改：“纸箱已清走，贴了标识”" in card
+    assert card.endswith("刘强 验收通过，销号")
+    await chen.send("/lang en")
+    card = (await chen.send("/hazard YH-2026-0001"))[0]
+    assert "刘强 assigned it to 陈磊" in card
+    assert "陈磊 submitted the rectification: “纸箱已清走，贴了标识”" in card
     # No reminders left to chase a closed hazard.
     pending = await app.db.read(
         lambda c: c.execute(

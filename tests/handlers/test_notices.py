@@ -98,6 +98,30 @@ async def test_the_sender_is_never_a_recipient(person, app: App) -> None:
     assert "没有可发送的人" in (await admin.send("王建国"))[0]
 
 
+async def test_an_english_notice_counts_people_as_english_does(person) -> None:
+    liu, zhang, chen = await person("刘强"), await person("张伟"), await person("陈磊")
+    await liu.send("/lang en")
+    await liu.send("/notice")
+    await liu.press("Named people")
+    assert (await liu.send("张伟"))[-1] == "It will go to 1 person. Type the notice."
+    await liu.send("Please clear the corridor")
+    assert (await liu.press("Skip"))[-1] == "Send it to 1 person?\n“Please clear the corridor”"
+    await liu.press("Discard")
+    await liu.send("/notice")
+    replies = await liu.press("My unit and below")
+    assert replies[-1] == "It will go to 3 people. Type the notice."
+    await liu.send("Drill tonight")
+    await liu.press("Skip")
+    replies = await liu.press("Send")
+    assert replies[-1].startswith("Notice #1 sent to 3 people.")
+    await zhang.replies()
+    await zhang.press("已读")
+    status = (await liu.send("/notices"))[-1]
+    assert status.startswith("#1 “Drill tonight”: read by 1 of 3; not read yet by: ")
+    assert "陈磊, 杨洋" in status and "、" not in status
+    assert "Drill tonight" in (await chen.replies())[-1]
+
+
 async def test_a_notice_can_carry_a_file(person, app: App) -> None:
     liu = await person("刘强")
     zhang = await person("张伟")

@@ -371,4 +371,4 @@ async def test_english(person, app: App, org) -> None:
     await james.press("Observation")
     await james.send("Cheerful")
     await james.press("Skip")
-    assert "outside the sane range" in (await james.send("BP 400/20"))[0]
+    assert "outside the plausible range" in (await james.send("BP 400/20"))[0]
