@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import secrets
 import signal
 import sqlite3
@@ -17,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot import clients, documents, export, roster, wecom_sync
+from bot import clients, documents, export, phones, roster, wecom_sync
 from bot.app import App, StartError, serve, telegram_settings
 from bot.channels.console import CHANNEL, ConsoleChat, ConsoleTransport, read_lines
 from bot.channels.telegram.channel import build_application
@@ -53,11 +54,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # httpx logs every request URL at INFO, and Telegram's URLs carry the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.command in ("chat", "demo"):
+        # The console's only retry is a reply kept for the next chat because the
+        # output's reader left (`… | head`): nothing to warn the person about.
+        logging.getLogger("bot.sender").setLevel(logging.ERROR)
     try:
         return int(asyncio.run(args.run(settings, args)))
     except ChecklistError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `frontline … | head` before the chat began
+        _discard_stdout()
+        return 0
     except (sqlite3.Error, OSError) as exc:  # the database cannot be opened or created
         print(
             t(settings.language, "cli.database_error", path=settings.db, error=exc), file=sys.stderr
@@ -246,10 +254,21 @@ async def _chat(settings: Settings, args: argparse.Namespace) -> int:
         if sys.stdin.isatty():
             print(t(staff.language, "cli.chat_help", name=staff.name))
         await chat.open()
-        await read_lines(sys.stdin, chat.send, sys.stdout if sys.stdin.isatty() else None)
+        if not transport.closed:
+            await read_lines(sys.stdin, chat.send, sys.stdout if sys.stdin.isatty() else None)
     finally:
         await app.close()
+    if transport.closed:  # `frontline chat … | head`: the reader has what it wanted
+        _discard_stdout()
     return 0
+
+
+def _discard_stdout() -> None:
+    """Nobody reads stdout any more: what is still buffered for it would fail
+    again, with a traceback, as Python exits. It goes nowhere instead."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 async def _unit(app: App, path: str, language: str) -> int | None:
@@ -270,7 +289,10 @@ async def _one_person(app: App, who: str, language: str) -> Staff | None:
         print(t(language, "cli.person_inactive", who=who), file=sys.stderr)
         return None
     if len(active) > 1:
-        names = ", ".join(f"{p.name} ({p.employee_no or p.phone})" for p in active)
+        names = ", ".join(
+            f"{p.name} ({p.employee_no or phones.display(p.phone, p.phone_display)})"
+            for p in active
+        )
         print(t(language, "cli.ambiguous_person", who=who, names=names), file=sys.stderr)
         return None
     return active[0]

@@ -21,8 +21,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from bot import phones
 from bot.model import LANGUAGES
-from bot.roster import RosterError, RosterProblem, describe, normalize_phone, read_table
+from bot.roster import RosterError, RosterProblem, describe, read_table
 from bot.store import clients as store
 from bot.store import people
 from bot.store.clients import ClientEntry, ClientsResult
@@ -95,9 +96,6 @@ MIN_TOLERANCE_M = 10
 MAX_TOLERANCE_M = 5000
 
 LIST_SEPARATORS = re.compile(r"[,，、;；]")
-PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
-# A mainland fixed line with its area code: 010-12345678, 0571 1234567.
-LANDLINE = re.compile(r"0[1-9][0-9]{8,10}")
 
 
 class ClientsError(Exception):
@@ -109,13 +107,9 @@ class ClientsError(Exception):
 
 
 def normalize_client_phone(raw: str) -> str | None:
-    """A phone in E.164 form: a mobile as the roster takes it, or a fixed line
-    with its area code (elders often have only that). None if it is neither."""
-    phone = normalize_phone(raw)
-    if phone is not None:
-        return phone
-    digits = PHONE_PUNCTUATION.sub("", unicodedata.normalize("NFKC", raw))
-    return "+86" + digits[1:] if LANDLINE.fullmatch(digits) else None
+    """A phone in E.164 form: a mobile, or a fixed line with its area code
+    (elders often have only that). None if it is neither."""
+    return phones.any_line(raw)
 
 
 def _fail(key: str, **params: Any) -> PydanticCustomError:
@@ -163,12 +157,20 @@ class ClientRow(BaseModel):
     address: str
     lat: float | None = None
     lon: float | None = None
-    phone: str | None = None
+    phone: str | None = None  # E.164
+    phone_display: str | None = None  # as the file wrote it, for showing
     emergency_contact: str | None = None
     unit: str
     services: tuple[str, ...]
     visit_times: str | None = None
     workers: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_phone_as_written(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("phone"):
+            data = {**data, "phone_display": phones.written(str(data["phone"]))}
+        return data
 
     @field_validator("number", mode="before")
     @classmethod
@@ -367,7 +369,10 @@ def _resolve(
                 worker_ids.append(present[0].id)
                 continue
             if len(present) > 1:
-                names = "、".join(f"{p.name}（{p.employee_no or p.phone}）" for p in present)
+                names = "、".join(
+                    f"{p.name}（{p.employee_no or phones.display(p.phone, p.phone_display)}）"
+                    for p in present
+                )
                 key, params = "clients.worker_ambiguous", {"value": who, "names": names}
             elif found:
                 key, params = "clients.worker_inactive", {"value": who}
@@ -386,6 +391,7 @@ def _resolve(
                 lat=row.lat,
                 lon=row.lon,
                 phone=row.phone,
+                phone_display=row.phone_display,
                 emergency_contact=row.emergency_contact,
                 unit_id=unit_id,
                 services=row.services,

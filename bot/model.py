@@ -99,6 +99,7 @@ class Staff:
     roles: frozenset[Role]
     language: str
     active: bool
+    phone_display: str | None = None  # as the roster wrote it; bot.phones.display shows either
 
     def has(self, *roles: Role) -> bool:
         return any(role in self.roles for role in roles)

@@ -1,8 +1,10 @@
-"""Whole numbers people type or buttons carry (ids, pages, counts, a choice's
-number): the one place such text becomes an int, for handlers and channels
-alike. No I/O here."""
+"""Numbers people type, buttons carry and messages show: the one place text
+becomes an int (ids, pages, counts, a choice's number), for handlers and
+channels alike, and how amounts of money read. No I/O here."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 # The largest id a database row can have (SQLite's INTEGER is 64-bit signed).
 MAX_ID = 2**63 - 1
@@ -18,3 +20,9 @@ def parse_number(text: str, *, low: int = 0, high: int = MAX_ID) -> int | None:
         return None
     number = int(text)
     return number if low <= number <= high else None
+
+
+def money(amount: Decimal | str) -> str:
+    """An amount as people read it in a message or on a card: `1,200.50`
+    (the catalog adds 元 or CNY)."""
+    return f"{Decimal(amount):,.2f}"

@@ -21,9 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from bot import phones
 from bot.i18n import t
 from bot.model import LANGUAGES, ROLE_ALIASES, Role
 from bot.store import roster as store
@@ -87,9 +95,6 @@ MAX_XLSX_UNPACKED_MB = 100
 MAX_NAME = 64
 MAX_EMPLOYEE_NO = 64
 ROLE_SEPARATORS = re.compile(r"[,，、]")
-MAINLAND_MOBILE = re.compile(r"1[0-9]{10}")
-INTERNATIONAL = re.compile(r"\+[0-9]{8,15}")
-PHONE_PUNCTUATION = re.compile(r"[\s\-().]")
 TELEGRAM_ID = re.compile(r"[0-9]{1,20}")
 # WeCom's own rule for a member's UserID.
 WECOM_USERID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
@@ -121,20 +126,9 @@ def describe(problem: RosterProblem, language: str) -> str:
 
 
 def normalize_phone(raw: str) -> str | None:
-    """A phone in E.164 form ('+8613800000001'), or None if it is not a phone number."""
-    # NFKC turns full-width digits, '＋' and '（）' typed with a Chinese IME into ASCII.
-    phone = PHONE_PUNCTUATION.sub("", unicodedata.normalize("NFKC", raw))
-    if phone.startswith("0086"):
-        phone = "+86" + phone[4:]
-    elif phone.startswith("86") and len(phone) == 13:
-        phone = "+" + phone
-    if phone.startswith("+86") and MAINLAND_MOBILE.fullmatch(phone[3:]):
-        return phone
-    if MAINLAND_MOBILE.fullmatch(phone):
-        return "+86" + phone
-    if INTERNATIONAL.fullmatch(phone):
-        return phone
-    return None
+    """A staff phone in E.164 form ('+8613800000001'), or None if it is not a
+    mobile number (or a valid number abroad)."""
+    return phones.mobile(raw)
 
 
 def _fail(key: str, **params: Any) -> PydanticCustomError:
@@ -153,13 +147,21 @@ class RosterRow(BaseModel):
 
     line: int
     name: str
-    phone: str
+    phone: str  # E.164, for matching
+    phone_display: str | None = None  # as the file wrote it, for showing
     unit: str
     roles: tuple[Role, ...]
     language: str
     employee_no: str | None = None
     telegram_id: str | None = None
     wecom_userid: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_phone_as_written(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("phone"):
+            data = {**data, "phone_display": phones.written(str(data["phone"]))}
+        return data
 
     @field_validator("name", mode="before")
     @classmethod
@@ -245,6 +247,7 @@ class RosterRow(BaseModel):
             line=self.line,
             name=self.name,
             phone=self.phone,
+            phone_display=self.phone_display,
             unit=self.unit,
             roles=",".join(role.value for role in self.roles),
             language=self.language,

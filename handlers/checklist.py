@@ -235,6 +235,7 @@ def show_result(ctx: Ctx, checklist: Checklist, run_id: int) -> None:
             "check.summary_problem",
             hazard=numbers.get(int(row["hazard_id"] or 0), ""),
             item=texts.get(row["item"], ""),
+            note=_shortened(str(row["note"] or "")),
         )
         for row in answers
         if row["answer"] == "problem"
@@ -248,6 +249,11 @@ def show_result(ctx: Ctx, checklist: Checklist, run_id: int) -> None:
         na=counts["na"],
         problems=problems,
     )
+
+
+def _shortened(text: str, limit: int = 60) -> str:
+    """What the worker typed, as much of it as a summary line holds."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def cancel(ctx: Ctx) -> None:

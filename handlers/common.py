@@ -16,7 +16,7 @@ ROLE_ORDER = tuple(Role)
 
 
 def start(ctx: Ctx, args: str) -> None:
-    roles = "、".join(
+    roles = ctx.text("common.list_separator").join(
         ctx.text(f"roles.{role.value}") for role in ROLE_ORDER if role in ctx.staff.roles
     )
     ctx.say(

@@ -1,11 +1,15 @@
 """/done N marks a duty without a checklist (a meeting) done; /schedules shows
 supervisors and admins what is coming for their units, and pauses or resumes
-a duty for their unit (`/schedules pause monthly_fire_meeting`)."""
+a duty for their unit: `/schedules pause` offers the duties by name, and a
+name can be typed (`/schedules pause 月度消防安全例会`). People read duties
+by their titles; the ids in duties.toml are for the command line."""
 
 from __future__ import annotations
 
+import unicodedata
+
 from bot.engine import Ctx
-from bot.model import Role, UserError
+from bot.model import Button, Role, UserError
 from bot.numbers import parse_number
 from bot.store import drills, duties, notices, people
 from schedules import duties as duty_book
@@ -58,21 +62,46 @@ def schedules(ctx: Ctx, args: str) -> None:
                 drill=drill["id"],
             )
         )
-    ctx.say(
-        "duty.upcoming",
-        lines="\n".join(sorted(lines)) or ctx.text("duty.nothing"),
-        ids=", ".join(book),
-    )
+    ctx.say("duty.upcoming", lines="\n".join(sorted(lines)) or ctx.text("duty.nothing"))
+
+
+def _folded(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def named(book: dict[str, duty_book.Duty], typed: str) -> str | None:
+    """The duty a typed name means: its title in any language, or its id."""
+    wanted = _folded(typed)
+    for duty_id, duty in book.items():
+        if wanted in (duty_id, _folded(duty.title.zh_cn), _folded(duty.title.en)):
+            return duty_id
+    return None
+
+
+def _titles(ctx: Ctx, book: dict[str, duty_book.Duty]) -> str:
+    separator = ctx.text("common.list_separator")
+    return separator.join(duty.title.get(ctx.lang) for duty in book.values())
 
 
 def toggle(ctx: Ctx, word: str, name: str) -> None:
     book = duty_book.load()
-    if name not in book:
-        raise UserError("duty.unknown", name=name[:32] or "-", ids=", ".join(book))
+    if not name:
+        ctx.say(
+            f"duty.ask_{word}",
+            buttons=[
+                [Button(duty.title.get(ctx.lang), f"/schedules {word} {duty_id}")]
+                for duty_id, duty in book.items()
+            ],
+        )
+        return
+    duty_id = named(book, name)
+    if duty_id is None:
+        raise UserError("duty.unknown", name=name[:32], names=_titles(ctx, book))
     unit = people.unit_path(ctx.conn, ctx.staff.unit_id)
+    title = book[duty_id].title.get(ctx.lang)
     if word == "pause":
-        duties.pause(ctx.conn, ctx.staff.unit_id, name, ctx.staff.id, ctx.now_iso)
-        ctx.say("duty.paused", title=book[name].title.get(ctx.lang), unit=unit)
+        duties.pause(ctx.conn, ctx.staff.unit_id, duty_id, ctx.staff.id, ctx.now_iso)
+        ctx.say("duty.paused", title=title, unit=unit)
     else:
-        duties.resume(ctx.conn, ctx.staff.unit_id, name)
-        ctx.say("duty.resumed", title=book[name].title.get(ctx.lang), unit=unit)
+        duties.resume(ctx.conn, ctx.staff.unit_id, duty_id)
+        ctx.say("duty.resumed", title=title, unit=unit)

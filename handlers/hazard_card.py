@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -37,7 +37,7 @@ from bot.hazard_rules import (
 )
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
-from bot.numbers import parse_number
+from bot.numbers import money, parse_number
 from bot.store import hazards, people
 from handlers.text import button_number, clean_text, typed_text
 from schedules import hazards as deadlines
@@ -175,7 +175,7 @@ def summary(
                 deadline=local_time_text(parse_iso(row["deadline_at"]), tz),
                 funding=t(language, "hazard.no_funding")
                 if funding in (None, "0", "0.00")
-                else t(language, "hazard.funding", amount=funding),
+                else t(language, "hazard.funding", amount=money(funding)),
             )
         )
     else:
@@ -226,21 +226,22 @@ def card_text(
         parts.append(t(language, "hazard.card_earlier", count=len(history) - HISTORY_SHOWN))
         history = history[-HISTORY_SHOWN:]
     for entry in history:
-        detail = json.loads(entry["detail"]) if entry["detail"] else {}
-        note = detail.get("reason") or detail.get("description") or ""
-        if entry["action"] == Action.ASSIGN and detail.get("responsible"):
-            note = f"→ {detail['responsible']}"
-        parts.append(
-            t(
-                language,
-                "hazard.card_event",
-                at=local_time_text(parse_iso(entry["at"]), tz)[5:],
-                who=entry["actor"] or "—",
-                action=t(language, f"hazard.did_{entry['action']}"),
-                note=f" {str(note)[:80]}" if note else "",
-            )
-        )
+        parts.append(_event_line(entry, language, tz))
     return "\n".join(parts)
+
+
+def _event_line(entry: sqlite3.Row, language: str, tz: str) -> str:
+    """One line of the history: who did what, and what they wrote, set apart."""
+    detail = json.loads(entry["detail"]) if entry["detail"] else {}
+    common = {"at": local_time_text(parse_iso(entry["at"]), tz)[5:], "who": entry["actor"] or "—"}
+    if entry["action"] == Action.ASSIGN and detail.get("responsible"):
+        return t(language, "hazard.card_event_assign", name=detail["responsible"], **common)
+    action = t(language, f"hazard.did_{entry['action']}")
+    note = str(detail.get("reason") or detail.get("description") or "")
+    if note:
+        shown = note if len(note) <= 80 else note[:79] + "…"
+        return t(language, "hazard.card_event_note", action=action, note=shown, **common)
+    return t(language, "hazard.card_event", action=action, **common)
 
 
 def buttons_for(
@@ -320,11 +321,14 @@ def send_orders(ctx: Ctx, row: sqlite3.Row, wanted: str) -> None:
         )
 
 
-def _visible(ctx: Ctx, row: sqlite3.Row | None, shown: str) -> sqlite3.Row:
+def _visible(ctx: Ctx, row: sqlite3.Row | None, typed: str | None = None) -> sqlite3.Row:
     """The hazard, if this person may see it; otherwise the same answer as
-    for a number that does not exist (nothing leaks)."""
+    for one that does not exist (nothing leaks). The answer repeats the
+    register number someone typed, never a button's internal id."""
     if row is None or not may_see(ctx.conn, ctx.staff, row):
-        raise UserError("hazard.not_found", number=shown[:20])
+        if typed is None:
+            raise UserError("hazard.no_such")
+        raise UserError("hazard.not_found", number=typed[:20])
     return row
 
 
@@ -337,9 +341,8 @@ def show_number(ctx: Ctx, number: str) -> None:
 def command(ctx: Ctx, args: str) -> None:
     first, _, word = args.strip().partition(" ")
     hazard_id = parse_number(first)
-    row = _visible(
-        ctx, hazards.get(ctx.conn, hazard_id) if hazard_id is not None else None, first or "?"
-    )
+    # An internal id is never quoted back: the same answer for any id one may not see.
+    row = _visible(ctx, hazards.get(ctx.conn, hazard_id) if hazard_id is not None else None)
     if not word.strip():
         show(ctx, row)
         return
@@ -476,11 +479,7 @@ def read_deadline(ctx: Ctx, inbound: Inbound) -> datetime | None:
         return check_deadline(picked, ctx.now) if picked else None
     if inbound.kind is not InboundKind.TEXT or not inbound.text.strip():
         return None
-    text = " ".join(inbound.text.replace("/", "-").replace("：", ":").split())
-    if " " not in text:
-        text += " 23:59"
-    moment = parse_local(text, tz, ctx.now)
-    return moment + timedelta(seconds=59) if text.endswith(" 23:59") else moment
+    return parse_local(inbound.text, tz, ctx.now, date_only=time(23, 59, 59))
 
 
 def _year(ctx: Ctx) -> int:

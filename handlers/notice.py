@@ -66,7 +66,10 @@ def on_names(ctx: Ctx, inbound: Inbound) -> None:
     _to_text(ctx, {"kind": "named"}, recipients.named(ctx, inbound.text), confidential=True)
 
 
-def _to_text(ctx: Ctx, audience: dict[str, str], recipients: list[int], confidential: bool) -> None:
+def _to_text(ctx: Ctx, audience: dict[str, str], chosen: list[int], confidential: bool) -> None:
+    # Never the sender: they wrote it, and would show as 'not read' on their own
+    # notice and be reminded to read it.
+    recipients = [staff_id for staff_id in chosen if staff_id != ctx.staff.id]
     if not recipients:
         raise UserError("notice.nobody")
     ctx.step_to("text", audience=audience, recipients=recipients, confidential=confidential)
@@ -184,7 +187,8 @@ def sent(ctx: Ctx, args: str) -> None:
         return
     lines = []
     for row in rows:
-        missing = "、".join(p.name for p in notices.unread(ctx.conn, int(row["id"])))[:300]
+        unread = notices.unread(ctx.conn, int(row["id"]))
+        missing = ctx.text("common.list_separator").join(p.name for p in unread)[:300]
         lines.append(
             ctx.text(
                 "notice.status_line",

@@ -33,5 +33,6 @@ def named(ctx: Ctx, text: str) -> list[int]:
         else:
             unknown.append(who[:20])
     if unknown or not found:
-        raise UserError("notice.unknown_names", names="、".join(unknown) or "-")
+        names = ctx.text("common.list_separator").join(unknown)
+        raise UserError("notice.unknown_names", names=names or "-")
     return sorted(set(found))

@@ -5,6 +5,7 @@ a stranger."""
 
 from __future__ import annotations
 
+from bot import phones
 from bot.engine import Visitor
 from bot.model import Button, Inbound, InboundKind
 from bot.roster import normalize_phone
@@ -69,7 +70,7 @@ def tell_admins_once(visitor: Visitor, phone: str, inbound: Inbound) -> None:
             admin,
             "signup.unknown_number",
             idempotency_key=f"unknown-number:{phone}:{admin.id}",
-            phone=phone,
+            phone=phones.display(phone),
             name=who,
             channel=visitor.channel,
         )

@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import timedelta
 
-from bot import visit_rules
+from bot import phones, visit_rules
 from bot.engine import Ctx, Flow
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
@@ -638,7 +638,7 @@ def report_unusual(
             client=client["name"],
             number=client["number"],
             address=client["address"],
-            phone=client["phone"] or "—",
+            phone=phones.display(client["phone"], client["phone_display"]) or "—",
             contact=client["emergency_contact"] or "—",
             worker=ctx.staff.name,
             time=local_time_text(ctx.now, ctx.timezone),

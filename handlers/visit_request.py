@@ -375,7 +375,7 @@ def show(ctx: Ctx, row: sqlite3.Row, client: sqlite3.Row) -> None:
         services=services_text(visit_requests.services(row), ctx.lang),
         worker=worker.name if worker else "—",
         state=ctx.text(f"visit_admin.state_{row['state']}"),
-        note=f"\n{row['note']}" if row["note"] else "",
+        reason_line=ctx.text("visit_admin.card_reason", reason=row["note"]) if row["note"] else "",
         buttons=[buttons] if buttons else None,
     )
 

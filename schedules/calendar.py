@@ -65,10 +65,19 @@ def exact_moment(day: date, at: time, timezone: str) -> datetime:
     return first.astimezone(UTC)
 
 
-def parse_local(text: str, timezone: str, now: datetime, *, past: bool = False) -> datetime:
+def parse_local(
+    text: str,
+    timezone: str,
+    now: datetime,
+    *,
+    past: bool = False,
+    date_only: time | None = None,
+) -> datetime:
     """A date and time someone typed (`2026-12-03 14:30`, `2026/12/3 9:00`,
     `12-03 14:30` for this year) as a UTC moment in the future (with `past`,
-    one that has come)."""
+    one that has come). With `date_only`, a date alone means that time of it
+    (a deadline: the end of the day). A refusal quotes the text as typed."""
+    typed = text.strip()[:40]
     cleaned = " ".join(text.replace("/", "-").replace("：", ":").split())
     day_text, _, time_text = cleaned.partition(" ")
     parts = day_text.split("-")
@@ -76,19 +85,23 @@ def parse_local(text: str, timezone: str, now: datetime, *, past: bool = False) 
         if len(parts) == 2:
             parts.insert(0, str(now.astimezone(ZoneInfo(timezone)).year))
         year, month, day = (int(p) for p in parts)
-        hour, minute = (int(p) for p in time_text.split(":"))
+        if date_only is not None and not time_text:
+            hour, minute, second = date_only.hour, date_only.minute, date_only.second
+        else:
+            hour, minute = (int(p) for p in time_text.split(":"))
+            second = 0
     except ValueError:
-        raise UserError("time.format", text=text[:40]) from None
+        raise UserError("time.format", text=typed) from None
     try:
         local_day = date(year, month, day)
-        at = time(hour, minute)
+        at = time(hour, minute, second)
     except (ValueError, OverflowError):  # 31 February, 25:00, hour 10**20
-        raise UserError("time.no_such_date", text=text[:40]) from None
+        raise UserError("time.no_such_date", text=typed) from None
     moment = exact_moment(local_day, at, timezone)
     if past and moment > now:
-        raise UserError("time.not_yet", text=text[:40])
+        raise UserError("time.not_yet", text=typed)
     if not past and moment <= now:
-        raise UserError("time.in_the_past", text=text[:40])
+        raise UserError("time.in_the_past", text=typed)
     return moment
 
 

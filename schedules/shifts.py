@@ -17,6 +17,7 @@ from bot.i18n import t
 from bot.model import Button, Staff
 from bot.store import calendars, checklists, people, reminders
 from bot.store.reminders import Reminder
+from handlers.checklists import load_all
 from schedules.calendar import WorkCalendar, shift_starts_on
 from schedules.clock import iso, local_date, local_time_text, parse_iso
 from schedules.runner import Kind
@@ -186,10 +187,20 @@ def digest(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
     start = parse_iso(str(reminder.target["start"]))
     unit = people.unit_path(visitor.conn, unit_id)
     timezone = visitor.unit_timezone(unit_id)
+    items = {item.key: item.text for item in load_all()[CHECKLIST].items}
     for supervisor in people.supervisors_for_unit(visitor.conn, unit_id):
         lang = supervisor.language
+        separator = t(lang, "common.list_separator")
         problems = [
-            t(lang, "shift.digest_problem", name=p.name, items=", ".join(done[p.id]))
+            t(
+                lang,
+                "shift.digest_problem",
+                name=p.name,
+                # Item texts may hold the list separator themselves (、).
+                items=t(lang, "shift.digest_item_separator").join(
+                    items[key].get(lang) if key in items else key for key in done[p.id]
+                ),
+            )
             for p in present
             if done.get(p.id)
         ]
@@ -203,7 +214,7 @@ def digest(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
             done=len(done),
             total=len(present),
             problems="".join(problems) or t(lang, "shift.digest_no_problems"),
-            missing="、".join(missing) or t(lang, "shift.digest_none_missing"),
+            missing=separator.join(missing) or t(lang, "shift.digest_none_missing"),
         )
     return True
 

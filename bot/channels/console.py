@@ -2,11 +2,14 @@
 Buttons show as numbered options; `/photo PATH` and `/location LAT LON` stand
 in for a phone's attachments. It is a real channel: replies come through the
 outbox like any other, and messages no other channel of the person's can
-deliver are shown when they open it."""
+deliver are shown when they open it. When whoever reads the output goes away
+(`frontline chat … | head`), the chat ends and what was not shown waits for
+the next one."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import sys
 import uuid
@@ -20,12 +23,20 @@ from bot.i18n import t
 from bot.media import MediaError, NotAnImage, store_file
 from bot.model import Button, Inbound, InboundKind, Outbound, Staff
 from bot.numbers import parse_number
-from bot.sender import Sender
+from bot.sender import Sender, TransientError
 from bot.store import outbox, people
 from bot.store.db import Database
 from schedules.clock import Clock, iso
 
 CHANNEL = "console"
+
+
+class OutputClosed(TransientError):
+    """Nobody reads the console's output any more (the pipe's reader closed
+    it): the message stays pending, for the next chat to show."""
+
+    def __init__(self) -> None:
+        super().__init__("the console's output was closed", outage=False)
 
 
 class ConsoleTransport:
@@ -41,6 +52,7 @@ class ConsoleTransport:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.choices: list[Button] = []
+        self.closed = False  # the output's reader has gone
 
     async def deliver(self, message: Outbound, replaces: str | None) -> str | None:
         self.show(message)
@@ -52,11 +64,21 @@ class ConsoleTransport:
         flat = [button for row in message.buttons for button in row]
         if flat:
             lines.append("  ".join(f"[{n}] {b.label}" for n, b in enumerate(flat, 1)))
+        self.write("\n".join(lines) + "\n\n")
         if flat or message.replaces_id is None:
             # A new message without buttons asks for words: a typed number is text then.
             self.choices = flat
-        self.out.write("\n".join(lines) + "\n\n")
-        self.out.flush()
+
+    def write(self, text: str) -> None:
+        """Print, or raise OutputClosed if nobody reads the output any more."""
+        if self.closed:
+            raise OutputClosed()
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except (BrokenPipeError, ValueError) as exc:  # ValueError: the file was closed
+            self.closed = True
+            raise OutputClosed() from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,33 +152,49 @@ class ConsoleChat:
 
         def bind_and_take(conn: sqlite3.Connection) -> list[Outbound]:
             people.bind_identity(conn, CHANNEL, self.address, self.staff.id, now)
-            # What an earlier session of this chat was showing when it was killed.
+            # What an earlier session of this chat was showing when it was killed,
+            # and what waits because its output was closed: due now.
             outbox.release_interrupted(conn, CHANNEL, self.address)
+            outbox.retry_now(conn, CHANNEL, now)
             return outbox.claim_undeliverable_for(conn, self.staff.id)
 
         held = await self.db.transaction(bind_and_take)
         if held:
-            self.say("console.held", count=len(held))
-            for message in held:
-                self.transport.show(message)
-
-            def shown(conn: sqlite3.Connection) -> None:
-                for message in held:
-                    outbox.mark_sent(conn, message.id, None, now)
-
-            await self.db.transaction(shown)
+            await self._show_held(held, now)
+        if self.transport.closed:
+            return
         await self.sender.drain(CHANNEL, self.address)  # replies left by an earlier session
         await self.engine.resume(CHANNEL, self.address)
         await self.sender.drain(CHANNEL, self.address)
 
+    async def _show_held(self, held: list[Outbound], now: str) -> None:
+        """Show what was held; what the output's reader left before seeing
+        goes back to wait for the next chat."""
+        shown: set[int] = set()
+        with contextlib.suppress(OutputClosed):
+            self.transport.write(t(self.staff.language, "console.held", count=len(held)) + "\n\n")
+            for message in held:
+                self.transport.show(message)
+                shown.add(message.id)
+
+        def record(conn: sqlite3.Connection) -> None:
+            for message in held:
+                if message.id in shown:
+                    outbox.mark_sent(conn, message.id, None, now)
+                else:
+                    outbox.release(conn, message.id)
+
+        await self.db.transaction(record)
+
     async def send(self, line: str) -> bool:
-        """Handle one typed line; False when the person quits."""
+        """Handle one typed line; False when the person quits or nobody reads
+        the output any more."""
         typed = parse_line(line, self.transport.choices)
         if typed is None:
             return False
         if typed.problem:
             self.say(typed.problem)
-            return True
+            return not self.transport.closed
         text = typed.text
         data: dict[str, object] = dict(typed.data or {})
         if typed.kind is InboundKind.PHOTO:
@@ -166,7 +204,7 @@ class ConsoleChat:
                 text, data = "", {"not_image": True}  # the engine refuses it, as on a phone
             except MediaError:
                 self.say("console.photo_missing", path=typed.text)
-                return True
+                return not self.transport.closed
         await self.engine.handle(
             Inbound(
                 channel=CHANNEL,
@@ -178,12 +216,13 @@ class ConsoleChat:
             )
         )
         await self.sender.drain(CHANNEL, self.address)
-        return True
+        return not self.transport.closed
 
     def say(self, key: str, **params: object) -> None:
-        """Console-only notes (not messages for the person's register)."""
-        self.transport.out.write(t(self.staff.language, key, **params) + "\n\n")
-        self.transport.out.flush()
+        """Console-only notes (not messages for the person's register); lost
+        if nobody reads the output any more."""
+        with contextlib.suppress(OutputClosed):
+            self.transport.write(t(self.staff.language, key, **params) + "\n\n")
 
 
 async def read_lines(

@@ -1,10 +1,20 @@
 """Message catalogs: every user-facing string, per language. The catalogs are
 TOML files under `zh-CN/` and `en/`, one per area, merged at first use; the
-language is always passed explicitly."""
+language is always passed explicitly.
+
+A text whose wording depends on a number is a table of plural forms:
+
+    sent = { one = "Sent to {count} person.", other = "Sent to {count} people." }
+
+`t()` picks the form for the number in the `count` parameter (or the one the
+table names with `by = "days"`); a language without plurals (Chinese) keeps
+a plain string. The forms are CLDR's categories: English has `one` and
+`other`."""
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -12,11 +22,21 @@ from typing import Any
 from bot.model import LANGUAGES
 
 DEFAULT_LANGUAGE = "zh-CN"
+PLURAL_FORMS = ("one", "other")
+# The keys of a plural table besides its forms: which parameter is the number.
+PLURAL_BY = "by"
+
+# Which plural form a number takes, per language (CLDR; only what we ship).
+_PLURAL_RULES: dict[str, Callable[[Any], str]] = {
+    "en": lambda n: "one" if str(n) == "1" else "other",
+    "zh-CN": lambda n: "other",
+}
 
 
 @cache
 def catalog(language: str) -> dict[str, str]:
-    """All keys of one language, flattened: `[check] title = ...` is `check.title`."""
+    """All keys of one language, flattened: `[check] title = ...` is `check.title`;
+    a plural table `sent = {one, other}` is `sent.one` and `sent.other`."""
     merged: dict[str, str] = {}
     folder = resources.files("bot.i18n").joinpath(language)
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
@@ -36,10 +56,27 @@ def _flatten(table: dict[str, Any], prefix: str, into: dict[str, str]) -> None:
             into[name] = str(value)
 
 
+def is_plural(entries: dict[str, str], key: str) -> bool:
+    return f"{key}.other" in entries
+
+
+def _lookup(language: str, key: str, params: dict[str, Any]) -> str | None:
+    entries = catalog(language)
+    text = entries.get(key)
+    if text is not None or not is_plural(entries, key):
+        return text
+    by = entries.get(f"{key}.{PLURAL_BY}", "count")
+    form = _PLURAL_RULES[language](params[by])
+    return entries.get(f"{key}.{form}", entries[f"{key}.other"])
+
+
 def t(language: str, key: str, **params: Any) -> str:
-    """The text for `key` in `language` (falling back to zh-CN), formatted."""
+    """The text for `key` in `language` (falling back to zh-CN), formatted;
+    for a plural text, the form its number takes."""
     lang = language if language in LANGUAGES else DEFAULT_LANGUAGE
-    text = catalog(lang).get(key)
+    text = _lookup(lang, key, params)
     if text is None:
-        text = catalog(DEFAULT_LANGUAGE)[key]
+        text = _lookup(DEFAULT_LANGUAGE, key, params)
+    if text is None:
+        raise KeyError(key)
     return text.format(**params)

@@ -88,12 +88,13 @@ class ClientEntry:
     address: str
     lat: float | None
     lon: float | None
-    phone: str | None
+    phone: str | None  # E.164
     emergency_contact: str | None
     unit_id: int
     services: tuple[str, ...]  # service keys, in the file's order
     visit_times: str | None
     worker_ids: tuple[int, ...]  # active staff, in the file's order
+    phone_display: str | None = None  # as the file wrote it, '021-63510001'
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,7 @@ class ClientsResult:
 
 
 # Personal data: the audit log notes that it changed, never the values.
-_PERSONAL = ("name", "address", "lat", "lon", "phone", "emergency_contact")
+_PERSONAL = ("name", "address", "lat", "lon", "phone", "phone_display", "emergency_contact")
 
 
 def apply_clients(
@@ -147,6 +148,7 @@ def _values(entry: ClientEntry) -> dict[str, Any]:
         "lat": entry.lat,
         "lon": entry.lon,
         "phone": entry.phone,
+        "phone_display": entry.phone_display,
         "emergency_contact": entry.emergency_contact,
         "unit_id": entry.unit_id,
         "services": json.dumps(list(entry.services)),
@@ -182,12 +184,18 @@ def _update(conn: sqlite3.Connection, row: sqlite3.Row, entry: ClientEntry, now:
     values = _values(entry)
     changes: dict[str, Any] = {}
     for column, value in values.items():
+        if column == "phone_display" and row[column] is None:
+            continue  # how the number is written, first recorded: not a change
         if row[column] != value:
             changes[column] = "changed" if column in _PERSONAL else [row[column], value]
     if "services" in changes:
         changes["services"] = [plan(row), list(entry.services)]
     if not row["active"]:
         changes["active"] = [0, 1]
+    if not changes and row["phone_display"] != entry.phone_display:
+        conn.execute(
+            "UPDATE clients SET phone_display = ? WHERE id = ?", (entry.phone_display, client_id)
+        )
     if changes:
         assignments = ", ".join(f"{column} = ?" for column in values)
         conn.execute(

@@ -9,7 +9,10 @@ from dataclasses import dataclass
 
 from bot.model import Role, Staff
 
-_STAFF_COLUMNS = "s.id, s.name, s.phone, s.employee_no, s.unit_id, s.roles, s.language, s.active"
+_STAFF_COLUMNS = (
+    "s.id, s.name, s.phone, s.phone_display, s.employee_no, s.unit_id, s.roles, s.language,"
+    " s.active"
+)
 
 
 def _staff(row: sqlite3.Row) -> Staff:
@@ -22,6 +25,7 @@ def _staff(row: sqlite3.Row) -> Staff:
         roles=frozenset(Role(r) for r in row["roles"].split(",") if r),
         language=row["language"],
         active=bool(row["active"]),
+        phone_display=row["phone_display"],
     )
 
 

@@ -14,7 +14,10 @@ from bot.store import audit, outbox
 
 # The roster column an identity comes from, per channel: what an admin sees in the file.
 IDENTITY_COLUMNS = {"telegram": "telegram_id", "wecom": "wecom_userid"}
-_PERSON_COLUMNS = "SELECT id, name, phone, employee_no, unit_id, roles, language, active FROM staff"
+_PERSON_COLUMNS = (
+    "SELECT id, name, phone, phone_display, employee_no, unit_id, roles, language, active"
+    " FROM staff"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,7 @@ class StaffEntry:
     employee_no: str | None = None
     telegram_id: str | None = None
     wecom_userid: str | None = None
+    phone_display: str | None = None  # as the file wrote it, '138-0000-0001'; None: not kept
 
     def identities(self) -> list[tuple[str, str]]:
         found = [("telegram", self.telegram_id), ("wecom", self.wecom_userid)]
@@ -295,11 +299,12 @@ def _create(
     source: str | None = None,
 ) -> int:
     cursor = conn.execute(
-        "INSERT INTO staff (name, phone, employee_no, unit_id, roles, language, active,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+        "INSERT INTO staff (name, phone, phone_display, employee_no, unit_id, roles, language,"
+        " active, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
         (
             entry.name,
             entry.phone,
+            entry.phone_display,
             entry.employee_no,
             unit_id,
             entry.roles,
@@ -347,19 +352,30 @@ def _update(
     if person["unit_id"] != unit_id:
         old_unit = conn.execute("SELECT path FROM units WHERE id = ?", (person["unit_id"],))
         changes["unit"] = [old_unit.fetchone()[0], entry.unit]
-    if person["phone"] != entry.phone:
+    # A sync that does not say how the number is written keeps the roster's
+    # spelling of the same number; a new number drops it.
+    shown = entry.phone_display
+    if shown is None and person["phone"] == entry.phone:
+        shown = person["phone_display"]
+    respelled = person["phone_display"] is not None and person["phone_display"] != shown
+    if person["phone"] != entry.phone or respelled:
         # The audit log outlives the staff row; the number itself stays out of it.
         changes["phone"] = "changed"
     if not person["active"]:
         changes["active"] = [0, 1]
 
+    if not changes and person["phone_display"] != shown:
+        # How the number is written, first recorded (people imported before it was
+        # kept): nothing anyone would call a change.
+        conn.execute("UPDATE staff SET phone_display = ? WHERE id = ?", (shown, staff_id))
     if changes:
         conn.execute(
-            "UPDATE staff SET name = ?, phone = ?, employee_no = ?, unit_id = ?, roles = ?,"
-            " language = ?, active = 1, updated_at = ? WHERE id = ?",
+            "UPDATE staff SET name = ?, phone = ?, phone_display = ?, employee_no = ?,"
+            " unit_id = ?, roles = ?, language = ?, active = 1, updated_at = ? WHERE id = ?",
             (
                 entry.name,
                 entry.phone,
+                shown,
                 entry.employee_no if entry.employee_no is not None else person["employee_no"],
                 unit_id,
                 entry.roles,

@@ -196,7 +196,9 @@ async def test_gbk_csv_from_chinese_excel(app: App, org: dict[str, int], tmp_pat
     [
         ("13800000013", "+8613800000013"),
         ("021-6351 0001", "+862163510001"),
-        ("0571 1234567", "+865711234567"),
+        ("0571 8712 3456", "+8657187123456"),
+        ("0571 1234567", None),  # Hangzhou's numbers have eight digits
+        ("０２１－６３５１０００１", "+862163510001"),
         ("+86 21 63510001", "+862163510001"),
         ("63510001", None),
         ("12345", None),
@@ -312,10 +314,30 @@ async def test_a_name_two_people_share_is_refused(
     assert (await workers(app))["K001"] == ["马秀英"]
 
 
+async def test_people_who_share_a_name_are_told_apart_by_their_phone_as_written(
+    app: App, tmp_path: Path
+) -> None:
+    roster_file = write(
+        tmp_path,
+        [
+            "name,phone,unit,roles",
+            f"王芳,139-0000-0201,{CENTRE},护理员",
+            f"王芳,+86 139 0000 0202,{CENTRE},护理员",
+        ],
+        name="roster.csv",
+    )
+    await roster.import_roster_file(
+        app.db, roster_file, deactivate_missing=False, default_language="zh-CN", now=START
+    )
+    line = f"K001,王桂芳,某路 1 号,,,,,{CENTRE},助餐,,王芳"
+    [problem] = await import_fails(app, write(tmp_path, [HEADER, line]))
+    assert "王芳（139-0000-0201）、王芳（+86 139 0000 0202）" in describe(problem, "zh-CN")
+
+
 async def test_file_problems_are_named(app: App, org: dict[str, int], tmp_path: Path) -> None:
     missing = write(tmp_path, ["客户编号,姓名,地址,服务中心", "K1,王,路,物业服务中心"])
     assert [describe(p, "en") for p in await import_fails(app, missing)] == [
-        'Required column "services" is missing.'
+        "Required column “services” is missing."
     ]
     header_only = write(tmp_path, [HEADER], name="header.csv")
     assert lines_and_keys(await import_fails(app, header_only)) == [(None, "clients.no_rows")]
@@ -385,7 +407,7 @@ def test_clients_import_command(
     monkeypatch.setenv("FRONTLINE_LANGUAGE", "en")
     assert cli.main(["clients", "import", str(bad), "--db", str(cli_env)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[0] == "The client list has 2 problem(s); nothing was imported:"
+    assert err[0] == "The client list has 2 problems; nothing was imported:"
     assert err[1] == "Line 3: The name is empty."
     assert cli.main(["clients", "import", str(tmp_path / "no.csv"), "--db", str(cli_env)]) == 2
     assert "no.csv" in capsys.readouterr().err

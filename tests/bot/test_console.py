@@ -238,3 +238,37 @@ def test_a_number_typed_to_a_question_that_wants_words_is_the_answer() -> None:
 def test_odd_digits_are_text_not_a_crash(line: str) -> None:
     typed = parse_line(line, ANSWERS)
     assert typed is not None and typed.kind is InboundKind.TEXT
+
+
+def test_a_reader_that_goes_away_ends_the_chat_and_leaves_the_reply_pending(
+    demo, tmp_path: Path
+) -> None:
+    """`frontline chat … | head -1`: the reader takes one line and closes the pipe."""
+    db, _ = demo
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTLINE_")}
+    chat = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "chat", "--as", "13800000003", "--db", str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env=env,
+        text=True,
+    )
+    assert chat.stdin is not None and chat.stdout is not None and chat.stderr is not None
+    chat.stdin.write("/help\n")
+    chat.stdin.flush()
+    assert chat.stdout.readline().strip()  # the first line of the answer to /help
+    chat.stdout.close()  # what `head -1` does next
+    chat.stdin.write("/start\n/help\n")
+    chat.stdin.close()
+    assert chat.wait(timeout=60) == 0
+    assert chat.stderr.read() == ""  # no traceback, no warning: the reader just left
+    [reply] = query(db, "SELECT status, text FROM outbox WHERE text LIKE '%您好%'")
+    assert reply["status"] == "pending", "kept for the next chat, not failed"
+    assert query(db, "SELECT id FROM outbox WHERE status = 'failed'") == []
+
+    again = frontline(tmp_path, "chat", "--as", "13800000003", "--db", str(db))
+    assert again.returncode == 0, again.stderr
+    assert reply["text"] in blocks(again.stdout)
+    assert query(db, "SELECT status FROM outbox WHERE text LIKE '%您好%'")[0]["status"] == "sent"

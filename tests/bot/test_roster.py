@@ -231,6 +231,26 @@ async def test_phone_spellings_are_stored_in_one_form(db: Database, tmp_path: Pa
 
 
 @pytest.mark.asyncio
+async def test_the_phone_is_kept_as_written_beside_its_matching_form(
+    db: Database, tmp_path: Path
+) -> None:
+    async def phones() -> list[tuple[Any, ...]]:
+        return await rows(db, "SELECT phone, phone_display FROM staff")
+
+    path = write(tmp_path, [HEADER, "甲,１３８-0000-0001 ,物业服务中心,员工,,,,"])
+    await run_import(db, path)
+    assert await phones() == [("+8613800000001", "138-0000-0001")]
+    # Imported before the spelling was kept: recorded now, not reported as a change.
+    await db.transaction(lambda conn: conn.execute("UPDATE staff SET phone_display = NULL"))
+    assert (await run_import(db, path)).updated == 0
+    assert await phones() == [("+8613800000001", "138-0000-0001")]
+    # The same number written another way is shown the new way.
+    respelled = write(tmp_path, [HEADER, "甲,+86 138 0000 0001,物业服务中心,员工,,,,"])
+    assert (await run_import(db, respelled)).updated == 1
+    assert await phones() == [("+8613800000001", "+86 138 0000 0001")]
+
+
+@pytest.mark.asyncio
 async def test_language_aliases_and_default(db: Database, tmp_path: Path) -> None:
     path = write(
         tmp_path,
@@ -416,9 +436,9 @@ async def test_in_file_duplicates_name_the_earlier_line(db: Database, tmp_path: 
     )
     problems = await import_fails(db, path)
     assert [describe(p, "en") for p in problems] == [
-        "Line 3: Employee number E001 repeats line 2.",
-        "Line 3: telegram_id 111 repeats line 2.",
-        "Line 4: wecom_userid jia repeats line 2.",
+        "Line 3: Employee number E001 already appears on line 2.",
+        "Line 3: telegram_id 111 already appears on line 2.",
+        "Line 4: wecom_userid jia already appears on line 2.",
         "Line 5: The roles are empty.",
     ]
 
@@ -478,7 +498,7 @@ async def test_missing_required_column_is_named(db: Database, tmp_path: Path) ->
     path = write(tmp_path, ["name,unit,roles", "张伟,物业服务中心,员工"])
     problems = await import_fails(db, path)
     assert [describe(p, "zh-CN") for p in problems] == ["缺少必填列“phone”。"]
-    assert [describe(p, "en") for p in problems] == ['Required column "phone" is missing.']
+    assert [describe(p, "en") for p in problems] == ["Required column “phone” is missing."]
 
 
 @pytest.mark.asyncio
@@ -638,7 +658,11 @@ def test_roster_catalogs_have_the_same_keys_and_placeholders() -> None:
     def placeholders(language: str) -> dict[str, set[str]]:
         text = (BOT_DIR / "i18n" / language / "roster.toml").read_text(encoding="utf-8")
         table = tomllib.loads(text)["roster"]
-        return {key: set(re.findall(r"\{(\w+)\}", value)) for key, value in table.items()}
+        texts = {
+            key: " ".join(value.values()) if isinstance(value, dict) else value  # plural forms
+            for key, value in table.items()
+        }
+        return {key: set(re.findall(r"\{(\w+)\}", text)) for key, text in texts.items()}
 
     assert placeholders("zh-CN") == placeholders("en")
 

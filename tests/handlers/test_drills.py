@@ -144,7 +144,7 @@ async def test_drill_planning_in_english_says_who_is_told_and_when(person, app: 
     await officer.press("物业服务中心/保安部")
     replies = await officer.press("Fire drill")
     assert "Drill #1 planned for 2026-12-01 15:00" in replies[-1]
-    told = "4 person(s) in the area will be told at 2026-11-28 15:00, 2026-12-01 14:00"
+    told = "The 4 people in the area will be told at 2026-11-28 15:00, 2026-12-01 14:00"
     assert told in replies[-1]
 
 

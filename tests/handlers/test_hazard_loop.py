@@ -108,8 +108,14 @@ async def test_report_assign_rectify_accept_closes_the_hazard(
         ("accept", "closed", "刘强"),
     ]
     card = (await zhang.send("/hazard YH-2026-0001"))[0]
-    for line in ("已销号", "张伟 报告", "刘强 指派 → 陈磊", "陈磊 提交整改", "刘强 验收通过"):
+    for line in ("已销号", "张伟 报告\n", "刘强 指派给 陈磊"):
         assert line in card
+    assert "陈磊 提交整改：“纸箱已清走，贴了标识”" in card
+    assert card.endswith("刘强 验收通过，销号")
+    await chen.send("/lang en")
+    card = (await chen.send("/hazard YH-2026-0001"))[0]
+    assert "刘强 assigned it to 陈磊" in card
+    assert "陈磊 submitted the rectification: “纸箱已清走，贴了标识”" in card
     # No reminders left to chase a closed hazard.
     pending = await app.db.read(
         lambda c: c.execute(
@@ -210,7 +216,7 @@ async def test_every_action_by_every_role_in_every_state(person, app: App, org, 
                     name == "陈磊" and state != "open"
                 )
                 if not visible:
-                    assert "找不到隐患" in replies[0], (word, name, replies)
+                    assert "找不到这个隐患" in replies[0], (word, name, replies)
                 elif name in allowed:  # the right person, the wrong moment
                     assert "不能进行这个操作" in replies[0], (word, name, replies)
                 else:
@@ -221,10 +227,12 @@ async def test_outsiders_cannot_see_a_hazard_and_buttons_cannot_be_forged(person
     await _hazard_in(app, org, "submitted")
     zhao = await person("赵敏")  # supervisor of another department
     liu = await person("刘强")
-    assert "找不到隐患" in (await zhao.send("/hz 1"))[0]
-    assert "找不到隐患" in (await zhao.send("/hazard YH-2026-0001"))[0]
-    assert "找不到隐患" in (await liu.send("/hz 999 accept"))[0]
-    assert "找不到隐患" in (await liu.send("/hz abc accept"))[0]
+    # A button's internal id is never shown, nor is whether that hazard exists.
+    nothing = "找不到这个隐患，或您无权查看。"
+    assert (await zhao.send("/hz 1"))[0] == nothing
+    assert (await liu.send("/hz 999 accept"))[0] == nothing
+    assert (await liu.send("/hz abc accept"))[0] == nothing
+    assert (await zhao.send("/hazard YH-2026-0001"))[0] == "找不到隐患 YH-2026-0001，或您无权查看。"
     assert "没有权限" in (await liu.send("/hz 1 explode"))[0]
     assert (await hazard(app))["status"] == "submitted"
 
@@ -342,15 +350,28 @@ async def test_bad_amounts_are_refused_and_nothing_is_saved(person, app, org, am
     assert (await hazard(app))["funding"] == "3000"
 
 
+async def test_funding_reads_as_money_on_the_card(person, app, org) -> None:
+    await _hazard_in(app, org, "open")
+    liu, chen = await person("刘强"), await person("陈磊")
+    await assign(liu, funding="1200.5")
+    assert (await hazard(app))["funding"] == "1200.5"  # stored as typed, shown as money
+    told = (await chen.replies())[-1]
+    assert "资金：1,200.50 元" in told
+    assert "资金：1,200.50 元" in (await liu.send("/hz 1"))[0]
+    await chen.send("/lang en")
+    assert "Funding: CNY 1,200.50" in (await chen.send("/hz 1"))[0]
+
+
 async def test_deadline_in_the_past_and_unreadable_dates_are_refused(person, app, org) -> None:
     await _hazard_in(app, org, "open")
     liu = await person("刘强")
     await liu.send("/hz 1 assign")
     await liu.press("陈磊")
     await liu.send("换锁")
-    assert "已经过去" in (await liu.send("2026-11-01"))[0]
-    assert "看不懂" in (await liu.send("下周"))[0]
-    assert "没有这个日期" in (await liu.send("2026-02-30"))[0]
+    # Quoted as typed, not as the parser rewrote it ('下周 23:59').
+    assert (await liu.send("2026-11-01"))[0] == "这个时间已经过去了：“2026-11-01”。"
+    assert (await liu.send(" 下周 "))[0].startswith("看不懂这个时间：“下周”。")
+    assert (await liu.send("2026/02/30"))[0] == "没有这个日期或时间：“2026/02/30”。"
     await liu.send("2026-12-05")
     await liu.press("无需资金")
     row = await hazard(app)

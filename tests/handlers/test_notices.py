@@ -28,14 +28,16 @@ async def test_supervisor_notice_reaches_the_unit_with_read_receipts(
     zhang, chen = await person("张伟"), await person("陈磊")
     cook = await person("吴刚")
     replies = await send_notice(liu, "本单位及下级", "今晚消防演练前请清理通道")
-    assert "已发给 4 人" in replies[-1]  # 刘强's 保安部: himself, 张伟, 陈磊, 杨洋
+    assert "已发给 3 人" in replies[-1]  # 刘强's 保安部 but himself: 张伟, 陈磊, 杨洋
+    assert not any("今晚消防演练" in text for text in replies)  # not sent to himself
     message = (await zhang.replies())[-1]
     assert "今晚消防演练前请清理通道" in message and "刘强" in message
     assert await cook.replies() == []  # 厨房 is not under 保安部
     assert "已阅读" in (await zhang.press("已读"))[-1]
     assert "之前" in (await zhang.press("已读"))[-1]
     status = (await liu.send("/notices"))[-1]
-    assert "已读 1/4" in status and "陈磊" in status and "张伟" not in status.split("未读")[1]
+    assert "已读 1/3" in status and "陈磊" in status and "张伟" not in status.split("未读")[1]
+    assert "刘强" not in status  # the sender is not someone who has not read it
     clock.advance(timedelta(hours=24, seconds=1))
     await app.scheduler.tick()
     assert any("还有一条通知未确认阅读" in t for t in await chen.replies())
@@ -76,6 +78,48 @@ async def test_admin_can_notify_a_role_across_the_organisation(person) -> None:
     replies = await send_notice(admin, "安全员", "季度专业检查下周开始")
     assert "已发给 1 人" in replies[-1]
     assert "季度专业检查下周开始" in (await officer.replies())[-1]
+
+
+async def test_the_sender_is_never_a_recipient(person, app: App) -> None:
+    admin = await person("王建国")
+    everyone = await app.db.read(
+        lambda c: c.execute("SELECT COUNT(*) FROM staff WHERE active = 1").fetchone()[0]
+    )
+    assert f"已发给 {everyone - 1} 人" in (await send_notice(admin, "全体人员", "元旦放假安排"))[-1]
+    assert "已发给 1 人" in (await send_notice(admin, "指定人员", "谈话", names="王建国, 李静"))[-1]
+    recipients = await app.db.read(
+        lambda c: c.execute(
+            "SELECT COUNT(*) FROM notice_recipients WHERE staff_id = ?", (admin.staff_id,)
+        ).fetchone()[0]
+    )
+    assert recipients == 0
+    await admin.send("/notice")
+    await admin.press("指定人员")
+    assert "没有可发送的人" in (await admin.send("王建国"))[0]
+
+
+async def test_an_english_notice_counts_people_as_english_does(person) -> None:
+    liu, zhang, chen = await person("刘强"), await person("张伟"), await person("陈磊")
+    await liu.send("/lang en")
+    await liu.send("/notice")
+    await liu.press("Named people")
+    assert (await liu.send("张伟"))[-1] == "It will go to 1 person. Type the notice."
+    await liu.send("Please clear the corridor")
+    assert (await liu.press("Skip"))[-1] == "Send it to 1 person?\n“Please clear the corridor”"
+    await liu.press("Discard")
+    await liu.send("/notice")
+    replies = await liu.press("My unit and below")
+    assert replies[-1] == "It will go to 3 people. Type the notice."
+    await liu.send("Drill tonight")
+    await liu.press("Skip")
+    replies = await liu.press("Send")
+    assert replies[-1].startswith("Notice #1 sent to 3 people.")
+    await zhang.replies()
+    await zhang.press("已读")
+    status = (await liu.send("/notices"))[-1]
+    assert status.startswith("#1 “Drill tonight”: read by 1 of 3; not read yet by: ")
+    assert "陈磊, 杨洋" in status and "、" not in status
+    assert "Drill tonight" in (await chen.replies())[-1]
 
 
 async def test_a_notice_can_carry_a_file(person, app: App) -> None:

@@ -66,6 +66,25 @@ async def test_problem_records_hazard_and_alerts_unit_supervisor(person, app: Ap
     assert "⚠️ YH-2026-0001" in replies[-1]
 
 
+async def test_the_summary_names_the_problem_as_the_worker_typed_it(person) -> None:
+    async def check_with_one_problem(worker: Person, problem: str, skip: str) -> str:
+        await worker.send("/check")
+        await worker.press("✅")
+        await worker.press("⚠️")
+        await worker.send(problem)
+        await worker.press(skip)
+        return (await answer_all(worker, "✅", count=4))[-1]
+
+    zhang, james = await person("张伟"), await person("James Wilson")
+    summary = await check_with_one_problem(zhang, "消防通道被纸箱堵住了", "跳过")
+    assert "\n⚠️ YH-2026-0001 规定的安全措施已落实：“消防通道被纸箱堵住了”" in summary
+    summary = await check_with_one_problem(james, "The fire door is wedged open", "Skip")
+    assert (
+        "\n⚠️ YH-2026-0002 The prescribed safety measures are in place:"
+        " “The fire door is wedged open”"
+    ) in summary
+
+
 async def test_supervisor_without_channel_gets_alert_held(person) -> None:
     worker = await person("陈磊")
     await worker.send("/check")

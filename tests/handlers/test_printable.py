@@ -91,7 +91,7 @@ async def test_the_hazard_card_gives_the_order_again_to_those_who_may_see_it(
     [path] = await attachments(app, zhang)
     assert "ZG-2026-001" in pdf_text(tmp_path / "media" / path)
     # 赵敏 heads another department: the same answer as for a hazard that does not exist.
-    assert "找不到隐患" in (await zhao.send("/hz 1 pdf ZG-2026-001"))[-1]
+    assert "找不到这个隐患" in (await zhao.send("/hz 1 pdf ZG-2026-001"))[-1]
     assert await attachments(app, zhao) == []
 
 

@@ -66,7 +66,7 @@ async def test_unknown_and_deactivated_numbers_are_refused_admins_told_once(app:
         assert "管理员" in replies[0]
     admin = Person(app, org["王建国"], "王建国")
     held = await admin.held()
-    assert len(held) == 2 and "+8613912345678" in held[0] and "+8613800000005" in held[1]
+    assert len(held) == 2 and "139 1234 5678" in held[0] and "138 0000 0005" in held[1]
     assert await identities(app) == []
 
 

@@ -83,7 +83,7 @@ async def test_odd_ids_get_not_found(person, typed: str) -> None:
     zhang = await person("张伟")
     shown = typed[:20]
     expected = {
-        f"/hz {typed}": t("zh-CN", "hazard.not_found", number=shown),
+        f"/hz {typed}": t("zh-CN", "hazard.no_such"),  # an id is never quoted back
         f"/read {typed}": t("zh-CN", "notice.no_such"),
         f"/done {typed}": t("zh-CN", "duty.no_such"),
         f"/vr {typed}": t("zh-CN", "visit_admin.request_not_found", request=shown),

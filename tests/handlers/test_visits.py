@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import CHANNEL, START, Person, import_demo
 
-from bot import export
+from bot import clients, export
 from bot.app import App
 from bot.model import InboundKind
 from bot.store import people
@@ -294,6 +294,36 @@ async def test_anything_unusual_reaches_the_leaders_at_once(ma: Person, person, 
     assert await outsider.replies() == []
 
 
+async def test_the_alert_shows_the_clients_phone_as_the_list_wrote_it(
+    person, app: App, org, tmp_path: Path
+) -> None:
+    listing = tmp_path / "clients.csv"
+    listing.write_text(
+        "客户编号,姓名,地址,纬度,经度,电话,紧急联系人,服务中心,服务项目,上门时间,护理员\n"
+        f"K009,王奶奶,幸福路 8 号 302,{HOME[0]},{HOME[1]},021-63510001,,{CENTRE},助餐,,马秀英\n",
+        encoding="utf-8",
+    )
+    await clients.import_clients_file(app.db, listing, deactivate_missing=False, now=START)
+    ma, leader = await person("马秀英"), await person("郑华")
+
+    async def report_a_fall() -> str:
+        await check_in(ma)
+        await ma.press("异常情况")
+        await ma.press("摔倒")
+        await ma.send("老人在卫生间摔倒")
+        await ma.press("跳过")
+        await ma.press("签退")
+        await ma.press("仍然签退")  # no service ticked: checked out all the same
+        await locate(ma, *HOME)
+        await ma.press("确认未收受礼品")
+        return (await leader.replies())[-1]
+
+    assert "电话：021-63510001" in await report_a_fall()
+    # A client imported before the list's spelling was kept: formatted, never +8621...
+    await app.db.transaction(lambda c: c.execute("UPDATE clients SET phone_display = NULL"))
+    assert "电话：021 6351 0001" in await report_a_fall()
+
+
 async def test_an_unsafe_home_can_become_a_hazard(ma: Person, person, app: App) -> None:
     await check_in(ma)
     await ma.press("异常情况")
@@ -528,6 +558,6 @@ async def test_english(person, app: App, org) -> None:
     await james.press("Observation")
     await james.send("Cheerful")
     await james.press("Skip")
-    assert "outside the sane range" in (await james.send("BP 400/20"))[0]
+    assert "outside the plausible range" in (await james.send("BP 400/20"))[0]
     replies = await james.send("BP 165/100")
     assert "Outside the normal range: upper blood pressure, lower blood pressure" in replies[-1]

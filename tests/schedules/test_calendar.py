@@ -68,6 +68,27 @@ def test_bad_times_are_refused_with_a_reason(text: str, key: str) -> None:
     assert refused.value.key == key
 
 
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("2026/11/01", "time.in_the_past"),
+        ("12/05 下午三点", "time.format"),
+        ("2/30", "time.no_such_date"),
+    ],
+)
+def test_a_refused_deadline_is_quoted_as_typed(text: str, key: str) -> None:
+    with pytest.raises(UserError) as refused:
+        parse_local(f" {text}\n", "Asia/Shanghai", NOW, date_only=time(23, 59, 59))
+    assert (refused.value.key, refused.value.params) == (key, {"text": text})
+
+
+def test_a_date_alone_is_the_time_it_stands_for() -> None:
+    deadline = parse_local("12-05", "Asia/Shanghai", NOW, date_only=time(23, 59, 59))
+    assert deadline.isoformat() == "2026-12-05T15:59:59+00:00"
+    with pytest.raises(UserError):  # without date_only a time is needed
+        parse_local("12-05", "Asia/Shanghai", NOW)
+
+
 def test_daylight_saving_gaps_and_repeats_are_refused() -> None:
     with pytest.raises(UserError) as gap:
         exact_moment(date(2027, 3, 14), time(2, 30), "America/New_York")

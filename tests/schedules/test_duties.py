@@ -78,6 +78,31 @@ async def test_schedules_lists_and_pauses(person, app: App, clock: FakeClock) ->
     assert not any("日常安全检查" in t for t in await liu.replies())
 
 
+async def test_schedules_name_duties_as_the_catalog_does(
+    person, app: App, clock: FakeClock
+) -> None:
+    liu = await person("刘强")
+    clock.set(datetime(2026, 11, 26, 16, 0, tzinfo=UTC))
+    await app.scheduler.plan()
+    listing = (await liu.send("/schedules"))[0]
+    assert "日常安全检查" in listing and "daily_inspection" not in listing and "_" not in listing
+    assert "暂停哪一项" in (await liu.send("/schedules pause"))[0]
+    assert ("日常安全检查", "/schedules pause daily_inspection") in liu.last_buttons
+    assert "已暂停「日常安全检查」" in (await liu.press("日常安全检查"))[0]
+    assert "已恢复「日常安全检查」" in (await liu.send("/schedules resume 日常安全检查"))[0]
+    unknown = (await liu.send("/schedules pause 周会"))[0]
+    assert "没有这个日程“周会”" in unknown and "月度消防安全例会" in unknown
+    assert "_" not in unknown
+
+    await liu.send("/lang en")
+    listing = (await liu.send("/schedules"))[0]
+    assert "Daily safety inspection" in listing and "_" not in listing
+    paused = (await liu.send("/schedules pause daily safety inspection"))[0]
+    assert paused.startswith("Paused “Daily safety inspection” for 物业服务中心/保安部")
+    unknown = (await liu.send("/schedules resume weekly meeting"))[0]
+    assert "Monthly fire-safety meeting" in unknown and "_" not in unknown
+
+
 def test_duty_settings_per_unit_change_owner_and_cadence(tmp_path, capsys) -> None:
     import asyncio
 

@@ -62,6 +62,9 @@ async def test_prompt_nudge_and_digest_around_a_shift(person, app: App, clock: F
     await app.scheduler.tick()
     digests = [t for t in await liu.replies() if "📋" in t]
     assert any("一班" in d and "1/2" in d and "张伟" in d and "陈磊" in d for d in digests)
+    # The problem is named by its item, as the worker read it; never its key.
+    [digest] = [d for d in digests if "一班" in d]
+    assert "张伟：清楚本岗位操作要领、操作规程" in digest and "procedures" not in digest
 
 
 async def test_planning_twice_changes_nothing_and_days_off_are_quiet(app: App, org) -> None:

@@ -150,4 +150,4 @@ async def test_picture_comes_in_the_supervisors_language(
     )
     assert len(rows) == 1
     assert "2026-11-23 to 2026-11-29" in rows[0]["text"]
-    assert "Pre-shift checks done: 0% (0/28 person-days)" in rows[0]["text"]
+    assert "Pre-shift checks done: 0% (0 of 28 expected)" in rows[0]["text"]

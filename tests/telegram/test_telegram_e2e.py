@@ -200,7 +200,7 @@ async def test_unknown_number_is_told_to_ask_admin_and_admins_hear_once(bot: Bot
         bot.api.push_update(contact_update(7777, "+8613912345678", contact_user_id=7777))
     replies = await bot.replies(7777, 2)
     assert all("管理员" in (r.text or "") for r in replies)
-    notices = bot.rows("SELECT text FROM outbox WHERE text LIKE '%13912345678%'")
+    notices = bot.rows("SELECT text FROM outbox WHERE text LIKE '%139 1234 5678%'")
     assert len(notices) == 1  # one admin (王建国), one notice, however often tried
 
 

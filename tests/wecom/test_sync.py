@@ -174,9 +174,9 @@ async def test_a_moved_member_changes_unit_and_a_departed_one_is_deactivated(
 
     assert await sync(demo_db) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "Updated: 张伟: unit 物业服务中心/保安部/一班 → 物业服务中心/工程部",
+        "Updated 张伟: unit 物业服务中心/保安部/一班 → 物业服务中心/工程部",
         "Deactivated: 赵敏 (no longer in the WeCom directory)",
-        "WeCom sync finished: 0 added, 1 updated, 1 deactivated, 0 new units.",
+        "WeCom sync finished: 0 added, 1 updated, 1 deactivated; units created: 0.",
     ]
     assert person(query, "张伟")["unit"] == "物业服务中心/工程部"
     assert person(query, "赵敏")["active"] == 0
@@ -193,7 +193,7 @@ async def test_a_moved_member_changes_unit_and_a_departed_one_is_deactivated(
 
     wecom.set_directory(DEPARTMENTS, USERS)  # 赵敏 is back
     assert await sync(demo_db) == 0
-    assert "Updated: 赵敏: reactivated" in capsys.readouterr().out
+    assert "Updated 赵敏: reactivated" in capsys.readouterr().out
     assert person(query, "赵敏")["active"] == 1
 
 
