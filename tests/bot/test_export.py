@@ -7,9 +7,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,11 @@ def seed(conn: sqlite3.Connection) -> None:
         " '2026-11-16T02:00:00.000000+00:00', ?)",
         (guard, staff["张伟"], WHEN),
     )
+    conn.execute(
+        "INSERT INTO drills (unit_id, kind, at, organiser_id, state, participants, minutes,"
+        " created_at) VALUES (?, 'fire', ?, ?, 'done', 12, 25, ?)",
+        (guard, WHEN, staff["刘强"], WHEN),
+    )
     conn.execute("COMMIT")
 
 
@@ -134,7 +140,7 @@ def test_checklist_answers_are_one_row_each_in_local_time_with_photo_links(
     assert rows[0][:3] == ("检查编号", "检查表", "人员")
     first = rows[1]
     assert first[2] == "张伟" and first[3] == "物业服务中心/保安部/一班"
-    assert first[5] == "2026-11-27 09:00"  # 01:00 UTC in Shanghai
+    assert first[5] == datetime(2026, 11, 27, 9, 0)  # 01:00 UTC in Shanghai
     assert first[8] == "有问题" and first[11] == "YH-2026-001"
     photos = str(first[12]).split("\n")
     assert all(p.startswith("file://") for p in photos)
@@ -167,7 +173,7 @@ def test_hazards_carry_the_four_fixes_and_their_history(
     row = dict(zip(header, first, strict=True))
     assert row["Number"] == "YH-2026-001"
     assert row["Responsible person"] == "刘强" and row["Corrective measure"] == "清理通道"
-    assert row["Deadline"] == "2026-11-27 09:00" and row["Funding (CNY)"] == "0"
+    assert row["Deadline"] == datetime(2026, 11, 27, 9, 0) and row["Funding (CNY)"] == 0
     assert row["History"] == "2026-11-27 09:00 张伟: reported\n2026-11-27 09:00 刘强: assigned"
 
 
@@ -325,3 +331,73 @@ def test_with_photos_needs_xlsx(tmp_path: Path, capsys) -> None:
         ]
     )
     assert status == 2 and "XLSX" in capsys.readouterr().err
+
+
+# Emoji and the variation selector that asks for their picture form.
+EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u203c\u2049\ufe0f]")
+
+
+def cells(path: Path) -> dict[str, object]:
+    """The first data row's cells, by header."""
+    sheet = load_workbook(path).worksheets[0]
+    header = [cell.value for cell in sheet[1]]
+    return dict(zip(header, sheet[2], strict=False))
+
+
+def test_cells_are_typed_so_excel_can_sum_and_filter(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    conn.execute("UPDATE hazards SET funding = '1200.50', severity = 'major' WHERE id = 1")
+    conn.commit()
+    path = tmp_path / "hazards.xlsx"
+    export.export(source(conn, tmp_path, None), export.REGISTERS["hazards"], path)
+    row = cells(path)
+    funding = row["整改资金（元）"]
+    assert funding.data_type == "n" and funding.value == 1200.5
+    assert "¥" in funding.number_format and "0.00" in funding.number_format
+    for header in ("报告时间", "整改期限"):
+        moment = row[header]
+        assert moment.is_date and moment.value == datetime(2026, 11, 27, 9, 0), header
+        assert moment.number_format == "yyyy-mm-dd hh:mm"
+    assert row["类别"].value == "消防" and row["等级"].value == "重大隐患"
+
+    export.export(source(conn, tmp_path, None), export.REGISTERS["checklists"], path)
+    row = cells(path)
+    assert row["检查编号"].data_type == "n"
+    assert row["日期"].is_date and row["日期"].value == datetime(2026, 11, 27)
+    assert row["日期"].number_format == "yyyy-mm-dd"
+
+    export.export(source(conn, tmp_path, None), export.REGISTERS["incidents"], path)
+    row = cells(path)
+    assert row["受伤人数"].data_type == "n" and row["受伤人数"].value == 1
+    assert row["发生时间"].value == datetime(2026, 11, 1, 10, 0)
+
+    export.export(source(conn, tmp_path, None), export.REGISTERS["drills"], path)
+    row = cells(path)
+    assert row["演练类型"].value == "消防演练"
+    assert (row["参加人数"].value, row["用时（分钟）"].value) == (12, 25)
+
+
+def test_csv_keeps_times_and_amounts_as_a_person_writes_them(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    conn.execute("UPDATE hazards SET funding = '1200.50' WHERE id = 1")
+    conn.commit()
+    path = tmp_path / "hazards.csv"
+    export.export(source(conn, tmp_path, None), export.REGISTERS["hazards"], path, "csv")
+    header, first, *_ = csv.reader(path.read_text(encoding="utf-8-sig").splitlines())
+    row = dict(zip(header, first, strict=True))
+    assert row["报告时间"] == "2026-11-27 09:00" and row["整改资金（元）"] == "1200.50"
+    assert row["类别"] == "消防"
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+def test_no_register_cell_carries_an_emoji(
+    conn: sqlite3.Connection, tmp_path: Path, language: str
+) -> None:
+    for name, register in export.REGISTERS.items():
+        path = tmp_path / f"{name}.xlsx"
+        export.export(source(conn, tmp_path, None, language), register, path)
+        for row in load_workbook(path).worksheets[0].iter_rows(values_only=True):
+            for value in row:
+                assert not EMOJI.search(str(value or "")), (name, value)
