@@ -316,8 +316,11 @@ def _hazard_rows(src: Source) -> Iterator[sqlite3.Row]:
 
 
 def _hazard_history(src: Source, row: sqlite3.Row) -> str:
+    """Every step of the hazard, one a line: when, who, what, and what they
+    gave with it (the reason for a send-back, the interim measures, ...)."""
     rows = src.conn.execute(
-        "SELECT a.at, a.action, s.name FROM audit_log a LEFT JOIN staff s ON s.id = a.actor_id"
+        "SELECT a.at, a.action, a.detail, s.name FROM audit_log a"
+        " LEFT JOIN staff s ON s.id = a.actor_id"
         " WHERE a.entity = 'hazard' AND a.entity_id = ? ORDER BY a.id",
         (row["id"],),
     ).fetchall()
@@ -325,9 +328,69 @@ def _hazard_history(src: Source, row: sqlite3.Row) -> str:
     words = catalog(src.language)
     lines = []
     for r in rows:
-        action = words.get(f"hazard.did_{r['action']}", r["action"])
-        lines.append(f"{src.local(r['at'], row['unit_id'])} {r['name'] or system}: {action}")
+        details = _step_details(src, str(r["action"]), r["detail"], row["unit_id"])
+        lines.append(
+            t(
+                src.language,
+                "export.history_line",
+                at=src.local(r["at"], row["unit_id"]),
+                who=r["name"] or system,
+                action=plain(words.get(f"hazard.did_{r['action']}", r["action"])),
+                details=t(
+                    src.language,
+                    "export.history_details",
+                    details=t(src.language, "export.history_separator").join(details),
+                )
+                if details
+                else "",
+            )
+        )
     return "\n".join(lines)
+
+
+# What a step's `description` is, by the action that gave it.
+_DESCRIPTIONS = {
+    "submit": "export.history_rectification",
+    "request_extension": "export.history_interim",
+    "order": "export.history_requirement",
+}
+
+
+def _step_details(src: Source, action: str, stored: str | None, unit_id: int) -> list[str]:
+    detail = json.loads(stored) if stored else {}
+    lang = src.language
+    parts = []
+    if detail.get("order"):
+        parts.append(str(detail["order"]))
+    if detail.get("responsible"):
+        parts.append(t(lang, "export.history_responsible", name=detail["responsible"]))
+    if detail.get("measure"):
+        parts.append(t(lang, "export.history_measure", text=detail["measure"]))
+    if detail.get("description"):
+        key = _DESCRIPTIONS.get(action, "export.history_note")
+        parts.append(t(lang, key, text=detail["description"]))
+    if detail.get("reason"):
+        parts.append(t(lang, "export.history_reason", text=detail["reason"]))
+    if detail.get("proposed_deadline_at"):
+        at = src.local(str(detail["proposed_deadline_at"]), unit_id)
+        parts.append(t(lang, "export.history_proposed", at=at))
+    if detail.get("deadline_at"):
+        at = src.local(str(detail["deadline_at"]), unit_id)
+        parts.append(t(lang, "export.history_deadline", at=at))
+    if detail.get("funding") is not None:
+        parts.append(t(lang, "export.history_funding", amount=_money(str(detail["funding"]))))
+    photos = detail.get("photos") or ([detail["photo"]] if detail.get("photo") else [])
+    if photos:
+        parts.append(t(lang, "export.history_photos", count=len(photos)))
+    return parts
+
+
+def _money(stored: str) -> str:
+    """An amount as text with two decimals and thousands marks (1,200.50)."""
+    try:
+        return f"{Decimal(stored):,.2f}"
+    except InvalidOperation:
+        return stored
 
 
 def _order_rows(src: Source) -> Iterator[sqlite3.Row]:
@@ -417,13 +480,80 @@ def _visit_rows(src: Source) -> Iterator[sqlite3.Row]:
         "SELECT v.*, c.number AS client_no, c.name AS client, c.address, s.name AS worker,"
         " u.path AS unit, q.services AS planned,"
         " (SELECT group_concat(f.satisfaction || '★ ' || COALESCE(f.comments, ''), char(10))"
-        "  FROM visit_followups f WHERE f.visit_id = v.id) AS followups"
+        "  FROM visit_followups f WHERE f.visit_id = v.id) AS followups,"
+        # The visit's notes, in the order they were written, as one JSON list.
+        " (SELECT json_group_array(json(note)) FROM (SELECT json_object('kind', n.kind,"
+        "   'unusual', n.unusual_kind, 'text', n.text, 'photo', n.photo,"
+        "   'readings', json(n.readings), 'at', n.at, 'hazard', h.number) AS note"
+        "  FROM visit_notes n LEFT JOIN hazards h ON h.id = n.hazard_id"
+        "  WHERE n.visit_id = v.id ORDER BY n.id)) AS notes"
         " FROM visits v JOIN clients c ON c.id = v.client_id JOIN staff s ON s.id = v.worker_id"
         " JOIN units u ON u.id = v.unit_id LEFT JOIN visit_requests q ON q.id = v.request_id"
         f" WHERE v.checkin_at >= ? AND v.checkin_at < ? AND {src.within('v.unit_id')}"
         " ORDER BY v.checkin_at, v.id",
         (start, end),
     )
+
+
+def _notes(row: sqlite3.Row, kind: str | None = None) -> list[dict[str, Any]]:
+    notes: list[dict[str, Any]] = json.loads(row["notes"]) if row["notes"] else []
+    return [note for note in notes if kind is None or note["kind"] == kind]
+
+
+def _clock(src: Source, moment: str, unit_id: int) -> str:
+    """A note's local time of day (the visit's date is a column of its own)."""
+    local = src.time(moment, unit_id)
+    return local.strftime("%H:%M") if local else ""
+
+
+def _observations(src: Source, row: sqlite3.Row) -> str:
+    lines = []
+    for note in _notes(row, "observation"):
+        readings = _readings(src, note["readings"]) if note["readings"] else ""
+        lines.append(
+            t(
+                src.language,
+                "export.observation_line",
+                at=_clock(src, note["at"], row["unit_id"]),
+                text=note["text"] or "",
+                readings=t(src.language, "export.readings", readings=readings) if readings else "",
+            ).strip()
+        )
+    return "\n".join(lines)
+
+
+def _readings(src: Source, readings: dict[str, float]) -> str:
+    """Readings in words (the chat's ♥ and · do not belong in a register)."""
+    lang = src.language
+    parts = []
+    if "systolic" in readings:
+        pressure = f"{readings['systolic']:g}/{readings['diastolic']:g}"
+        parts.append(t(lang, "export.reading_pressure", value=pressure))
+    for name in ("pulse", "temperature", "glucose"):
+        if name in readings:
+            parts.append(t(lang, f"export.reading_{name}", value=f"{readings[name]:g}"))
+    return t(lang, "export.reading_separator").join(parts)
+
+
+def _unusual(src: Source, row: sqlite3.Row) -> str:
+    lines = []
+    for note in _notes(row, "unusual"):
+        hazard = note["hazard"]
+        lines.append(
+            t(
+                src.language,
+                "export.unusual_line",
+                at=_clock(src, note["at"], row["unit_id"]),
+                kind=src.label(f"visit.unusual_{note['unusual']}", note["unusual"]),
+                text=note["text"] or "",
+                hazard=t(src.language, "export.unusual_hazard", number=hazard) if hazard else "",
+            )
+        )
+    return "\n".join(lines)
+
+
+def _note_photos(src: Source, row: sqlite3.Row) -> Photos:
+    return Photos(tuple(dict.fromkeys(n["photo"] for n in _notes(row) if n["photo"])))
 
 
 def services(name: str) -> CellOf:
@@ -630,6 +760,7 @@ REGISTERS: dict[str, Register] = {
                 Column("date", 12, _visit_date, Kind.DATE),
                 Column("location", 30, value("address")),
                 Column("checkin_place", 22, place("checkin")),
+                Column("checkout_place", 22, place("checkout")),
                 Column("start", TIME_WIDTH, at("checkin_at"), Kind.TIME),
                 Column("end", TIME_WIDTH, at("checkout_at"), Kind.TIME),
                 Column("checkin_distance", 10, metres("checkin_distance_m"), Kind.COUNT),
@@ -638,6 +769,9 @@ REGISTERS: dict[str, Register] = {
                 Column("services_done", 24, services("services")),
                 Column("gifts", 30, _gifts),
                 Column("followups", 30, text("followups")),
+                Column("observations", 40, _observations),
+                Column("unusual", 40, _unusual),
+                Column("visit_photos", PHOTOS_WIDTH, _note_photos, Kind.PHOTOS),
             ),
         ),
     )
@@ -696,8 +830,9 @@ def write_xlsx(
 ) -> int:
     """One streamed sheet per register: frozen header row, autofilter, column
     widths; numbers, amounts and times as Excel's own typed cells, every text
-    cell stored as text, never as a formula. With `thumbnails`, each row's
-    first photo is embedded as a small picture in an extra last column.
+    cell stored as text, never as a formula. With `thumbnails`, each photo
+    column gets a column at the end with a small picture of the row's first
+    photo of that kind, and rows with pictures are tall enough to show them.
     Returns the number of rows written."""
     workbook = Workbook(write_only=True)
     total = 0
@@ -706,8 +841,11 @@ def write_xlsx(
         sheet.freeze_panes = "A2"
         headers = list(page.headers)
         widths = [column.width for column in page.columns]
-        if thumbnails:
-            headers.append(t(src.language, "export.thumbnail"))
+        pictured = [n for n, c in enumerate(page.columns) if c.kind is Kind.PHOTOS]
+        if not thumbnails:
+            pictured = []
+        for n in pictured:
+            headers.append(t(src.language, "export.thumbnail_of", column=page.headers[n]))
             widths.append(THUMBNAIL_WIDTH)
         for index, width in enumerate(widths, 1):
             sheet.column_dimensions[get_column_letter(index)].width = width
@@ -715,16 +853,38 @@ def write_xlsx(
         converters = [_converter(src, sheet, column.kind) for column in page.columns]
         count = 0
         for row in page.rows:
-            sheet.append([convert(value) for convert, value in zip(converters, row, strict=True)])
             count += 1
-            if thumbnails:
-                picture = _first_thumbnail(src, row)
-                if picture is not None:
-                    sheet.add_image(picture, f"{get_column_letter(len(headers))}{count + 1}")
+            if pictured:
+                _place_thumbnails(src, sheet, row, pictured, count + 1, len(page.columns))
+            sheet.append([convert(value) for convert, value in zip(converters, row, strict=True)])
         sheet.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{count + 1}"
         total += count
     workbook.save(path)
     return total
+
+
+def _place_thumbnails(
+    src: Source,
+    sheet: WriteOnlyWorksheet,
+    row: list[Value],
+    pictured: list[int],
+    row_number: int,
+    first_column: int,
+) -> None:
+    """Before the row is written: its pictures, and its height to fit them."""
+    tallest = 0
+    for offset, n in enumerate(pictured):
+        cell = row[n]
+        if not isinstance(cell, Photos) or not cell.paths:
+            continue
+        picture = thumbnail(src.media_dir / cell.paths[0])
+        if picture is None:
+            continue
+        sheet.add_image(picture, f"{get_column_letter(first_column + offset + 1)}{row_number}")
+        tallest = max(tallest, picture.height)
+    if tallest:
+        # Excel measures row heights in points (3/4 of a pixel), plus a small margin.
+        sheet.row_dimensions[row_number].height = tallest * 0.75 + 4
 
 
 def _converter(src: Source, sheet: WriteOnlyWorksheet, kind: Kind) -> Callable[[Value], object]:
@@ -758,14 +918,9 @@ def _text_cell(sheet: WriteOnlyWorksheet, value: str) -> str | WriteOnlyCell:
     return text
 
 
-# --with-photos: a thumbnail of each row's first photo, this many pixels on its longer side.
+# --with-photos: thumbnails this many pixels on their longer side, in columns this wide.
 THUMBNAIL_PIXELS = 96
-THUMBNAIL_WIDTH = 14
-
-
-def _first_thumbnail(src: Source, row: list[Value]) -> XLImage | None:
-    first = next((v.paths[0] for v in row if isinstance(v, Photos) and v.paths), None)
-    return thumbnail(src.media_dir / first) if first else None
+THUMBNAIL_WIDTH = 15
 
 
 def thumbnail(path: Path) -> XLImage | None:
@@ -794,7 +949,8 @@ def export(
 ) -> int:
     """Write one register to `path`, readable by its owner only; returns the
     number of rows. `with_photos` (XLSX only) embeds a thumbnail of each row's
-    first photo; the thumbnails (a few KB each) are held until the file is written."""
+    first photo of each kind; the thumbnails (a few KB each) are held until the
+    file is written."""
     headers = register.headers(src.language)
     create_private(path)
     if file_format == "csv":

@@ -305,7 +305,8 @@ def test_with_photos_embeds_a_thumbnail_of_each_rows_first_photo(
     count = export.export(source(conn, tmp_path, None), hazards, path, with_photos=True)
     sheet = load_workbook(path).worksheets[0]
     headers = [cell.value for cell in next(sheet.iter_rows(max_row=1))]
-    assert headers == [*hazards.headers("zh-CN"), "照片"] and count == 2
+    assert headers == [*hazards.headers("zh-CN"), "照片（缩略图）", "整改照片（缩略图）"]
+    assert count == 2
     assert len(sheet._images) == 1  # the hazard with a photo file; the other has none
     picture = sheet._images[0]
     assert max(picture.width, picture.height) == 96
@@ -401,3 +402,120 @@ def test_no_register_cell_carries_an_emoji(
         for row in load_workbook(path).worksheets[0].iter_rows(values_only=True):
             for value in row:
                 assert not EMOJI.search(str(value or "")), (name, value)
+
+
+def test_hazard_history_gives_every_step_with_its_reason(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    staff, _ = ids(conn)
+    steps = [
+        (staff["刘强"], "assign", {"responsible": "陈磊", "measure": "清理通道",
+                                  "deadline_at": "2026-11-28T15:59:00+00:00", "funding": "300"}),
+        (staff["陈磊"], "request_extension", {"description": "先设围挡和警示牌",
+                                             "proposed_deadline_at": "2026-12-01T10:00:00+00:00"}),
+        (staff["刘强"], "refuse_extension", {"reason": "通道必须当天畅通"}),
+        (staff["陈磊"], "submit", {"description": "杂物已清走", "photos": ["cd/x.jpg"]}),
+        (staff["刘强"], "send_back", {"reason": "照片看不清门口"}),
+        (staff["刘强"], "order", {"order": "ZG-2026-001", "description": "两日内清空",
+                                 "deadline_at": "2026-11-30T10:00:00+00:00"}),
+    ]  # fmt: skip
+    conn.executemany(
+        "INSERT INTO audit_log (at, actor_id, entity, entity_id, action, detail) VALUES"
+        " (?, ?, 'hazard', 1, ?, ?)",
+        [(WHEN, who, action, json.dumps(detail)) for who, action, detail in steps],
+    )
+    conn.commit()
+    path = tmp_path / "hazards.xlsx"
+    export.export(source(conn, tmp_path, None), export.REGISTERS["hazards"], path)
+    history = str(cells(path)["处理过程"].value).split("\n")
+    assert history[0] == "2026-11-27 09:00 张伟：报告"
+    assert history[2] == (
+        "2026-11-27 09:00 刘强：指派（责任人：陈磊；整改措施：清理通道；"
+        "期限：2026-11-28 23:59；资金：300.00 元）"
+    )
+    assert history[3] == (
+        "2026-11-27 09:00 陈磊：申请延期（临时防护措施：先设围挡和警示牌；"
+        "申请延期至：2026-12-01 18:00）"
+    )
+    assert history[4] == "2026-11-27 09:00 刘强：不同意延期（原因：通道必须当天畅通）"
+    assert history[5] == "2026-11-27 09:00 陈磊：提交整改（整改情况：杂物已清走；照片 1 张）"
+    assert history[6] == "2026-11-27 09:00 刘强：退回重改（原因：照片看不清门口）"
+    assert history[7] == (
+        "2026-11-27 09:00 刘强：下达整改通知书（ZG-2026-001；整改要求：两日内清空；"
+        "期限：2026-11-30 18:00）"
+    )
+
+
+def seed_visit(conn: sqlite3.Connection) -> None:
+    """A visit to 王桂芳 by 马秀英: an observation with readings and a photo,
+    a fall reported as unusual, checked out a little away from the door."""
+    staff, units = ids(conn)
+    centre = units["物业服务中心/长者服务中心/上门服务组"]
+    client = conn.execute(
+        "INSERT INTO clients (number, name, address, lat, lon, unit_id, services, created_at,"
+        " updated_at) VALUES ('K001', '王桂芳', '福建中路 120 弄 3 号', 31.2386, 121.4801, ?,"
+        " '[\"meal\"]', ?, ?)",
+        (centre, WHEN, WHEN),
+    ).lastrowid
+    visit = conn.execute(
+        "INSERT INTO visits (client_id, worker_id, unit_id, state, checkin_at, checkin_lat,"
+        " checkin_lon, checkin_distance_m, checkout_at, checkout_lat, checkout_lon,"
+        " checkout_distance_m, services, no_gifts, gifts, created_at) VALUES (?, ?, ?, 'done',"
+        " ?, 31.2386, 121.4801, 3.2, '2026-11-27T02:00:00+00:00', 31.2391, 121.4807, 75.4,"
+        " '[\"meal\"]', 1, 'none', ?)",
+        (client, staff["马秀英"], centre, WHEN, WHEN),
+    ).lastrowid
+    conn.executemany(
+        "INSERT INTO visit_notes (visit_id, kind, unusual_kind, text, photo, readings, at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (visit, "observation", None, "精神好，胃口一般", "ef/obs.jpg",
+             json.dumps({"systolic": 130, "diastolic": 85, "pulse": 72}),
+             "2026-11-27T01:20:00+00:00"),
+            (visit, "unusual", "fall", "在卫生间滑倒，膝盖擦伤", "ef/fall.jpg", None,
+             "2026-11-27T01:40:00+00:00"),
+        ],
+    )  # fmt: skip
+    conn.commit()
+
+
+def test_visits_carry_observations_unusual_events_gifts_and_the_check_out_point(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    seed_visit(conn)
+    path = tmp_path / "visits.xlsx"
+    export.export(source(conn, tmp_path, None), export.REGISTERS["visits"], path)
+    row = {header: cell.value for header, cell in cells(path).items()}
+    assert row["观察记录"] == "09:20 精神好，胃口一般（血压 130/85 mmHg，心率 72）"
+    assert row["异常情况"] == "09:40 摔倒或受伤：在卫生间滑倒，膝盖擦伤"
+    assert row["礼品"] == "未收受"
+    assert row["签到位置"] == "31.238600,121.480100"
+    assert row["签退位置"] == "31.239100,121.480700"
+    assert (row["签到距离（米）"], row["签退距离（米）"]) == (3, 75)
+    photos = str(row["服务照片"]).split("\n")
+    assert [p.rsplit("/", 1)[-1] for p in photos] == ["obs.jpg", "fall.jpg"]
+
+
+def test_with_photos_gives_each_kind_of_photo_its_column_and_rows_fit_them(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    conn.execute("UPDATE hazards SET rectification_photos = '[\"cd/done.jpg\"]' WHERE id = 1")
+    conn.commit()
+    for name, size in (("ab/abc.jpg", (640, 480)), ("cd/done.jpg", (300, 600))):
+        photo = tmp_path / "media" / name
+        photo.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", size, (200, 30, 30)).save(photo)
+    path = tmp_path / "hazards.xlsx"
+    hazards = export.REGISTERS["hazards"]
+    export.export(source(conn, tmp_path, None), hazards, path, with_photos=True)
+    sheet = load_workbook(path).worksheets[0]
+    headers = [cell.value for cell in sheet[1]]
+    width = len(hazards.columns)
+    assert headers[width:] == ["照片（缩略图）", "整改照片（缩略图）"]
+    placed = sorted((p.anchor._from.row, p.anchor._from.col) for p in sheet._images)
+    assert placed == [(1, width), (1, width + 1)]  # both on the first hazard's row
+    tallest = max(p.height for p in sheet._images)
+    assert sheet.row_dimensions[2].height * 4 / 3 >= tallest  # points to pixels
+    assert sheet.row_dimensions[3].height is None  # no photo: the usual height
