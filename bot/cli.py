@@ -176,7 +176,13 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--with-photos", action="store_true", help="XLSX: embed a thumbnail of each row's photo"
     )
-    out.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
+    out.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="the file to write; a .zip holds the register and a photos/ folder it links to",
+    )
     out.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     out.set_defaults(run=_export)
 
@@ -640,9 +646,9 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
                 media_dir=settings.media_path,
                 now=now,
             )
-            return export.export(
-                source, register, args.output, args.format, with_photos=args.with_photos
-            )
+            # A .zip carries the photos along, linked relatively.
+            writer = export.export_zip if args.output.suffix.lower() == ".zip" else export.export
+            return writer(source, register, args.output, args.format, with_photos=args.with_photos)
 
         rows = await app.db.read(write)
     finally:

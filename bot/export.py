@@ -8,6 +8,8 @@ import csv
 import json
 import os
 import sqlite3
+import tempfile
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -93,6 +95,10 @@ class Source:
     now: datetime
     _zones: dict[int, ZoneInfo] = field(default_factory=dict)
     _memo: dict[str, Any] = field(default_factory=dict)
+    # None: photos linked as file:// URIs into the media folder (for this
+    # server); a folder name: linked relatively under it, to be carried along.
+    photo_folder: str | None = None
+    linked: set[str] = field(default_factory=set)
     _labels: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -135,7 +141,10 @@ class Source:
         return self._memo[key]
 
     def link(self, media_path: str) -> str:
-        return (self.media_dir / media_path).resolve().as_uri()
+        if self.photo_folder is None:
+            return (self.media_dir / media_path).resolve().as_uri()
+        self.linked.add(media_path)
+        return f"{self.photo_folder}/{media_path}"
 
     def rows(self, sql: str, params: Sequence[object]) -> Iterator[sqlite3.Row]:
         """The query's rows, fetched a chunk at a time."""
@@ -898,7 +907,7 @@ def _converter(src: Source, sheet: WriteOnlyWorksheet, kind: Kind) -> Callable[[
         if value is None:
             return None
         if isinstance(value, Photos):
-            return _text_cell(sheet, "\n".join(src.link(path) for path in value.paths))
+            return _photos_cell(src, sheet, value)
         if number_format is None:
             return value
         cell = WriteOnlyCell(sheet, value=value)
@@ -906,6 +915,18 @@ def _converter(src: Source, sheet: WriteOnlyWorksheet, kind: Kind) -> Callable[[
         return cell
 
     return convert
+
+
+def _photos_cell(src: Source, sheet: WriteOnlyWorksheet, photos: Photos) -> object:
+    links = [src.link(path) for path in photos.paths]
+    if not links:
+        return None
+    if src.photo_folder is None:
+        return _text_cell(sheet, "\n".join(links))
+    # Carried beside the workbook: a click on the cell opens its first photo.
+    cell = WriteOnlyCell(sheet, value="\n".join(links))
+    cell.hyperlink = links[0]
+    return cell
 
 
 def _text_cell(sheet: WriteOnlyWorksheet, value: str) -> str | WriteOnlyCell:
@@ -958,6 +979,48 @@ def export(
     title = t(src.language, f"export.register_{register.name}")
     sheet = Sheet(title, headers, register.columns, register.rows(src))
     return write_xlsx(src, path, [sheet], thumbnails=with_photos)
+
+
+PHOTO_FOLDER = "photos"
+
+
+def export_zip(
+    src: Source,
+    register: Register,
+    path: Path,
+    file_format: str = "xlsx",
+    *,
+    with_photos: bool = False,
+) -> int:
+    """Write one register into a zip at `path` that also carries its photos,
+    so the register is useful away from the server: `<register>.xlsx` (or
+    .csv) and `photos/<media path>`, the register linking them relatively.
+    Photos missing on the server keep their link and are left out. The
+    register is written to a private temporary folder first, then each photo
+    is copied in from its file: nothing is held in memory."""
+    src.photo_folder = PHOTO_FOLDER
+    name = f"{register.name}.{file_format}"
+    with tempfile.TemporaryDirectory(prefix="frontline-export-") as folder:
+        inner = Path(folder) / name
+        rows = export(src, register, inner, file_format, with_photos=with_photos)
+        create_private(path)
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.write(inner, name)
+            for media_path in sorted(src.linked):
+                photo = _media_file(src.media_dir, media_path)
+                if photo is not None:
+                    # Photos are compressed already; deflating them again only costs time.
+                    archive.write(photo, f"{PHOTO_FOLDER}/{media_path}", zipfile.ZIP_STORED)
+    return rows
+
+
+def _media_file(media_dir: Path, media_path: str) -> Path | None:
+    """The file of a media path, if it is there and inside the media folder."""
+    root = media_dir.resolve()
+    candidate = (root / media_path).resolve()
+    if not candidate.is_relative_to(root) or not candidate.is_file():
+        return None
+    return candidate
 
 
 def create_private(path: Path) -> None:

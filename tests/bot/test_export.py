@@ -5,6 +5,7 @@ text that no spreadsheet runs as a formula."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -519,3 +520,48 @@ def test_with_photos_gives_each_kind_of_photo_its_column_and_rows_fit_them(
     tallest = max(p.height for p in sheet._images)
     assert sheet.row_dimensions[2].height * 4 / 3 >= tallest  # points to pixels
     assert sheet.row_dimensions[3].height is None  # no photo: the usual height
+
+
+def test_a_zip_carries_the_register_and_its_photos_with_relative_links(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zipfile
+
+    from PIL import Image
+
+    db = demo_database(tmp_path / "f.db")
+    with store_db.connect(db) as connection:
+        seed(connection)
+    photo = tmp_path / "media" / "ab" / "abc.jpg"  # ab/abd.jpg is missing on the server
+    photo.parent.mkdir(parents=True)
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(photo)
+    out = tmp_path / "registers.zip"
+    args = ["export", "hazards", "--from", "2026-11-01", "--to", "2026-11-30", "--with-photos"]
+    assert cli.main([*args, "-o", str(out), "--db", str(db)]) == 0
+    assert str(out) in capsys.readouterr().out
+    assert out.stat().st_mode & 0o077 == 0
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(out) as archive:
+        assert sorted(archive.namelist()) == ["hazards.xlsx", "photos/ab/abc.jpg"]
+        archive.extractall(unpacked)
+    assert (unpacked / "photos/ab/abc.jpg").read_bytes() == photo.read_bytes()
+    sheet = load_workbook(unpacked / "hazards.xlsx").worksheets[0]
+    header = [cell.value for cell in sheet[1]]
+    cell = sheet.cell(2, header.index("照片") + 1)
+    assert cell.value == "photos/ab/abc.jpg\nphotos/ab/abd.jpg"
+    assert cell.hyperlink is not None and cell.hyperlink.target == "photos/ab/abc.jpg"
+    assert len(sheet._images) == 1  # --with-photos still embeds the thumbnail
+
+
+def test_a_zip_of_a_csv_links_photos_relatively_too(
+    conn: sqlite3.Connection, tmp_path: Path
+) -> None:
+    import zipfile
+
+    out = tmp_path / "checks.zip"
+    export.export_zip(source(conn, tmp_path, None), export.REGISTERS["checklists"], out, "csv")
+    with zipfile.ZipFile(out) as archive:
+        assert archive.namelist() == ["checklists.csv"]  # the photos are not on this server
+        text = archive.read("checklists.csv").decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[1][12].split("\n") == ["photos/ab/abc.jpg", "photos/ab/abd.jpg"]
