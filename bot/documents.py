@@ -563,11 +563,13 @@ def incident_pdf(
 
 # -- the sign-up poster ------------------------------------------------------------------
 POSTER_LANGUAGES = ("zh-CN", "en")
+POSTER_CHANNELS = ("telegram", "wecom")
 
 
-def poster(unit: str, link: str) -> bytes:
-    """An A4 poster for a unit's notice board: the unit, a QR code of the bot's
-    link, and the three steps to sign up, in Chinese with English below."""
+def poster(unit: str, link: str, channel: str = "telegram") -> bytes:
+    """An A4 poster for a unit's notice board: the unit, a QR code of the
+    link (the Telegram bot's, or the WeCom corp's join link), and the three
+    steps to sign up on that channel, in Chinese with English below."""
     name = font()
     width, height = A4
     out = io.BytesIO()
@@ -579,17 +581,18 @@ def poster(unit: str, link: str) -> bytes:
     page.setFont(name, 14)
     page.drawCentredString(width / 2, top - 10 * mm, t("en", "documents.poster_title"))
     page.setFont(name, 18)
-    page.drawCentredString(width / 2, top - 22 * mm, unit)
+    page.drawCentredString(width / 2, top - 22 * mm, printable(unit))
     side = 90 * mm
     _draw_qr(page, link, (width - side) / 2, top - 30 * mm - side, side)
     page.setFont(name, 9)
     page.drawCentredString(width / 2, top - 36 * mm - side, link)
     y = top - 50 * mm - side
+    steps = "poster_step" if channel == "telegram" else f"poster_{channel}_step"
     for step in (1, 2, 3):
         page.setFont(name, 15)
-        page.drawString(25 * mm, y, t("zh-CN", f"documents.poster_step{step}"))
+        page.drawString(25 * mm, y, t("zh-CN", f"documents.{steps}{step}"))
         page.setFont(name, 11)
-        page.drawString(25 * mm, y - 6.5 * mm, t("en", f"documents.poster_step{step}"))
+        page.drawString(25 * mm, y - 6.5 * mm, t("en", f"documents.{steps}{step}"))
         y -= 18 * mm
     page.showPage()
     page.save()

@@ -424,3 +424,64 @@ async def test_no_label_is_broken(
             assert label in printed, label  # a whole line: neither wrapped nor split
         for signature in document.signatures:
             assert signature in printed, signature
+
+
+JOIN = "https://work.weixin.qq.com/join/QRCODE-abc123"
+
+
+@pytest.fixture
+def wecom(monkeypatch: pytest.MonkeyPatch, no_telegram: None) -> None:
+    """A deployment in mainland China: WeCom configured, Telegram not."""
+    for name, value in (
+        ("CORP_ID", "ww0123456789abcdef"),
+        ("AGENT_ID", "1000002"),
+        ("SECRET", "s"),
+        ("TOKEN", "t"),
+        ("AES_KEY", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"),
+    ):
+        monkeypatch.setenv(f"FRONTLINE_WECOM_{name}", value)
+
+
+def test_with_wecom_the_poster_carries_the_apps_join_link(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    wecom: None,
+) -> None:
+    monkeypatch.setenv("FRONTLINE_WECOM_JOIN_URL", JOIN)
+    db = demo_database(tmp_path / "d.db")
+    out = tmp_path / "poster.pdf"
+    status = cli.main(["poster", "--unit", "物业服务中心/保安部", "-o", str(out), "--db", str(db)])
+    assert status == 0, capsys.readouterr().err
+    text = pdf_text(out)
+    assert JOIN in text and "t.me" not in text
+    assert "企业微信" in text and "WeCom" in text
+    assert "分享手机号" not in text and "Share phone number" not in text  # Telegram's step
+    assert "/check" in text
+
+
+def test_with_wecom_and_no_join_link_the_poster_says_which_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], wecom: None
+) -> None:
+    db = demo_database(tmp_path / "d.db")
+    capsys.readouterr()
+    out = tmp_path / "poster.pdf"
+    status = cli.main(["poster", "--unit", "物业服务中心/保安部", "-o", str(out), "--db", str(db)])
+    err = capsys.readouterr().err
+    assert status == 2 and "FRONTLINE_WECOM_JOIN_URL" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_the_telegram_poster_can_still_be_asked_for_beside_wecom(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    wecom: None,
+) -> None:
+    monkeypatch.setenv("FRONTLINE_WECOM_JOIN_URL", JOIN)
+    db = demo_database(tmp_path / "d.db")
+    out = tmp_path / "poster.pdf"
+    args = ["poster", "--unit", "物业服务中心/保安部", "--channel", "telegram"]
+    assert cli.main([*args, "--link", "https://t.me/fl_bot", "-o", str(out), "--db", str(db)]) == 0
+    text = pdf_text(out)
+    assert "https://t.me/fl_bot" in text and "分享手机号" in text and JOIN not in text
