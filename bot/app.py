@@ -272,9 +272,8 @@ async def _telegram_life(
             "bad setting FRONTLINE_TELEGRAM_TOKEN: Telegram refused the token"
         ) from None
     sender.enable("telegram")
-    receiving.set()
     try:
-        await channel.receive(settings, stop)
+        await channel.receive(settings, stop, receiving)
     except InvalidToken:
         raise StartError(
             "bad setting FRONTLINE_TELEGRAM_TOKEN: Telegram refused the token"

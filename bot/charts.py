@@ -44,16 +44,22 @@ def render(picture: Picture, language: str, title: str) -> bytes:
     """The picture as PNG bytes: pre-shift completion by day on the left,
     the registers' counts on the right."""
     with rc_context({"font.family": [font_family(), "DejaVu Sans"], "axes.unicode_minus": False}):
-        figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
-        FigureCanvasAgg(figure)
-        left, right = figure.subplots(1, 2, width_ratios=[3, 2])
-        _checks(left, picture, language)
-        _registers(right, picture, language)
-        figure.suptitle(title, fontsize=13)
+        figure = draw(picture, language, title)
         out = io.BytesIO()
         figure.savefig(out, format="png", dpi=DPI, metadata={"Software": None})
         figure.clear()
     return out.getvalue()
+
+
+def draw(picture: Picture, language: str, title: str) -> Figure:
+    """The chart as a matplotlib figure, before it becomes pixels."""
+    figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    left, right = figure.subplots(1, 2, width_ratios=[3, 2])
+    _checks(left, picture, language)
+    _registers(right, picture, language)
+    figure.suptitle(title, fontsize=13)
+    return figure
 
 
 def _checks(axes: Axes, picture: Picture, language: str) -> None:
@@ -93,9 +99,12 @@ def _registers(axes: Axes, picture: Picture, language: str) -> None:
         ("stats.chart_hazards_overdue", picture.hazards_overdue, POOR),
         ("stats.chart_incidents", picture.incidents, POOR),
         ("stats.chart_drills", picture.drills, GOOD),
-        ("stats.chart_visits", picture.visits, MUTED),
-        ("stats.chart_visit_exceptions", picture.visit_exceptions, FAIR),
     ]
+    if picture.serves_clients:  # a row of zero home visits says nothing to a kitchen
+        rows += [
+            ("stats.chart_visits", picture.visits, MUTED),
+            ("stats.chart_visit_exceptions", picture.visit_exceptions, FAIR),
+        ]
     rows.reverse()  # barh draws bottom-up; read top-down
     values = [value for _, value, _ in rows]
     bars = axes.barh(range(len(rows)), values, color=[colour for _, _, colour in rows], height=0.6)

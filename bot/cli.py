@@ -184,14 +184,27 @@ def _parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--with-photos", action="store_true", help="XLSX: embed a thumbnail of each row's photo"
     )
-    out.add_argument("-o", "--output", type=Path, required=True, help="the file to write")
+    out.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="the file to write; a .zip holds the register and a photos/ folder it links to",
+    )
     out.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     out.set_defaults(run=_export)
 
     poster = commands.add_parser("poster", help="write an A4 sign-up poster with the bot's QR code")
     poster.add_argument("--unit", required=True, help="unit path, e.g. 物业服务中心/保安部")
     poster.add_argument(
-        "--link", help="what the QR code opens (default: https://t.me/<the bot's username>)"
+        "--channel",
+        choices=documents.POSTER_CHANNELS,
+        help="how people join (default: wecom when WeCom is configured, else telegram)",
+    )
+    poster.add_argument(
+        "--link",
+        help="what the QR code opens (default: FRONTLINE_WECOM_JOIN_URL for WeCom,"
+        " https://t.me/<the bot's username> for Telegram)",
     )
     poster.add_argument("-o", "--output", type=Path, required=True, help="the PDF to write")
     poster.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
@@ -505,12 +518,21 @@ async def _poster(settings: Settings, args: argparse.Namespace) -> int:
         unit = await app.db.read(lambda conn: people.unit_path(conn, unit_id))
     finally:
         await app.close()
-    link = args.link or await _bot_link(settings)
+    # A deployment on WeCom (mainland China, where Telegram does not reach) prints its join QR.
+    wecom = settings.wecom_enabled or settings.wecom_join_url is not None
+    channel = args.channel or ("wecom" if wecom else "telegram")
+    if channel == "wecom":
+        link = args.link or settings.wecom_join_url
+    else:
+        link = args.link or await _bot_link(settings)
     if not link:
-        print(t(lang, "documents.poster_no_link"), file=sys.stderr)
+        missing = (
+            "documents.poster_no_wecom_link" if channel == "wecom" else "documents.poster_no_link"
+        )
+        print(t(lang, missing), file=sys.stderr)
         return 2
     try:
-        args.output.write_bytes(documents.poster(unit, link))
+        args.output.write_bytes(documents.poster(unit, link, channel))
     except OSError as exc:
         print(t(lang, "documents.write_error", path=args.output, error=exc), file=sys.stderr)
         return 2
@@ -662,9 +684,9 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
                 media_dir=settings.media_path,
                 now=now,
             )
-            return export.export(
-                source, register, args.output, args.format, with_photos=args.with_photos
-            )
+            # A .zip carries the photos along, linked relatively.
+            writer = export.export_zip if args.output.suffix.lower() == ".zip" else export.export
+            return writer(source, register, args.output, args.format, with_photos=args.with_photos)
 
         rows = await app.db.read(write)
     finally:

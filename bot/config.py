@@ -45,12 +45,22 @@ class Settings(BaseSettings):
     wecom_aes_key: SecretStr | None = None
     wecom_listen: str = "127.0.0.1:8444"
     wecom_api_url: str = "https://qyapi.weixin.qq.com"
+    # The link behind the corp's join QR code (管理后台 → 成员加入), for the poster.
+    wecom_join_url: str | None = None
 
     @field_validator("telegram_api_url", "wecom_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if urlsplit(value).scheme not in ("http", "https"):
             raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("wecom_join_url")
+    @classmethod
+    def _web_link(cls, value: str | None) -> str | None:
+        parts = urlsplit(value) if value is not None else None
+        if parts is not None and (parts.scheme not in ("http", "https") or not parts.netloc):
+            raise ValueError("must be an http:// or https:// link")
         return value
 
     @field_validator("telegram_webhook_url")

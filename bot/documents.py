@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
 
 import segno
+from PIL import Image as PILImage
+from PIL import ImageOps
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -21,9 +28,18 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import (
+    Flowable,
+    Image,
+    KeepTogether,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
 
-from bot.i18n import t
+from bot.i18n import plain, t
 from bot.media import write_once
 from bot.store import hazards, incidents, people
 from schedules.clock import local_time_text, parse_iso
@@ -62,9 +78,26 @@ def font() -> str:
 
 # -- layout ---------------------------------------------------------------------------
 @dataclass(frozen=True)
+class Receipt:
+    """The tear-off slip (回执) under an order: the responsible side signs that
+    it received the order; later the re-inspection result is written in."""
+
+    title: str
+    cut: str
+    intro: str
+    received_by: str
+    received_on: str
+    result: str
+    passed: str
+    failed: str
+    inspector: str
+    inspected_on: str
+
+
+@dataclass(frozen=True)
 class Document:
-    """What a register document shows: a title, its number, labelled fields
-    and the people who sign it."""
+    """What a register document shows: a title, its number, labelled fields,
+    photos, the people who sign it and, for an order, its receipt."""
 
     title: str
     number: str
@@ -72,32 +105,117 @@ class Document:
     signatures: list[str]
     signature_note: str
     filename: str
+    zone: str  # the unit's: the document's times, and its date, are in it
+    photos: list[Path] = field(default_factory=list)  # image files, at most MAX_PHOTOS
+    photos_caption: str = ""
+    receipt: Receipt | None = None
+
+
+MAX_PHOTOS = 4  # thumbnails side by side across the page
+PHOTO_PIXELS = 600  # on the longer side: sharp at 4 cm, small in the file
+FRAME = A4[0] - 40 * mm  # the text width between the margins
+BODY_SIZE = 10.5
+CELL_PADDING = 6 + 6  # reportlab's default left and right cell padding, in points
 
 
 def _styles() -> tuple[ParagraphStyle, ParagraphStyle, ParagraphStyle]:
     name = font()
-    body = ParagraphStyle("body", fontName=name, fontSize=10.5, leading=15, wordWrap="CJK")
+    body = ParagraphStyle("body", fontName=name, fontSize=BODY_SIZE, leading=15, wordWrap="CJK")
     title = ParagraphStyle("title", parent=body, fontSize=20, leading=28, alignment=1)
     number = ParagraphStyle("number", parent=body, alignment=2)
     return body, title, number
 
 
+@cache
+def _glyphs() -> frozenset[int]:
+    embedded = pdfmetrics.getFont(font())
+    assert isinstance(embedded, TTFont)
+    return frozenset(embedded.face.charToGlyph)
+
+
+# Typesetters' mark for a character the font lacks (a rare name character,
+# 𠮷): the reader sees something is missing, rather than a silent gap.
+MISSING = "〓"
+
+
+def printable(value: str) -> str:
+    """Text as the font can print it: no emoji (‼️ would print as "!!" and a
+    gap), and MISSING for any other character the font has no glyph for."""
+    glyphs = _glyphs()
+    return "".join(c if c == "\n" or ord(c) in glyphs else MISSING for c in plain(value))
+
+
 def _text(value: str) -> str:
     """User text as paragraph content: markup escaped, line breaks kept."""
-    return escape(value).replace("\n", "<br/>")
+    return escape(printable(value)).replace("\n", "<br/>")
 
 
-def render(document: Document) -> bytes:
+def _fitting(labels: list[str], *, most: float) -> float:
+    """A column as wide as its widest label, so that no label wraps, up to `most`."""
+    widest = max(
+        (pdfmetrics.stringWidth(printable(x), font(), BODY_SIZE) for x in labels), default=0
+    )
+    return min(widest + CELL_PADDING + 2, most)
+
+
+def render(document: Document, *, created: datetime) -> bytes:
     """An A4 page (more if the texts are long): title, number, the fields as
-    a two-column table, then a line for each signature and its date."""
+    a two-column table, the photos, a line for each signature and its date,
+    and the receipt. `created` is the PDF's date, given in the unit's zone."""
     body, title, number = _styles()
-    label_width = 34 * mm
+    story: list[Flowable] = [
+        Paragraph(_text(document.title), title),
+        Paragraph(_text(document.number), number),
+        Spacer(1, 4 * mm),
+        _fields(document, body),
+    ]
+    if document.photos:
+        story += [
+            Spacer(1, 4 * mm),
+            KeepTogether(
+                [Paragraph(_text(document.photos_caption), body), _photo_row(document.photos)]
+            ),
+        ]
+    story += [Spacer(1, 4 * mm), _signatures(document, body)]
+    if document.receipt is not None:
+        story += [Spacer(1, 6 * mm), KeepTogether(_receipt(document.receipt, body))]
+    out = io.BytesIO()
+    template = SimpleDocTemplate(
+        out,
+        pagesize=A4,
+        leftMargin=20 * mm,
+        rightMargin=20 * mm,
+        topMargin=18 * mm,
+        bottomMargin=18 * mm,
+        title=printable(f"{document.title} {document.number}"),
+        invariant=1,  # the same content gives the same bytes but for the date
+    )
+    stamp = _pdf_date(created.astimezone(ZoneInfo(document.zone)))
+
+    def dated(canvas: Canvas, _document: object) -> None:
+        canvas.setDateFormatter(lambda *_ymdhms: stamp)
+
+    template.build(story, onFirstPage=dated, onLaterPages=dated)
+    return out.getvalue()
+
+
+def _pdf_date(moment: datetime) -> str:
+    """A PDF date with the zone's offset: D:20261127090000+08'00'."""
+    offset = moment.utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"{moment:D:%Y%m%d%H%M%S}{sign}{hours:02d}'{rest:02d}'"
+
+
+def _fields(document: Document, body: ParagraphStyle) -> Table:
+    label_width = _fitting([label for label, _ in document.fields], most=FRAME * 0.45)
     fields = Table(
         [
             [Paragraph(_text(label), body), Paragraph(_text(value or NOTHING), body)]
             for label, value in document.fields
         ],
-        colWidths=[label_width, A4[0] - 40 * mm - label_width],
+        colWidths=[label_width, FRAME - label_width],
     )
     fields.setStyle(
         TableStyle(
@@ -108,13 +226,48 @@ def render(document: Document) -> bytes:
             ]
         )
     )
+    return fields
+
+
+def _photo_row(files: list[Path]) -> Table:
+    """Up to four thumbnails side by side, each fitted into its quarter."""
+    width = FRAME / MAX_PHOTOS
+    box = (width - 4 * mm, 30 * mm)
+    cells: list[Any] = [_thumbnail(path, box) for path in files[:MAX_PHOTOS]]
+    cells += [""] * (MAX_PHOTOS - len(cells))
+    row = Table([cells], colWidths=[width] * MAX_PHOTOS, rowHeights=[box[1] + 2 * mm])
+    row.setStyle(
+        TableStyle([("ALIGN", (0, 0), (-1, -1), "CENTER"), ("VALIGN", (0, 0), (-1, -1), "MIDDLE")])
+    )
+    return row
+
+
+def _thumbnail(path: Path, box: tuple[float, float]) -> Image | str:
+    """A photo made small (a phone's 4000 px would make a 5 MB order), upright
+    as the phone held it, fitted into `box`; nothing if it cannot be read."""
+    try:
+        with PILImage.open(path) as original:
+            picture = ImageOps.exif_transpose(original).convert("RGB")
+    except (OSError, ValueError, PILImage.DecompressionBombError):
+        return ""
+    picture.thumbnail((PHOTO_PIXELS, PHOTO_PIXELS))
+    content = io.BytesIO()
+    picture.save(content, "JPEG", quality=80)
+    content.seek(0)
+    scale = min(box[0] / picture.width, box[1] / picture.height)
+    return Image(content, width=picture.width * scale, height=picture.height * scale)
+
+
+def _signatures(document: Document, body: ParagraphStyle) -> Table:
+    who_width = _fitting(document.signatures, most=FRAME * 0.4)
+    note_width = _fitting([document.signature_note], most=FRAME * 0.35)
     signatures = Table(
         [
             [Paragraph(_text(who), body), "", Paragraph(_text(document.signature_note), body)]
             for who in document.signatures
         ],
-        colWidths=[50 * mm, 70 * mm, 50 * mm],
-        rowHeights=[16 * mm] * len(document.signatures),
+        colWidths=[who_width, FRAME - who_width - note_width, note_width],
+        rowHeights=[12 * mm] * len(document.signatures),
     )
     signatures.setStyle(
         TableStyle(
@@ -124,39 +277,110 @@ def render(document: Document) -> bytes:
             ]
         )
     )
-    out = io.BytesIO()
-    template = SimpleDocTemplate(
-        out,
-        pagesize=A4,
-        leftMargin=20 * mm,
-        rightMargin=20 * mm,
-        topMargin=18 * mm,
-        bottomMargin=18 * mm,
-        title=f"{document.title} {document.number}",
-        invariant=1,  # the same content gives the same bytes, stored once
-    )
-    template.build(
+    return signatures
+
+
+def _receipt(receipt: Receipt, body: ParagraphStyle) -> list[Flowable]:
+    centred = ParagraphStyle("centred", parent=body, alignment=1)
+    heading = ParagraphStyle("heading", parent=centred, fontSize=14, leading=20)
+    small = ParagraphStyle("small", parent=centred, fontSize=8, leading=10)
+    who_width = _fitting([receipt.received_by, receipt.result, receipt.inspector], most=FRAME * 0.4)
+    note_width = _fitting([receipt.received_on, receipt.inspected_on], most=FRAME * 0.4)
+    line_width = FRAME - who_width - note_width
+
+    def cell(text: str) -> Paragraph:
+        return Paragraph(_text(text), body)
+
+    rows: list[list[Any]] = [
+        [cell(receipt.intro), "", ""],
+        [cell(receipt.received_by), "", cell(receipt.received_on)],
         [
-            Paragraph(_text(document.title), title),
-            Paragraph(_text(document.number), number),
-            Spacer(1, 4 * mm),
-            fields,
-            Spacer(1, 10 * mm),
-            signatures,
-        ]
+            cell(receipt.result),
+            Paragraph(_text(receipt.passed) + "&nbsp;" * 8 + _text(receipt.failed), body),
+            "",
+        ],
+        [cell(receipt.inspector), "", cell(receipt.inspected_on)],
+        ["", "", ""],  # keeps the last signature line off the border
+    ]
+    table = Table(
+        rows,
+        colWidths=[who_width, line_width, note_width],
+        rowHeights=[None, 12 * mm, 10 * mm, 12 * mm, 2 * mm],
     )
-    return out.getvalue()
+    table.setStyle(
+        TableStyle(
+            [
+                ("SPAN", (0, 0), (-1, 0)),
+                ("SPAN", (1, 2), (-1, 2)),
+                ("LINEBELOW", (1, 1), (1, 1), 0.5, colors.black),
+                ("LINEBELOW", (1, 3), (1, 3), 0.5, colors.black),
+                ("VALIGN", (0, 0), (-1, -1), "BOTTOM"),
+                ("BOX", (0, 0), (-1, -1), 0.5, colors.black),
+            ]
+        )
+    )
+    return [
+        Paragraph(_text(receipt.cut), small),
+        _CutLine(FRAME),
+        Spacer(1, 2 * mm),
+        Paragraph(_text(receipt.title), heading),
+        Spacer(1, 1 * mm),
+        table,
+    ]
+
+
+class _CutLine(Flowable):
+    """A dashed line across the page, where the receipt is cut off."""
+
+    def __init__(self, width: float) -> None:
+        super().__init__()
+        self.width, self.height = width, 2 * mm
+
+    def draw(self) -> None:
+        self.canv.setDash(4, 3)
+        self.canv.setLineWidth(0.5)
+        self.canv.line(0, self.height / 2, self.width, self.height / 2)
+
+
+# The creation date is the one part of a PDF that differs between two renders
+# of the same document; the file's name is the hash of the rest.
+_DATES = re.compile(rb"/(?:CreationDate|ModDate) \(D:[^)]*\)")
 
 
 def save(content: bytes, filename: str, folder: Path | None = None) -> str:
     """Write a document into the media folder (readable by the service's user
     only) under its content hash, keeping its name for the reader; return the
-    path relative to the folder, as attachments are given."""
+    path relative to the folder, as attachments are given. The same document
+    made again is stored once, with the date it was first made."""
     root = folder or media_dir()
-    digest = hashlib.sha256(content).hexdigest()[:24]
+    digest = hashlib.sha256(_DATES.sub(b"", content)).hexdigest()[:24]
     relative = Path(FOLDER) / digest / filename
     write_once(root, relative, lambda temporary: temporary.write_bytes(content))
     return relative.as_posix()
+
+
+def _photo_files(stored: list[str]) -> list[Path]:
+    """The media paths' files that are there, at most MAX_PHOTOS of them."""
+    root = media_dir().resolve()
+    files = []
+    for media_path in dict.fromkeys(stored):
+        candidate = (root / media_path).resolve()
+        if candidate.is_relative_to(root) and candidate.is_file():
+            files.append(candidate)
+        if len(files) == MAX_PHOTOS:
+            break
+    return files
+
+
+def _photos(language: str, stored: list[str], caption: str) -> tuple[list[Path], str]:
+    """The files to print and their caption: how many there are, and how many shown."""
+    files = _photo_files(stored)
+    if not files:
+        return [], ""
+    if len(files) < len(stored):
+        key = f"documents.{caption}_first"
+        return files, t(language, key, count=len(stored), shown=len(files))
+    return files, t(language, f"documents.{caption}", count=len(stored))
 
 
 # -- the rectification order -------------------------------------------------------------
@@ -175,6 +399,7 @@ def order_document(
         raise DocumentError(f"no rectification order {number}")
     zone = people.unit_timezone(conn, int(hazard["unit_id"]), default_timezone)
     funding = hazard["funding"]
+    photos, caption = _photos(language, _hazard_photos(hazard), "hazard_photos")
 
     def label(key: str) -> str:
         return t(language, f"documents.{key}")
@@ -204,15 +429,46 @@ def order_document(
         signatures=[label("sign_issuer"), label("sign_responsible"), label("sign_unit_head")],
         signature_note=label("sign_date"),
         filename=f"{order['number']}.pdf",
+        zone=zone,
+        photos=photos,
+        photos_caption=caption,
+        receipt=Receipt(
+            title=label("receipt_title"),
+            cut=label("receipt_cut"),
+            intro=t(
+                language,
+                "documents.receipt_intro",
+                order=order["number"],
+                hazard=hazard["number"],
+            ),
+            received_by=label("receipt_received_by"),
+            received_on=label("receipt_received_on"),
+            result=label("receipt_result"),
+            passed=label("receipt_passed"),
+            failed=label("receipt_failed"),
+            inspector=label("receipt_inspector"),
+            inspected_on=label("receipt_inspected_on"),
+        ),
     )
 
 
+def _hazard_photos(hazard: sqlite3.Row) -> list[str]:
+    if hazard["photos"]:
+        return [str(p) for p in json.loads(hazard["photos"])]
+    return [str(hazard["photo"])] if hazard["photo"] else []
+
+
 def order_pdf(
-    conn: sqlite3.Connection, number: str, language: str, *, default_timezone: str
+    conn: sqlite3.Connection,
+    number: str,
+    language: str,
+    *,
+    default_timezone: str,
+    now: datetime,
 ) -> str:
-    """The order's PDF in the media folder; its path, for an attachment."""
+    """The order's PDF in the media folder, dated `now`; its path, for an attachment."""
     document = order_document(conn, number, language, default_timezone=default_timezone)
-    return save(render(document), document.filename)
+    return save(render(document, created=now), document.filename)
 
 
 # -- the incident summary ----------------------------------------------------------------
@@ -241,6 +497,8 @@ def incident_document(
             at=local_time_text(parse_iso(incident["report_submitted_at"]), zone),
             by=_name(conn, incident["report_submitted_by"]),
         )
+    stored = [str(p) for p in json.loads(incident["photos"])] if incident["photos"] else []
+    photos, caption = _photos(language, stored, "incident_photos")
     hurt = str(incident["hurt_count"])
     if incident["hurt_names"]:
         hurt = f"{hurt}（{incident['hurt_names']}）"
@@ -284,23 +542,34 @@ def incident_document(
         signatures=[label("sign_reporter"), label("sign_safety"), label("sign_unit_head")],
         signature_note=label("sign_date"),
         filename=f"{incident['number']}.pdf",
+        zone=zone,
+        photos=photos,
+        photos_caption=caption,
     )
 
 
 def incident_pdf(
-    conn: sqlite3.Connection, incident: sqlite3.Row, language: str, *, default_timezone: str
+    conn: sqlite3.Connection,
+    incident: sqlite3.Row,
+    language: str,
+    *,
+    default_timezone: str,
+    now: datetime,
 ) -> str:
+    """The incident's record in the media folder, dated `now`; its path."""
     document = incident_document(conn, incident, language, default_timezone=default_timezone)
-    return save(render(document), document.filename)
+    return save(render(document, created=now), document.filename)
 
 
 # -- the sign-up poster ------------------------------------------------------------------
 POSTER_LANGUAGES = ("zh-CN", "en")
+POSTER_CHANNELS = ("telegram", "wecom")
 
 
-def poster(unit: str, link: str) -> bytes:
-    """An A4 poster for a unit's notice board: the unit, a QR code of the bot's
-    link, and the three steps to sign up, in Chinese with English below."""
+def poster(unit: str, link: str, channel: str = "telegram") -> bytes:
+    """An A4 poster for a unit's notice board: the unit, a QR code of the
+    link (the Telegram bot's, or the WeCom corp's join link), and the three
+    steps to sign up on that channel, in Chinese with English below."""
     name = font()
     width, height = A4
     out = io.BytesIO()
@@ -312,17 +581,18 @@ def poster(unit: str, link: str) -> bytes:
     page.setFont(name, 14)
     page.drawCentredString(width / 2, top - 10 * mm, t("en", "documents.poster_title"))
     page.setFont(name, 18)
-    page.drawCentredString(width / 2, top - 22 * mm, unit)
+    page.drawCentredString(width / 2, top - 22 * mm, printable(unit))
     side = 90 * mm
     _draw_qr(page, link, (width - side) / 2, top - 30 * mm - side, side)
     page.setFont(name, 9)
     page.drawCentredString(width / 2, top - 36 * mm - side, link)
     y = top - 50 * mm - side
+    steps = "poster_step" if channel == "telegram" else f"poster_{channel}_step"
     for step in (1, 2, 3):
         page.setFont(name, 15)
-        page.drawString(25 * mm, y, t("zh-CN", f"documents.poster_step{step}"))
+        page.drawString(25 * mm, y, t("zh-CN", f"documents.{steps}{step}"))
         page.setFont(name, 11)
-        page.drawString(25 * mm, y - 6.5 * mm, t("en", f"documents.poster_step{step}"))
+        page.drawString(25 * mm, y - 6.5 * mm, t("en", f"documents.{steps}{step}"))
         y -= 18 * mm
     page.showPage()
     page.save()

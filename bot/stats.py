@@ -84,6 +84,7 @@ class Picture:
     drills: int
     visits: int
     visit_exceptions: int
+    serves_clients: bool = False  # home visits are a register of these units
 
     @property
     def checks_done(self) -> int:
@@ -127,4 +128,5 @@ def gather(
         drills=stats.drills_held(conn, unit_ids, since, until),
         visits=visits,
         visit_exceptions=exceptions,
+        serves_clients=stats.has_clients(conn, unit_ids) or visits > 0,
     )

@@ -315,7 +315,7 @@ def send_orders(ctx: Ctx, row: sqlite3.Row, wanted: str) -> None:
             order=number,
             attachments=(
                 documents.order_pdf(
-                    ctx.conn, number, ctx.lang, default_timezone=ctx.default_timezone
+                    ctx.conn, number, ctx.lang, default_timezone=ctx.default_timezone, now=ctx.now
                 ),
             ),
         )
@@ -916,7 +916,9 @@ def on_requirement(ctx: Ctx, inbound: Inbound) -> None:
         hazard=row["number"],
         deadline=when,
         attachments=(
-            documents.order_pdf(ctx.conn, number, ctx.lang, default_timezone=ctx.default_timezone),
+            documents.order_pdf(
+                ctx.conn, number, ctx.lang, default_timezone=ctx.default_timezone, now=ctx.now
+            ),
         ),
     )
     responsible = _responsible(ctx, moved)
@@ -928,7 +930,7 @@ def on_requirement(ctx: Ctx, inbound: Inbound) -> None:
         "hazard.order_yours",
         "order",
         documents_for=lambda language: documents.order_pdf(
-            ctx.conn, number, language, default_timezone=ctx.default_timezone
+            ctx.conn, number, language, default_timezone=ctx.default_timezone, now=ctx.now
         ),
         order=number,
         deadline=when,

@@ -172,7 +172,7 @@ def send_pdf(ctx: Ctx, incident: sqlite3.Row) -> None:
         number=incident["number"],
         attachments=(
             documents.incident_pdf(
-                ctx.conn, incident, ctx.lang, default_timezone=ctx.default_timezone
+                ctx.conn, incident, ctx.lang, default_timezone=ctx.default_timezone, now=ctx.now
             ),
         ),
     )

@@ -13,6 +13,7 @@ a plain string. The forms are CLDR's categories: English has `one` and
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable
 from functools import cache
@@ -80,3 +81,20 @@ def t(language: str, key: str, **params: Any) -> str:
     if text is None:
         raise KeyError(key)
     return text.format(**params)
+
+
+# Pictographs, dingbats and the marks that make a character an emoji (‼️ ⚙️ 1️⃣).
+_EMOJI = re.compile(
+    ".\ufe0f|[\U0001f000-\U0001faff\u2600-\u27bf\u203c\u2049\u231a\u231b\u23e9-\u23fa"
+    "\u25aa\u25ab\u25b6\u25c0\u25fb-\u25fe\u2b05-\u2b07\u2b1b\u2b1c\u2b50\u2b55"
+    "\U000e0020-\U000e007f\u200d\u20e3\ufe0e\ufe0f]"
+)
+_SPACES = re.compile(r"[ \t]{2,}")
+
+
+def plain(text: str) -> str:
+    """`text` without emoji, for paper and spreadsheets: a printer's font
+    has no pictures, and shows ‼️ as "!!" and a gap."""
+    if text.isascii():
+        return text
+    return "\n".join(_SPACES.sub(" ", _EMOJI.sub("", line)).strip() for line in text.split("\n"))

@@ -19,6 +19,15 @@ def all_units(conn: sqlite3.Connection) -> list[int]:
     return [int(row[0]) for row in conn.execute("SELECT id FROM units ORDER BY id").fetchall()]
 
 
+def has_clients(conn: sqlite3.Connection, unit_ids: list[int]) -> bool:
+    """Whether any of the units serves elder-care clients (home visits are theirs)."""
+    row = conn.execute(
+        f"SELECT 1 FROM clients WHERE active = 1 AND unit_id IN ({_in(unit_ids)}) LIMIT 1",
+        unit_ids,
+    ).fetchone()
+    return row is not None
+
+
 def active_staff(conn: sqlite3.Connection, unit_ids: list[int]) -> int:
     row = conn.execute(
         f"SELECT COUNT(*) FROM staff WHERE active = 1 AND unit_id IN ({_in(unit_ids)})", unit_ids

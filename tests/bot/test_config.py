@@ -46,6 +46,8 @@ def test_defaults() -> None:
         ("FRONTLINE_LANGUAGE", "fr"),
         ("FRONTLINE_LOG_LEVEL", "chatty"),
         ("FRONTLINE_DB", ""),
+        ("FRONTLINE_WECOM_JOIN_URL", "work.weixin.qq.com/join/abc"),
+        ("FRONTLINE_WECOM_JOIN_URL", "javascript:alert(1)"),
     ],
 )
 def test_bad_variable_stops_with_one_line_naming_it(

@@ -5,11 +5,13 @@ poster names its unit and the three steps; `frontline poster` fails in one line.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import demo_database
+from conftest import START, demo_database
 from pypdf import PdfReader
 
 from bot import cli, documents
@@ -114,7 +116,7 @@ async def test_the_order_carries_the_regulation_fields_in_chinese(
 ) -> None:
     path = await app.db.transaction(
         lambda conn: documents.order_pdf(
-            conn, seed_order(conn, org), "zh-CN", default_timezone=ZONE
+            conn, seed_order(conn, org), "zh-CN", default_timezone=ZONE, now=START
         )
     )
     assert path.endswith("/ZG-2026-001.pdf")
@@ -161,12 +163,15 @@ async def test_the_order_in_english_and_the_same_order_is_stored_once(
 ) -> None:
     number = await app.db.transaction(lambda conn: seed_order(conn, org))
     english = await app.db.read(
-        lambda conn: documents.order_pdf(conn, number, "en", default_timezone=ZONE)
+        lambda conn: documents.order_pdf(conn, number, "en", default_timezone=ZONE, now=START)
     )
+    later = START + timedelta(days=2)
     again = await app.db.read(
-        lambda conn: documents.order_pdf(conn, number, "en", default_timezone=ZONE)
+        lambda conn: documents.order_pdf(conn, number, "en", default_timezone=ZONE, now=later)
     )
-    assert english == again
+    assert english == again  # kept once, with the date it was first made
+    metadata = PdfReader(tmp_path / "media" / again).metadata
+    assert metadata is not None and metadata.creation_date == START
     text = pdf_text(tmp_path / "media" / english)
     assert "Hazard rectification order" in text and "Responsible person" in text
     assert "1200.50 CNY" in text and "配电箱门锁损坏" in text
@@ -177,7 +182,7 @@ async def test_the_incident_record_carries_investigation_actions_and_report(
 ) -> None:
     path = await app.db.transaction(
         lambda conn: documents.incident_pdf(
-            conn, seed_incident(conn, org), "zh-CN", default_timezone=ZONE
+            conn, seed_incident(conn, org), "zh-CN", default_timezone=ZONE, now=START
         )
     )
     text = pdf_text(tmp_path / "media" / path)
@@ -210,7 +215,7 @@ async def test_the_incident_record_is_in_the_deployments_default_zone(
 ) -> None:
     path = await app.db.transaction(
         lambda conn: documents.incident_pdf(
-            conn, seed_incident(conn, org), "zh-CN", default_timezone="Asia/Urumqi"
+            conn, seed_incident(conn, org), "zh-CN", default_timezone="Asia/Urumqi", now=START
         )
     )
     text = pdf_text(tmp_path / "media" / path)
@@ -224,7 +229,7 @@ async def test_user_text_is_printed_as_written_not_read_as_markup(
     def seed(conn: sqlite3.Connection) -> str:
         number = seed_order(conn, org)
         conn.execute("UPDATE rectification_orders SET requirement = '<b>加锁</b> & 贴标识'")
-        return documents.order_pdf(conn, number, "zh-CN", default_timezone=ZONE)
+        return documents.order_pdf(conn, number, "zh-CN", default_timezone=ZONE, now=START)
 
     path = await app.db.transaction(seed)
     assert "<b>加锁</b> & 贴标识" in pdf_text(tmp_path / "media" / path)
@@ -283,5 +288,200 @@ def test_frontline_poster_refuses_in_one_line(
 async def test_an_unknown_order_is_a_document_error(app: App) -> None:
     with pytest.raises(documents.DocumentError):
         await app.db.read(
-            lambda conn: documents.order_pdf(conn, "ZG-2026-999", "zh-CN", default_timezone=ZONE)
+            lambda conn: documents.order_pdf(
+                conn, "ZG-2026-999", "zh-CN", default_timezone=ZONE, now=START
+            )
         )
+
+
+def photos_in_media(tmp_path: Path, count: int) -> list[str]:
+    """`count` phone-sized photos in the media folder; their media paths."""
+    import io
+
+    from PIL import Image
+
+    from bot.media import store_bytes
+
+    paths = []
+    for n in range(count):
+        content = io.BytesIO()
+        Image.new("RGB", (1600, 1200), (40 * n, 90, 160)).save(content, "JPEG")
+        paths.append(store_bytes(tmp_path / "media", content.getvalue(), ".jpg"))
+    return paths
+
+
+def lines(path: Path) -> list[str]:
+    return [line.strip() for line in pdf_text(path).split("\n")]
+
+
+async def test_a_document_is_dated_when_it_was_made(
+    app: App, org: dict[str, int], tmp_path: Path
+) -> None:
+    def make(conn: sqlite3.Connection) -> tuple[str, str]:
+        order = documents.order_pdf(
+            conn, seed_order(conn, org), "zh-CN", default_timezone=ZONE, now=START
+        )
+        record = documents.incident_pdf(
+            conn, seed_incident(conn, org), "zh-CN", default_timezone=ZONE, now=START
+        )
+        return order, record
+
+    for path in await app.db.transaction(make):
+        metadata = PdfReader(tmp_path / "media" / path).metadata
+        assert metadata is not None and metadata.creation_date == START  # 09:00 in Shanghai
+        assert metadata.creation_date.utcoffset() == timedelta(hours=8)
+
+
+async def test_emoji_never_print_as_bangs_and_a_gap(
+    app: App, org: dict[str, int], tmp_path: Path
+) -> None:
+    def make(conn: sqlite3.Connection) -> str:
+        number = seed_order(conn, org)
+        conn.execute(
+            "UPDATE hazards SET severity = 'major', description = ?",
+            ("配电箱门锁损坏 🔥 门关不上‼️ 吉𠮷",),
+        )
+        return documents.order_pdf(conn, number, "zh-CN", default_timezone=ZONE, now=START)
+
+    text = pdf_text(tmp_path / "media" / await app.db.transaction(make))
+    assert "重大隐患" in text and "配电箱门锁损坏 门关不上" in text
+    assert "吉〓" in text  # a character the font lacks is marked, not left out
+    for mark in ("‼", "!!", "🔥", "\ufe0f", "\x00"):
+        assert mark not in text, repr(mark)
+
+
+async def test_signature_dates_have_blanks_to_write_in(
+    app: App, org: dict[str, int], tmp_path: Path
+) -> None:
+    def make(conn: sqlite3.Connection) -> tuple[str, str]:
+        number = seed_order(conn, org)
+        return (
+            documents.order_pdf(conn, number, "zh-CN", default_timezone=ZONE, now=START),
+            documents.order_pdf(conn, number, "en", default_timezone=ZONE, now=START),
+        )
+
+    chinese, english = await app.db.transaction(make)
+    assert pdf_text(tmp_path / "media" / chinese).count("日期：____年__月__日") >= 3
+    assert pdf_text(tmp_path / "media" / english).count("Date: ________") >= 3
+
+
+async def test_the_order_carries_up_to_four_photos_and_a_receipt(
+    app: App, org: dict[str, int], tmp_path: Path
+) -> None:
+    photos = photos_in_media(tmp_path, 5)
+
+    def make(conn: sqlite3.Connection) -> str:
+        number = seed_order(conn, org)
+        conn.execute("UPDATE hazards SET photos = ?", (json.dumps(photos),))
+        return documents.order_pdf(conn, number, "zh-CN", default_timezone=ZONE, now=START)
+
+    path = tmp_path / "media" / await app.db.transaction(make)
+    images = [image for page in PdfReader(path).pages for image in page.images]
+    assert len(images) == 4
+    assert all(max(image.image.size) <= 800 for image in images)  # thumbnails, not 1600 px
+    assert path.stat().st_size < 400_000
+    text = pdf_text(path)
+    assert "隐患照片（共 5 张，附前 4 张）" in text
+    receipt = ("回执", "签收人（签字）", "签收日期：____年__月__日", "复查结果", "复查人（签字）")
+    for label in receipt:
+        assert label in text, label
+
+
+async def test_the_incident_record_carries_its_photos(
+    app: App, org: dict[str, int], tmp_path: Path
+) -> None:
+    photos = photos_in_media(tmp_path, 2)
+
+    def make(conn: sqlite3.Connection) -> str:
+        incident = seed_incident(conn, org)
+        conn.execute("UPDATE incidents SET photos = ?", (json.dumps(photos),))
+        row = incidents.get(conn, int(incident["id"]))
+        assert row is not None
+        return documents.incident_pdf(conn, row, "en", default_timezone=ZONE, now=START)
+
+    path = tmp_path / "media" / await app.db.transaction(make)
+    assert sum(len(page.images) for page in PdfReader(path).pages) == 2
+    assert "Photos (2)" in pdf_text(path)
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+async def test_no_label_is_broken(
+    app: App, org: dict[str, int], tmp_path: Path, language: str
+) -> None:
+    def make(conn: sqlite3.Connection) -> tuple[documents.Document, ...]:
+        number = seed_order(conn, org)
+        incident = seed_incident(conn, org)
+        return (
+            documents.order_document(conn, number, language, default_timezone=ZONE),
+            documents.incident_document(conn, incident, language, default_timezone=ZONE),
+        )
+
+    for document in await app.db.read(make):
+        out = tmp_path / "document.pdf"
+        out.write_bytes(documents.render(document, created=START))
+        printed = lines(out)
+        for label, _ in document.fields:
+            assert label in printed, label  # a whole line: neither wrapped nor split
+        for signature in document.signatures:
+            assert signature in printed, signature
+
+
+JOIN = "https://work.weixin.qq.com/join/QRCODE-abc123"
+
+
+@pytest.fixture
+def wecom(monkeypatch: pytest.MonkeyPatch, no_telegram: None) -> None:
+    """A deployment in mainland China: WeCom configured, Telegram not."""
+    for name, value in (
+        ("CORP_ID", "ww0123456789abcdef"),
+        ("AGENT_ID", "1000002"),
+        ("SECRET", "s"),
+        ("TOKEN", "t"),
+        ("AES_KEY", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"),
+    ):
+        monkeypatch.setenv(f"FRONTLINE_WECOM_{name}", value)
+
+
+def test_with_wecom_the_poster_carries_the_apps_join_link(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    wecom: None,
+) -> None:
+    monkeypatch.setenv("FRONTLINE_WECOM_JOIN_URL", JOIN)
+    db = demo_database(tmp_path / "d.db")
+    out = tmp_path / "poster.pdf"
+    status = cli.main(["poster", "--unit", "物业服务中心/保安部", "-o", str(out), "--db", str(db)])
+    assert status == 0, capsys.readouterr().err
+    text = pdf_text(out)
+    assert JOIN in text and "t.me" not in text
+    assert "企业微信" in text and "WeCom" in text
+    assert "分享手机号" not in text and "Share phone number" not in text  # Telegram's step
+    assert "/check" in text
+
+
+def test_with_wecom_and_no_join_link_the_poster_says_which_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], wecom: None
+) -> None:
+    db = demo_database(tmp_path / "d.db")
+    capsys.readouterr()
+    out = tmp_path / "poster.pdf"
+    status = cli.main(["poster", "--unit", "物业服务中心/保安部", "-o", str(out), "--db", str(db)])
+    err = capsys.readouterr().err
+    assert status == 2 and "FRONTLINE_WECOM_JOIN_URL" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_the_telegram_poster_can_still_be_asked_for_beside_wecom(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    wecom: None,
+) -> None:
+    monkeypatch.setenv("FRONTLINE_WECOM_JOIN_URL", JOIN)
+    db = demo_database(tmp_path / "d.db")
+    out = tmp_path / "poster.pdf"
+    args = ["poster", "--unit", "物业服务中心/保安部", "--channel", "telegram"]
+    assert cli.main([*args, "--link", "https://t.me/fl_bot", "-o", str(out), "--db", str(db)]) == 0
+    text = pdf_text(out)
+    assert "https://t.me/fl_bot" in text and "分享手机号" in text and JOIN not in text

@@ -151,3 +151,48 @@ async def test_picture_comes_in_the_supervisors_language(
     assert len(rows) == 1
     assert "2026-11-23 to 2026-11-29" in rows[0]["text"]
     assert "Pre-shift checks done: 0% (0 of 28 expected)" in rows[0]["text"]
+
+
+def drawn(app_conn: sqlite3.Connection, unit: str, now: datetime) -> tuple[list[str], list[str]]:
+    """This week's chart for `unit` and the units below it: the labels on the
+    completion bars, and the registers the right side counts."""
+    from bot import charts
+    from bot.stats import gather, week_of
+
+    unit_id = people.unit_id(app_conn, unit)
+    assert unit_id is not None
+    units = people.subtree_units(app_conn, unit_id)
+    picture = gather(app_conn, units, week_of(now.date()), "Asia/Shanghai", now)
+    figure = charts.draw(picture, "zh-CN", unit)
+    checks, registers = figure.axes
+    bar_labels = [text.get_text() for text in checks.texts]
+    counted = [label.get_text() for label in registers.get_yticklabels()]
+    return bar_labels, counted
+
+
+async def test_days_still_to_come_are_blank_not_zero(org: dict[str, int], app: App) -> None:
+    # Wednesday 25 Nov, 10:00 in Shanghai: Monday to Wednesday have been.
+    wednesday = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+    await app.db.transaction(lambda conn: seed_last_week(conn, org))
+    bar_labels, _ = await app.db.read(lambda conn: drawn(conn, "物业服务中心/保安部", wednesday))
+    assert bar_labels == ["1/4", "2/4", "0/4"]  # Thursday to Sunday: no bar, no 0 %
+
+
+async def test_home_visit_bars_only_for_units_that_have_clients(
+    org: dict[str, int], app: App
+) -> None:
+    def seed(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO clients (number, name, address, unit_id, services, created_at,"
+            " updated_at) VALUES ('K001', '王桂芳', '福建中路 120 弄', ?, '[]', ?, ?)",
+            (people.unit_id(conn, "物业服务中心/长者服务中心/上门服务组"), "2026-11-01", "x"),
+        )
+
+    await app.db.transaction(seed)
+    friday = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+    _, guards = await app.db.read(lambda conn: drawn(conn, "物业服务中心/保安部", friday))
+    _, carers = await app.db.read(lambda conn: drawn(conn, "物业服务中心/长者服务中心", friday))
+    _, everyone = await app.db.read(lambda conn: drawn(conn, "物业服务中心", friday))
+    assert "新增隐患" in guards and "上门服务" not in guards and "服务异常" not in guards
+    assert "上门服务" in carers and "服务异常" in carers
+    assert "上门服务" in everyone

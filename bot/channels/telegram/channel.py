@@ -159,13 +159,17 @@ class TelegramChannel:
             delay = min(CONNECT_BACKOFF[1], delay * 2)
         return False
 
-    async def receive(self, settings: TelegramSettings, stop: asyncio.Event) -> None:
+    async def receive(
+        self, settings: TelegramSettings, stop: asyncio.Event, ready: asyncio.Event | None = None
+    ) -> None:
         """Take updates until `stop` is set: from our webhook endpoint if one is
-        configured, else by long polling."""
+        configured, else by long polling. `ready` is set once Telegram knows
+        where updates go (the webhook registered, or any webhook removed)."""
+        ready = ready or asyncio.Event()
         if settings.webhook_url:
-            await self._serve_webhook(settings, stop)
+            await self._serve_webhook(settings, stop, ready)
         else:
-            await self._poll(settings, stop)
+            await self._poll(settings, stop, ready)
 
     async def close(self) -> None:
         await self.application.shutdown()
@@ -179,12 +183,15 @@ class TelegramChannel:
         event = update.update_id if isinstance(update, Update) else "-"
         log.error("telegram update failed event=%s", event, exc_info=context.error)
 
-    async def _poll(self, settings: TelegramSettings, stop: asyncio.Event) -> None:
+    async def _poll(
+        self, settings: TelegramSettings, stop: asyncio.Event, ready: asyncio.Event
+    ) -> None:
         """Long polling with the offset held back until a batch is committed:
         after a crash or a busy store Telegram hands the batch over again and
         the engine drops what it already processed."""
         bot = self.application.bot
         await self._call_with_backoff(stop, "deleteWebhook", bot.delete_webhook)
+        ready.set()
         offset: int | None = None
         delay = POLL_BACKOFF[0]
         while not stop.is_set():
@@ -225,7 +232,9 @@ class TelegramChannel:
             with contextlib.suppress(TelegramError):
                 await _get_updates(bot, offset, 0)
 
-    async def _serve_webhook(self, settings: TelegramSettings, stop: asyncio.Event) -> None:
+    async def _serve_webhook(
+        self, settings: TelegramSettings, stop: asyncio.Event, ready: asyncio.Event
+    ) -> None:
         assert settings.webhook_url is not None
         path = urlsplit(settings.webhook_url).path or "/"
         app = web.Application(client_max_size=MAX_WEBHOOK_BODY)
@@ -246,6 +255,7 @@ class TelegramChannel:
                 ),
             )
             log.info("telegram webhook listening on %s%s", settings.listen, path)
+            ready.set()
             await stop.wait()
         finally:
             await runner.cleanup()
