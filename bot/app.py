@@ -64,11 +64,13 @@ class App:
         media_dir: Path | None = None,
         ready: Collection[str] | None = None,
         served: Collection[str] | None = None,
+        web_url: str | None = None,
     ) -> App:
         """`ready`: the channels whose transports can deliver now (default all);
         `serve` enables each once its transport has started. `served`: the
         channels this deployment delivers on, so that nobody's message is
-        routed to one it does not run (None: any, for tests and commands)."""
+        routed to one it does not run (None: any, for tests and commands).
+        `web_url`: the desk's public base, for the links `/web` sends."""
         load_all()  # a bad checklist file stops the start, not the first /check
         clock = clock or SystemClock()
         charts.configure(media_dir or Path(db_path).parent / "media")
@@ -84,7 +86,7 @@ class App:
         )
         engine = Engine(
             db,
-            build_router(),
+            build_router(web_url=web_url),
             clock,
             default_language=language,
             default_timezone=timezone,
@@ -196,6 +198,7 @@ async def serve(
             media_dir=settings.media_path,
             ready=(),
             served=frozenset(transports),
+            web_url=settings.web_url,
         )
         stack.push_async_callback(app.close)
         await app.recover()

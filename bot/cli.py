@@ -234,7 +234,11 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
 async def _chat(settings: Settings, args: argparse.Namespace) -> int:
     transport = ConsoleTransport(sys.stdout)
     app = await App.open(
-        settings.db, {CHANNEL: transport}, language=settings.language, timezone=settings.timezone
+        settings.db,
+        {CHANNEL: transport},
+        language=settings.language,
+        timezone=settings.timezone,
+        web_url=settings.web_url,
     )
     try:
         staff = await _one_person(app, args.who, settings.language)
