@@ -29,6 +29,8 @@ from bot.engine import Engine
 from bot.sender import Sender, Transport
 from bot.store import instance, outbox
 from bot.store.db import Database
+from bot.web.app import opened, serve_desk
+from bot.web.context import Desk
 from handlers.checklists import load_all
 from handlers.router import build_router, menu
 from schedules import drills as drill_reminders
@@ -217,6 +219,9 @@ async def serve(
             )
             callbacks = WeComChannel(crypto, wecom, app.engine, app.db, settings.media_path, cards)
             lives[WECOM] = partial(_wecom_life, callbacks, settings.wecom_listen, app.sender, stop)
+        if settings.web_url is not None:
+            the_desk = await stack.enter_async_context(desk_for(app.db, settings, clock))
+            lives["web"] = partial(_desk_life, the_desk, settings.web_listen, stop)
         sender = asyncio.create_task(app.sender.run(), name="sender")
         receiving = {name: asyncio.Event() for name in lives}
         tasks = [
@@ -299,6 +304,27 @@ async def _wecom_life(
         await stop.wait()
     finally:
         await channel.stop()
+
+
+def desk_for(
+    db: Database, settings: Settings, clock: Clock | None = None
+) -> contextlib.AbstractAsyncContextManager[Desk]:
+    """The desk (bot/web/) on this database, as the settings say."""
+    return opened(
+        db,
+        web_url=settings.web_url or "",
+        clock=clock or SystemClock(),
+        default_timezone=settings.timezone,
+        default_language=settings.language,
+        media_dir=settings.media_path,
+        drills_per_year=duty_book.drill_rules().min_planned,
+    )
+
+
+async def _desk_life(
+    the_desk: Desk, listen: str, stop: asyncio.Event, receiving: asyncio.Event
+) -> None:
+    await serve_desk(the_desk, listen, stop, started=receiving)
 
 
 def wecom_api(settings: Settings) -> WeComAPI:

@@ -28,15 +28,21 @@ class Link:
     active: bool  # the person is still on the roster
 
 
+_LINK = (
+    "SELECT l.staff_id, l.expires_at, l.used_at, s.active FROM desk_links l"
+    " JOIN staff s ON s.id = l.staff_id WHERE l.token_hash = ?"
+)
+
+
 def link(conn: sqlite3.Connection, token_hash: str) -> Link | None:
-    row = conn.execute(
-        "SELECT l.staff_id, l.expires_at, l.used_at, s.active FROM desk_links l"
-        " JOIN staff s ON s.id = l.staff_id WHERE l.token_hash = ?",
-        (token_hash,),
-    ).fetchone()
-    if row is None:
-        return None
-    return Link(int(row[0]), str(row[1]), row[2], bool(row[3]))
+    row = conn.execute(_LINK, (token_hash,)).fetchone()
+    return Link(int(row[0]), str(row[1]), row[2], bool(row[3])) if row else None
+
+
+async def read_link(conn: aiosqlite.Connection, token_hash: str) -> Link | None:
+    async with conn.execute(_LINK, (token_hash,)) as cursor:
+        row = await cursor.fetchone()
+    return Link(int(row[0]), str(row[1]), row[2], bool(row[3])) if row else None
 
 
 def use_link(conn: sqlite3.Connection, token_hash: str, now: str) -> bool:
