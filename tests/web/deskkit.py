@@ -4,7 +4,6 @@ in with a one-time link the way `/web` makes them."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -66,8 +65,8 @@ class Browser:
         return await self.client.post(path, data=data, allow_redirects=False)
 
 
-@pytest.fixture
-async def desk(app: App, clock: FakeClock, tmp_path: Path) -> AsyncIterator[Desk]:
+@pytest.fixture(name="desk")
+async def desk_fixture(app: App, clock: FakeClock, tmp_path: Path) -> AsyncIterator[Desk]:
     async with opened(
         app.db,
         web_url=URL,
@@ -80,8 +79,8 @@ async def desk(app: App, clock: FakeClock, tmp_path: Path) -> AsyncIterator[Desk
         yield the_desk
 
 
-@pytest.fixture
-async def browser(desk: Desk) -> AsyncIterator[Callable[[], Any]]:
+@pytest.fixture(name="browser")
+async def browser_fixture(desk: Desk) -> AsyncIterator[Callable[[], Any]]:
     clients: list[TestClient[Any, Any]] = []
 
     async def make() -> Browser:
@@ -127,9 +126,11 @@ async def report(
                 "UPDATE hazards SET status = 'assigned', responsible_id = ? WHERE id = ?",
                 (responsible, hazard_id),
             )
-        return str(conn.execute("SELECT number FROM hazards WHERE id = ?", (hazard_id,)).fetchone()[0])
+        return str(
+            conn.execute("SELECT number FROM hazards WHERE id = ?", (hazard_id,)).fetchone()[0]
+        )
 
     return await app.db.transaction(file)
 
 
-__all__ = ["URL", "Browser", "json", "report"]
+__all__ = ["URL", "Browser", "browser_fixture", "desk_fixture", "report"]
