@@ -53,7 +53,8 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         response = page(request, "error.html", status=exc.status, status_code=exc.status)
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # Same-origin: our own form posts then carry their Origin (no-referrer makes it "null").
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"

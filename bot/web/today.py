@@ -283,12 +283,12 @@ async def page_wall(request: web.Request) -> web.Response:
             limit=8,
             offset=0,
         )
-    tops = [row for row in view.rows if row.depth == 1] or view.rows[:1]
+    tops = [row for row in view.rows if row.depth <= 1]
     return page(
         request,
         "wall.html",
         view=view,
-        units=tops[:12],
+        units=tops[:14],
         overdue=overdue,
         paths={line.unit_id: viewer.access.tree.path(line.unit_id) for line in overdue},
         updated=_clock(now, the_desk),

@@ -214,7 +214,7 @@ async def test_every_page_carries_the_security_headers(
         assert headers["Content-Security-Policy"].startswith("default-src 'self'"), path
         assert "unsafe-inline" not in headers["Content-Security-Policy"]
         assert headers["X-Content-Type-Options"] == "nosniff"
-        assert headers["Referrer-Policy"] == "no-referrer"
+        assert headers["Referrer-Policy"] == "same-origin"
         assert headers["X-Frame-Options"] == "DENY"
 
 
