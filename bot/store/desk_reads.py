@@ -111,7 +111,7 @@ async def active_per_unit(conn: Conn) -> dict[int, int]:
 async def on_leave_per_unit(conn: Conn, local_date: str) -> dict[int, int]:
     rows = await _all(
         conn,
-        "SELECT s.unit_id, COUNT(*) FROM leave l JOIN staff s ON s.id = l.staff_id"
+        "SELECT s.unit_id, COUNT(*) FROM leave l CROSS JOIN staff s ON s.id = l.staff_id"
         " WHERE s.active = 1 AND l.until_date >= ? GROUP BY s.unit_id",
         (local_date,),
     )
@@ -197,16 +197,30 @@ class RunningReport:
     report_due_at: str
 
 
-async def running_reports(conn: Conn, unit_ids: Sequence[int] | None) -> list[RunningReport]:
+async def running_reports(
+    conn: Conn, unit_ids: Sequence[int] | None, limit: int
+) -> list[RunningReport]:
+    """The `limit` incidents whose report is due soonest (or most overdue)."""
     ids = list(unit_ids or ())
     within = "" if unit_ids is None else f" AND unit_id IN ({_marks(ids)})"
     rows = await _all(
         conn,
         "SELECT id, number, unit_id, kind, occurred_at, report_due_at FROM incidents"
-        f" WHERE report_submitted_at IS NULL{within} ORDER BY report_due_at",
-        ids,
+        f" WHERE report_submitted_at IS NULL{within} ORDER BY report_due_at LIMIT ?",
+        (*ids, limit),
     )
     return [RunningReport(int(r[0]), str(r[1]), int(r[2]), str(r[3]), r[4], r[5]) for r in rows]
+
+
+async def reports_per_unit(conn: Conn, now: str) -> dict[int, tuple[int, int]]:
+    """Per unit: incidents whose report is not yet submitted, and how many of them are late."""
+    rows = await _all(
+        conn,
+        "SELECT unit_id, COUNT(*), SUM(report_due_at < ?) FROM incidents"
+        " WHERE report_submitted_at IS NULL GROUP BY unit_id",
+        (now,),
+    )
+    return {int(r[0]): (int(r[1]), int(r[2] or 0)) for r in rows}
 
 
 async def drills_done_per_unit(conn: Conn, since: str, until: str) -> dict[int, int]:

@@ -27,6 +27,7 @@ from schedules.calendar import WorkCalendar, shift_starts_on
 from schedules.clock import iso, local_date
 
 PRESHIFT = "preshift"
+REPORTS_SHOWN = 50  # the running incident reports listed, soonest due first
 
 
 @dataclass(slots=True)
@@ -128,9 +129,13 @@ async def gather(
         for uid, count in (await desk_reads.on_leave_per_unit(conn, day.isoformat())).items():
             if zone_of.get(uid) is not None and days[zone_of[uid]] == day:
                 away[uid] = count
+    working_days: dict[tuple[WorkCalendar, date], bool] = {}
     for uid in shown:
         day = days[zone_of[uid]]
-        working = shift_starts_on(_calendar(tree, calendars, uid, zone_of[uid]), day)
+        calendar = _calendar(tree, calendars, uid, zone_of[uid])
+        if (calendar, day) not in working_days:
+            working_days[calendar, day] = bool(shift_starts_on(calendar, day))
+        working = working_days[calendar, day]
         if working and active.get(uid):
             own[uid].checks_expected = max(0, active[uid] - away.get(uid, 0))
         own[uid].checks_done = done.get((uid, day.isoformat()), 0)
@@ -144,16 +149,16 @@ async def gather(
                 numbers.general += tally.count
             numbers.overdue += tally.overdue
 
-    running = await desk_reads.running_reports(conn, None if access.every_unit else shown)
-    reports = []
-    for incident in running:
-        if incident.unit_id not in own:
-            continue
-        left = (datetime.fromisoformat(incident.report_due_at) - now).total_seconds() / 86400
-        days_left = math.ceil(left) if left > 0 else math.floor(left)
-        own[incident.unit_id].reports += 1
-        own[incident.unit_id].reports_late += days_left < 0
-        reports.append(Report(incident, days_left, tree.path(incident.unit_id)))
+    for uid, (count, late) in (await desk_reads.reports_per_unit(conn, now_iso)).items():
+        if uid in own:
+            own[uid].reports, own[uid].reports_late = count, late
+    soonest = await desk_reads.running_reports(
+        conn, None if access.every_unit else shown, REPORTS_SHOWN
+    )
+    reports = [
+        Report(incident, _days_left(incident.report_due_at, now), tree.path(incident.unit_id))
+        for incident in soonest
+    ]
 
     for zone, day in days.items():
         since, until = _day_bounds(day, zone)
@@ -182,6 +187,13 @@ async def gather(
     )
 
 
+def _days_left(due_at: str, now: datetime) -> int:
+    """Days until the report is due, a day begun counting whole; negative:
+    whole days late (at least one once the moment has passed)."""
+    left = (datetime.fromisoformat(due_at) - now).total_seconds() / 86400
+    return math.ceil(left) if left > 0 else -max(1, math.floor(-left))
+
+
 def _roll_up(
     tree: UnitTree,
     tops: Sequence[int],
@@ -189,31 +201,41 @@ def _roll_up(
     drills: dict[int, int],
     active: dict[int, int],
 ) -> tuple[list[UnitRow], Numbers]:
-    """Each unit's numbers with those of the units below it, in tree order."""
+    """Each unit's numbers with those of the units below it, in tree order:
+    one walk up from the leaves, one down for the drills of the units above."""
     rows: list[UnitRow] = []
     total = Numbers()
-    top_depth = min((tree.depth(uid) for uid in tops), default=0)
     for top in tops:
-        for uid in tree.subtree(top):
-            summed = Numbers()
-            for below in tree.subtree(uid):
-                if below in own:
-                    summed.add(own[below])
+        order = tree.subtree(top)
+        summed: dict[int, Numbers] = {}
+        for uid in reversed(order):  # every unit after the units below it
+            numbers = Numbers()
+            if uid in own:
+                numbers.add(own[uid])
+            for child in tree.children(uid):
+                numbers.add(summed[child])
+            summed[uid] = numbers
+        above = sum(drills.get(up, 0) for up in tree.chain(top)[1:])
+        area: dict[int, int] = {}
+        depth: dict[int, int] = {top: 0}
+        for uid in order:  # every unit after the unit above it
+            parent = tree.by_id[uid].parent_id
+            area[uid] = drills.get(uid, 0) + (area[parent] if uid != top and parent else above)
+            if uid != top and parent is not None:
+                depth[uid] = depth[parent] + 1
             unit = tree.by_id[uid]
             rows.append(
                 UnitRow(
                     unit_id=uid,
-                    depth=tree.depth(uid) - top_depth,
+                    depth=depth[uid],
                     name=unit.name,
                     path=unit.path,
-                    numbers=summed,
-                    drills_done=sum(drills.get(up, 0) for up in tree.chain(uid)),
+                    numbers=summed[uid],
+                    drills_done=area[uid],
                     has_staff=bool(active.get(uid)),
                 )
             )
-        for uid in tree.subtree(top):
-            if uid in own:
-                total.add(own[uid])
+        total.add(summed[top])
     return rows, total
 
 

@@ -31,6 +31,9 @@ class UnitTree:
             stack.extend(reversed(self._children.get(current, [])))
         return found
 
+    def children(self, unit_id: int) -> list[int]:
+        return self._children.get(unit_id, [])
+
     def chain(self, unit_id: int) -> list[int]:
         """The unit and its ancestors, nearest first."""
         found: list[int] = []

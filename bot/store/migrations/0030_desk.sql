@@ -46,8 +46,9 @@ CREATE TRIGGER hazards_search_update AFTER UPDATE OF description, place ON hazar
 END;
 
 -- Today's numbers for every unit at once: who completed the pre-shift check
--- on a local date, and the open hazards by state, unit, severity and deadline,
--- each read from its index alone.
+-- on a local date, the open hazards by state, unit, severity and deadline,
+-- and each unit's active people, each read from its index alone.
 CREATE INDEX runs_completed_day ON checklist_runs(checklist, local_date, unit_id, staff_id)
     WHERE completed_at IS NOT NULL;
 CREATE INDEX hazards_status_unit ON hazards(status, unit_id, severity, deadline_at);
+CREATE INDEX staff_unit_active ON staff(unit_id, active);

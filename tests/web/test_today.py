@@ -1,0 +1,101 @@
+"""Today's numbers as a supervisor reads them: each unit counting the units
+below it, the people who have not checked, the running incident reports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from conftest import START
+
+from bot.app import App
+from bot.store import desk_reads, incidents
+from bot.store.incidents import NewIncident
+from bot.web import today
+from bot.web.access import Access
+from bot.web.context import Desk
+from bot.web.units import UnitTree
+from schedules.clock import iso
+from tests.web.deskkit import browser_fixture, desk_fixture, report  # noqa: F401
+
+SECURITY = "物业服务中心/保安部"
+TEAM = "物业服务中心/保安部/一班"
+
+
+async def seed_day(app: App, org: dict[str, int]) -> None:
+    await report(
+        app, unit_path=TEAM, reporter=org["张伟"], description="灭火器压力不足", severity="major"
+    )
+    await report(app, unit_path=SECURITY, reporter=org["刘强"], description="消防通道堆放杂物")
+    await report(app, unit_path="物业服务中心/工程部", reporter=org["黄海"], description="配电箱")
+
+    def more(conn: Any) -> None:
+        team = conn.execute("SELECT id FROM units WHERE path = ?", (TEAM,)).fetchone()[0]
+        conn.execute(
+            "INSERT INTO checklist_runs (checklist, staff_id, unit_id, local_date, started_at,"
+            " completed_at) VALUES ('preshift', ?, ?, '2026-11-27', ?, ?)",
+            (org["张伟"], team, iso(START), iso(START)),
+        )
+        incidents.create(
+            conn,
+            NewIncident(
+                unit_id=team,
+                reported_by=org["陈磊"],
+                occurred_at=iso(START - timedelta(days=20)),
+                place="车库",
+                kind="injury",
+                description="扭伤脚踝",
+                hurt_count=1,
+                hurt_names="陈磊",
+                first_actions=None,
+                photos=[],
+                report_due_at=iso(START - timedelta(days=5)),
+            ),
+            year=2026,
+            now=iso(START),
+        )
+
+    await app.db.transaction(more)
+
+
+async def test_each_unit_counts_the_units_below_it(
+    app: App, org: dict[str, int], desk: Desk
+) -> None:
+    await seed_day(app, org)
+    async with desk.reader.connection() as conn:
+        tree = UnitTree(await desk_reads.units(conn))
+        liu = await desk_reads.staff(conn, org["刘强"])
+        assert liu is not None
+        view = await today.gather(
+            conn,
+            Access(liu, tree),
+            now=START + timedelta(hours=1),
+            default_timezone="Asia/Shanghai",
+            drills_required=2,
+        )
+    rows = {row.path: row for row in view.rows}
+    assert list(rows) == [SECURITY, TEAM]  # his part of the tree only
+    security, team = rows[SECURITY].numbers, rows[TEAM].numbers
+    assert (security.general, security.major, security.overdue) == (1, 1, 2)
+    assert (team.general, team.major) == (0, 1)
+    assert (team.checks_done, team.checks_expected) == (1, 3)  # 张伟 of 张伟, 陈磊, 杨洋
+    assert security.checks_done == 1 and security.checks_expected == 4
+    assert (security.reports, security.reports_late) == (1, 1)
+    assert [r.days_left for r in view.reports] == [-5]
+    assert view.total.open == 2
+
+
+async def test_the_checks_page_names_who_has_not_checked(
+    app: App, org: dict[str, int], browser: Callable[[], Any]
+) -> None:
+    await seed_day(app, org)
+    liu = await browser()
+    await liu.sign_in(org["刘强"])
+    page = await (await liu.get("/checks")).text()
+    team = page[page.index(TEAM) :]
+    assert "陈磊" in team and "杨洋" in team and "张伟" not in team.split("</section>")[0]
+    assert "08:30" in page
+    today_page = await (await liu.get("/")).text()
+    assert "扭伤" not in today_page  # no personal data of the incident beyond its number
+    assert "SG-2026-001" in today_page and "已超期 5 天" in today_page
