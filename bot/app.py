@@ -324,7 +324,12 @@ def desk_for(
 async def _desk_life(
     the_desk: Desk, listen: str, stop: asyncio.Event, receiving: asyncio.Event
 ) -> None:
-    await serve_desk(the_desk, listen, stop, started=receiving)
+    try:
+        await serve_desk(the_desk, listen, stop, started=receiving)
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        raise StartError(
+            f"bad setting FRONTLINE_WEB_LISTEN: cannot listen on {listen}: {exc}"
+        ) from None
 
 
 def wecom_api(settings: Settings) -> WeComAPI:
