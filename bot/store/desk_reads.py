@@ -223,6 +223,72 @@ async def reports_per_unit(conn: Conn, now: str) -> dict[int, tuple[int, int]]:
     return {int(r[0]): (int(r[1]), int(r[2] or 0)) for r in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class IncidentLine:
+    id: int
+    number: str
+    unit_id: int
+    kind: str
+    occurred_at: str
+    investigation: str
+    hurt_count: int
+    report_due_at: str
+    report_submitted_at: str | None
+    report_reference: str | None
+
+
+async def incident_list(
+    conn: Conn,
+    *,
+    scope_units: Sequence[int] | None,
+    reporter_id: int | None,
+    units: Sequence[int] | None,
+    running_only: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[IncidentLine], int]:
+    """Incidents newest first: of `scope_units` (None: every unit) or
+    reported by `reporter_id`, narrowed to `units`, and to those whose report
+    is still running; with how many the whole view holds."""
+    parts: list[str] = []
+    params: list[object] = []
+    if scope_units is not None:
+        scope = list(scope_units)
+        mine = " OR reported_by = ?" if reporter_id is not None else ""
+        parts.append(f"(unit_id IN ({_marks(scope)}){mine})")
+        params += [*scope, *([reporter_id] if reporter_id is not None else [])]
+    if units is not None:
+        parts.append(f"unit_id IN ({_marks(units)})")
+        params += list(units)
+    if running_only:
+        parts.append("report_submitted_at IS NULL")
+    where = " AND ".join(parts) or "1 = 1"
+    rows = await _all(
+        conn,
+        "SELECT id, number, unit_id, kind, occurred_at, investigation, hurt_count,"
+        " report_due_at, report_submitted_at, report_reference FROM incidents"
+        f" WHERE {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+        (*params, limit, offset),
+    )
+    total = await _one(conn, f"SELECT COUNT(*) FROM incidents WHERE {where}", params)
+    lines = [
+        IncidentLine(
+            int(r[0]),
+            str(r[1]),
+            int(r[2]),
+            str(r[3]),
+            str(r[4]),
+            str(r[5]),
+            int(r[6]),
+            str(r[7]),
+            r[8],
+            r[9],
+        )
+        for r in rows
+    ]
+    return lines, int(total[0])
+
+
 async def drills_done_per_unit(conn: Conn, since: str, until: str) -> dict[int, int]:
     rows = await _all(
         conn,

@@ -21,7 +21,7 @@ from bot.model import LANGUAGES
 from bot.store import desk, desk_reads
 from bot.store.db import Database
 from bot.store.reader import Reader
-from bot.web import card, login, register, today
+from bot.web import card, incidents, login, register, today
 from bot.web.access import Access
 from bot.web.context import DESK, LANGUAGE, VIEWER, Desk, Viewer, desk_of
 from bot.web.render import page
@@ -143,6 +143,7 @@ def create_app(the_desk: Desk) -> web.Application:
             web.get("/hazards", register.page_register),
             web.get("/hazards.xlsx", register.export_view),
             web.get("/hazards/{number}", card.page_card),
+            web.get("/incidents", incidents.page_incidents),
             web.get("/media/{number}/{index:\\d+}", card.photo),
             web.static("/static", STATIC, append_version=False),
         ]

@@ -156,7 +156,7 @@ async def gather(
         conn, None if access.every_unit else shown, REPORTS_SHOWN
     )
     reports = [
-        Report(incident, _days_left(incident.report_due_at, now), tree.path(incident.unit_id))
+        Report(incident, days_left(incident.report_due_at, now), tree.path(incident.unit_id))
         for incident in soonest
     ]
 
@@ -187,7 +187,7 @@ async def gather(
     )
 
 
-def _days_left(due_at: str, now: datetime) -> int:
+def days_left(due_at: str, now: datetime) -> int:
     """Days until the report is due, a day begun counting whole; negative:
     whole days late (at least one once the moment has passed)."""
     left = (datetime.fromisoformat(due_at) - now).total_seconds() / 86400

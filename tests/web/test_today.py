@@ -99,3 +99,20 @@ async def test_the_checks_page_names_who_has_not_checked(
     today_page = await (await liu.get("/")).text()
     assert "扭伤" not in today_page  # no personal data of the incident beyond its number
     assert "SG-2026-001" in today_page and "已超期 5 天" in today_page
+
+
+async def test_the_incident_register_follows_the_chats_rules(
+    app: App, org: dict[str, int], browser: Callable[[], Any]
+) -> None:
+    await seed_day(app, org)  # 陈磊 reported an injury in 保安部/一班
+    for name, sees in (
+        ("刘强", True),
+        ("陈磊", True),
+        ("张伟", False),
+        ("赵敏", False),
+        ("李静", True),
+    ):
+        person = await browser()
+        await person.sign_in(org[name])
+        page = await (await person.get("/incidents?running=1")).text()
+        assert ("SG-2026-001" in page) is sees, name
