@@ -77,7 +77,7 @@ async def page_card(request: web.Request) -> web.Response:
     fixed = list(range(len(card.photos), len(card.photos) + len(card.rectification_photos)))
     return page(
         request,
-        "hazard.html",
+        "card.html",
         card=card,
         line=line,
         unit=tree.path(line.unit_id),

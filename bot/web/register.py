@@ -82,7 +82,7 @@ async def page_register(request: web.Request) -> web.Response:
     pages = max(1, -(-total // PAGE_SIZE))
     return page(
         request,
-        "hazards.html",
+        "register.html",
         rows=rows,
         total=total,
         filters=chosen,
