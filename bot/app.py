@@ -31,6 +31,7 @@ from bot.store import instance, outbox
 from bot.store.db import Database
 from bot.web.app import opened, serve_desk
 from bot.web.context import Desk
+from bot.web.wecom import WeComSignIn
 from handlers.checklists import load_all
 from handlers.router import build_router, menu
 from schedules import drills as drill_reminders
@@ -220,7 +221,7 @@ async def serve(
             callbacks = WeComChannel(crypto, wecom, app.engine, app.db, settings.media_path, cards)
             lives[WECOM] = partial(_wecom_life, callbacks, settings.wecom_listen, app.sender, stop)
         if settings.web_url is not None:
-            the_desk = await stack.enter_async_context(desk_for(app.db, settings, clock))
+            the_desk = await stack.enter_async_context(desk_for(app.db, settings, clock, wecom))
             lives["web"] = partial(_desk_life, the_desk, settings.web_listen, stop)
         sender = asyncio.create_task(app.sender.run(), name="sender")
         receiving = {name: asyncio.Event() for name in lives}
@@ -307,9 +308,13 @@ async def _wecom_life(
 
 
 def desk_for(
-    db: Database, settings: Settings, clock: Clock | None = None
+    db: Database, settings: Settings, clock: Clock | None = None, wecom: WeComAPI | None = None
 ) -> contextlib.AbstractAsyncContextManager[Desk]:
-    """The desk (bot/web/) on this database, as the settings say."""
+    """The desk (bot/web/) on this database, as the settings say; with the
+    WeCom API, the app's menu can open it (网页授权)."""
+    signin = None
+    if wecom is not None and settings.wecom_corp_id and settings.wecom_agent_id:
+        signin = WeComSignIn(settings.wecom_corp_id, settings.wecom_agent_id, wecom)
     return opened(
         db,
         web_url=settings.web_url or "",
@@ -318,6 +323,7 @@ def desk_for(
         default_language=settings.language,
         media_dir=settings.media_path,
         drills_per_year=duty_book.drill_rules().min_planned,
+        wecom_signin=signin,
     )
 
 

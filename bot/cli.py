@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import secrets
 import signal
@@ -18,7 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import clients, documents, export, roster, wecom_sync
-from bot.app import App, StartError, desk_for, serve, telegram_settings
+from bot.app import App, StartError, desk_for, serve, telegram_settings, wecom_api
 from bot.channels.console import CHANNEL, ConsoleChat, ConsoleTransport, read_lines
 from bot.channels.telegram.channel import build_application
 from bot.channels.wecom.api import WeComAPI, WeComError
@@ -473,7 +474,13 @@ async def _web(settings: Settings, args: argparse.Namespace) -> int:
         loop.add_signal_handler(signum, stop.set)
     db = await Database.open(settings.db)
     try:
-        async with desk_for(db, settings) as the_desk:
+        async with contextlib.AsyncExitStack() as stack:
+            wecom = (
+                await stack.enter_async_context(wecom_api(settings))
+                if settings.wecom_enabled
+                else None
+            )
+            the_desk = await stack.enter_async_context(desk_for(db, settings, wecom=wecom))
             await serve_desk(the_desk, settings.web_listen, stop)
     finally:
         await db.close()

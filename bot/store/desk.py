@@ -101,3 +101,14 @@ async def session(conn: aiosqlite.Connection, id_hash: str) -> Session | None:
     if row is None:
         return None
     return Session(id_hash, int(row[0]), str(row[1]), str(row[2]), row[3])
+
+
+async def staff_for_identity(conn: aiosqlite.Connection, channel: str, user_id: str) -> int | None:
+    """The active member of staff behind a channel identity (a WeCom userid)."""
+    async with conn.execute(
+        "SELECT s.id FROM channel_identities i JOIN staff s ON s.id = i.staff_id"
+        " WHERE i.channel = ? AND i.user_id = ? AND s.active = 1",
+        (channel, user_id),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else None

@@ -21,7 +21,7 @@ from bot.model import LANGUAGES
 from bot.store import desk, desk_reads
 from bot.store.db import Database
 from bot.store.reader import Reader
-from bot.web import card, incidents, login, register, today
+from bot.web import card, incidents, login, register, today, wecom
 from bot.web.access import Access
 from bot.web.context import DESK, LANGUAGE, VIEWER, Desk, Viewer, desk_of
 from bot.web.render import page
@@ -37,7 +37,7 @@ CSP = (
     " form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
 # Pages anyone may open: signing in, and the style sheet.
-PUBLIC = ("/login/", "/static/")
+PUBLIC = ("/login/", "/static/", "/wecom/")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -137,6 +137,8 @@ def create_app(the_desk: Desk) -> web.Application:
             web.post("/login/{token}", login.sign_in),
             web.post("/logout", login.sign_out),
             web.post("/language", login.language),
+            web.get("/wecom/open", wecom.open_desk),
+            web.get("/wecom/signin", wecom.sign_in),
             web.get("/", today.page_today),
             web.get("/wall", today.page_wall),
             web.get("/checks", today.page_checks),
@@ -161,6 +163,7 @@ async def opened(
     default_language: str,
     media_dir: Path,
     drills_per_year: int,
+    wecom_signin: wecom.WeComSignIn | None = None,
 ) -> AsyncIterator[Desk]:
     """The desk on `db`'s file, with its read connections open while in use."""
     reader = await Reader(db.path).open()
@@ -174,6 +177,7 @@ async def opened(
             default_language=default_language,
             media_dir=media_dir,
             drills_per_year=drills_per_year,
+            wecom=wecom_signin,
         )
     finally:
         await reader.close()

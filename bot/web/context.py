@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -14,6 +15,9 @@ from bot.store.db import Database
 from bot.store.reader import Reader
 from bot.web.access import Access
 from schedules.clock import Clock
+
+if TYPE_CHECKING:
+    from bot.web.wecom import WeComSignIn
 
 
 @dataclass
@@ -28,6 +32,7 @@ class Desk:
     default_language: str = "zh-CN"
     media_dir: Path = Path("media")
     drills_per_year: int = 2  # schedules/duties.toml [drills] min_planned
+    wecom: WeComSignIn | None = None  # opening the desk from the WeCom app's menu
     origin: str = field(init=False)
 
     def __post_init__(self) -> None:

@@ -63,15 +63,31 @@ async def sign_in(request: web.Request) -> web.Response:
             request, "link_refused.html", status=410, reason="used"
         )
     response = redirect("/")
+    _set_cookie(request, response, session_id)
+    return response
+
+
+def _set_cookie(request: web.Request, response: web.Response, session_id: str) -> None:
     response.set_cookie(
         COOKIE,
         session_id,
         httponly=True,
         samesite="Lax",
-        secure=the_desk.secure,
+        secure=desk_of(request).secure,
         path="/",
     )
-    return response
+
+
+async def start_session(request: web.Request, response: web.Response, staff_id: int) -> None:
+    """A new session for `staff_id` (signed in some other way than a link), on `response`."""
+    the_desk = desk_of(request)
+    session_id, now = new_secret(), iso(the_desk.clock.now())
+    await the_desk.db.transaction(
+        lambda conn: desk.start_session(
+            conn, id_hash=digest(session_id), staff_id=staff_id, now=now
+        )
+    )
+    _set_cookie(request, response, session_id)
 
 
 async def sign_out(request: web.Request) -> web.Response:
