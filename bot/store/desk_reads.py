@@ -631,3 +631,93 @@ async def orders(conn: Conn, hazard_id: int) -> list[Order]:
         (hazard_id,),
     )
     return [Order(str(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4])) for r in rows]
+
+
+# -- people and the audit log ----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PersonLine:
+    staff: Staff
+    channels: tuple[str, ...]  # where they have signed in: telegram, wecom, console
+
+
+async def people(
+    conn: Conn, unit_ids: Sequence[int] | None, *, search: str, limit: int, offset: int
+) -> tuple[list[PersonLine], int]:
+    """People of these units (None: every unit), active first, by unit and name."""
+    parts: list[str] = []
+    params: list[object] = []
+    if unit_ids is not None:
+        ids = list(unit_ids)
+        parts.append(f"s.unit_id IN ({_marks(ids)})")
+        params += ids
+    if search:
+        needle = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        parts.append(
+            "(s.name LIKE ? ESCAPE '\\' OR s.phone LIKE ? ESCAPE '\\' OR s.employee_no = ?)"
+        )
+        params += [f"%{needle}%", f"%{needle}%", search]
+    where = " AND ".join(parts) or "1 = 1"
+    rows = await _all(
+        conn,
+        f"SELECT {_STAFF}, (SELECT GROUP_CONCAT(DISTINCT i.channel) FROM channel_identities i"
+        f" WHERE i.staff_id = s.id) FROM staff s WHERE {where}"
+        " ORDER BY s.active DESC, s.unit_id, s.name, s.id LIMIT ? OFFSET ?",
+        (*params, limit, offset),
+    )
+    total = await _one(conn, f"SELECT COUNT(*) FROM staff s WHERE {where}", params)
+    lines = [
+        PersonLine(_staff(r), tuple(sorted(str(r[8]).split(","))) if r[8] else ()) for r in rows
+    ]
+    return lines, int(total[0])
+
+
+@dataclass(frozen=True, slots=True)
+class AuditLine:
+    id: int
+    at: str
+    actor: str | None
+    entity: str
+    entity_id: int
+    action: str
+    detail: str
+
+
+async def audit_log(
+    conn: Conn, *, entity: str | None, entity_id: int | None, limit: int, offset: int
+) -> list[AuditLine]:
+    """The audit log newest first, optionally one entity kind (and one of them)."""
+    parts: list[str] = []
+    params: list[object] = []
+    if entity:
+        parts.append("a.entity = ?")
+        params.append(entity)
+        if entity_id is not None:
+            parts.append("a.entity_id = ?")
+            params.append(entity_id)
+    where = " AND ".join(parts) or "1 = 1"
+    rows = await _all(
+        conn,
+        "SELECT a.id, a.at, s.name, a.entity, a.entity_id, a.action, a.detail FROM audit_log a"
+        f" LEFT JOIN staff s ON s.id = a.actor_id WHERE {where}"
+        " ORDER BY a.id DESC LIMIT ? OFFSET ?",
+        (*params, limit, offset),
+    )
+    return [
+        AuditLine(int(r[0]), str(r[1]), r[2], str(r[3]), int(r[4]), str(r[5]), str(r[6] or ""))
+        for r in rows
+    ]
+
+
+async def audit_entities(conn: Conn) -> list[str]:
+    rows = await _all(conn, "SELECT DISTINCT entity FROM audit_log ORDER BY entity")
+    return [str(r[0]) for r in rows]
+
+
+async def hazard_numbers(conn: Conn, ids: Sequence[int]) -> dict[int, str]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = await _all(
+        conn, f"SELECT id, number FROM hazards WHERE id IN ({_marks(wanted)})", wanted
+    )
+    return {int(r[0]): str(r[1]) for r in rows}

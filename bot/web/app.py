@@ -21,7 +21,7 @@ from bot.model import LANGUAGES
 from bot.store import desk, desk_reads
 from bot.store.db import Database
 from bot.store.reader import Reader
-from bot.web import card, incidents, login, register, today, wecom
+from bot.web import audit, card, incidents, login, people, register, today, wecom
 from bot.web.access import Access
 from bot.web.context import DESK, LANGUAGE, VIEWER, Desk, Viewer, desk_of
 from bot.web.render import page
@@ -129,7 +129,9 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def create_app(the_desk: Desk) -> web.Application:
-    app = web.Application(middlewares=[security_headers, session, csrf], client_max_size=1 << 20)
+    app = web.Application(
+        middlewares=[security_headers, session, csrf], client_max_size=people.MAX_UPLOAD + (1 << 16)
+    )
     app[DESK] = the_desk
     app.add_routes(
         [
@@ -146,6 +148,10 @@ def create_app(the_desk: Desk) -> web.Application:
             web.get("/hazards.xlsx", register.export_view),
             web.get("/hazards/{number}", card.page_card),
             web.get("/incidents", incidents.page_incidents),
+            web.get("/people", people.page_people),
+            web.post("/people/roster", people.upload_roster),
+            web.post("/people/{staff_id:\\d+}/deactivate", people.deactivate),
+            web.get("/audit", audit.page_audit),
             web.get("/media/{number}/{index:\\d+}", card.photo),
             web.static("/static", STATIC, append_version=False),
         ]
