@@ -150,6 +150,7 @@ def create_app(the_desk: Desk) -> web.Application:
             web.get("/incidents", incidents.page_incidents),
             web.get("/people", people.page_people),
             web.post("/people/roster", people.upload_roster),
+            web.get("/people/{staff_id:\\d+}/deactivate", people.confirm_deactivate),
             web.post("/people/{staff_id:\\d+}/deactivate", people.deactivate),
             web.get("/audit", audit.page_audit),
             web.get("/media/{number}/{index:\\d+}", card.photo),

@@ -3,6 +3,8 @@ who did it and when, optionally one kind of record (hazard, staff, ...)."""
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from bot.model import Role
@@ -38,6 +40,7 @@ async def page_audit(request: web.Request) -> web.Response:
         request,
         "audit.html",
         lines=lines[:PAGE],
+        details={line.id: readable(line.detail) for line in lines},
         more=len(lines) > PAGE,
         entities=entities,
         entity=entity,
@@ -47,3 +50,14 @@ async def page_audit(request: web.Request) -> web.Response:
         local=local,
         zone=the_desk.default_timezone,
     )
+
+
+def readable(detail: str) -> str:
+    """An audit row's JSON detail as 'key: value' pairs, Chinese as Chinese."""
+    try:
+        value = json.loads(detail) if detail else {}
+    except ValueError:
+        return detail
+    if not isinstance(value, dict):
+        return str(value)
+    return " · ".join(f"{key}: {item}" for key, item in value.items() if item not in (None, ""))

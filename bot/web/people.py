@@ -101,6 +101,20 @@ def _wrong_file() -> roster.RosterProblem:
     return roster.RosterProblem(None, "web.roster_wrong_file", {})
 
 
+async def confirm_deactivate(request: web.Request) -> web.Response:
+    """Deactivating someone is asked once more, on its own page."""
+    _admin(request)
+    the_desk, viewer = desk_of(request), viewer_of(request)
+    staff_id = int(request.match_info["staff_id"])
+    async with the_desk.reader.connection() as conn:
+        person = await desk_reads.staff(conn, staff_id)
+    if person is None or not person.active or person.id == viewer.staff.id:
+        raise web.HTTPNotFound()
+    return page(
+        request, "deactivate.html", person=person, unit=viewer.access.tree.path(person.unit_id)
+    )
+
+
 async def deactivate(request: web.Request) -> web.Response:
     _admin(request)
     the_desk, viewer = desk_of(request), viewer_of(request)

@@ -197,6 +197,8 @@ async def test_a_supervisor_signs_in_from_chat_and_reads_the_register(
             "card": f"/hazards/{numbers['ours']}",
             "checks": "/checks",
             "wall": "/wall",
+            "incidents": "/incidents",
+            "people": "/people",
         },
         "zh",
     )
@@ -215,6 +217,8 @@ async def test_a_supervisor_signs_in_from_chat_and_reads_the_register(
                 "card": f"/hazards/{numbers['ours']}",
                 "checks": "/checks",
                 "wall": "/wall",
+                "incidents": "/incidents",
+                "people": "/people",
             },
             "en",
         )
@@ -248,3 +252,7 @@ async def test_a_workers_link_shows_only_their_own_hazards(
     if SHOTS:
         await page.goto(base + "/")
         await page.screenshot(path=str(Path(SHOTS) / "worker-today-zh-390.png"), full_page=True)
+        admin = await (await chromium.new_context()).new_page()
+        await admin.goto(await desk_link(bot, 5003, "13800000001", base))
+        await admin.wait_for_url(base + "/")
+        await shoot(admin, base, {"admin-audit": "/audit", "admin-people": "/people"}, "zh")
