@@ -342,6 +342,74 @@ async def visits_per_unit(conn: Conn, since: str, until: str, now: str) -> dict[
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class VisitLine:
+    """A planned visit of the day (or one checked in without a plan)."""
+
+    planned_start: str | None
+    planned_end: str | None
+    state: str  # the plan's state, or the visit's when there is no plan
+    client_number: str
+    client_name: str
+    unit_id: int
+    worker: str | None
+    checkin_at: str | None
+    checkout_at: str | None
+    exception: bool  # check-in or check-out far away or without a location
+    unusual: int
+
+
+_VISIT_TAIL = (
+    " v.checkin_at, v.checkout_at,"
+    " (v.checkin_exception IS NOT NULL OR v.checkout_exception IS NOT NULL),"
+    " (SELECT COUNT(*) FROM visit_notes n WHERE n.visit_id = v.id AND n.kind = 'unusual')"
+)
+
+
+async def visits_of_day(
+    conn: Conn, unit_ids: Sequence[int] | None, since: str, until: str, limit: int
+) -> list[VisitLine]:
+    """The day's planned visits of these units' clients (None: every unit)
+    with their check-in if any, then visits checked in without a plan."""
+    ids = list(unit_ids or ())
+    within = "" if unit_ids is None else f" AND c.unit_id IN ({_marks(ids)})"
+    planned = await _all(
+        conn,
+        "SELECT r.starts_at, r.ends_at, r.state, c.number, c.name, c.unit_id, w.name,"
+        f"{_VISIT_TAIL} FROM visit_requests r JOIN clients c ON c.id = r.client_id"
+        " LEFT JOIN staff w ON w.id = r.worker_id LEFT JOIN visits v ON v.request_id = r.id"
+        " WHERE r.starts_at >= ? AND r.starts_at < ?"
+        f" AND r.state IN ('assigned', 'accepted', 'visited'){within}"
+        " ORDER BY r.starts_at LIMIT ?",
+        (since, until, *ids, limit),
+    )
+    unplanned = await _all(
+        conn,
+        "SELECT NULL, NULL, v.state, c.number, c.name, c.unit_id, w.name,"
+        f"{_VISIT_TAIL} FROM visits v JOIN clients c ON c.id = v.client_id"
+        " JOIN staff w ON w.id = v.worker_id"
+        f" WHERE v.request_id IS NULL AND v.checkin_at >= ? AND v.checkin_at < ?{within}"
+        " ORDER BY v.checkin_at LIMIT ?",
+        (since, until, *ids, limit),
+    )
+    return [
+        VisitLine(
+            r[0],
+            r[1],
+            str(r[2]),
+            str(r[3]),
+            str(r[4]),
+            int(r[5]),
+            r[6],
+            r[7],
+            r[8],
+            bool(r[9]),
+            int(r[10]),
+        )
+        for r in [*planned, *unplanned]
+    ]
+
+
 # -- the hazard register ---------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class HazardQuery:

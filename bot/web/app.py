@@ -21,7 +21,7 @@ from bot.model import LANGUAGES
 from bot.store import desk, desk_reads
 from bot.store.db import Database
 from bot.store.reader import Reader
-from bot.web import audit, card, incidents, login, people, register, today, wecom
+from bot.web import audit, card, incidents, login, people, register, today, visits, wecom
 from bot.web.access import Access
 from bot.web.context import DESK, LANGUAGE, VIEWER, Desk, Viewer, desk_of
 from bot.web.render import page
@@ -148,6 +148,7 @@ def create_app(the_desk: Desk) -> web.Application:
             web.get("/hazards.xlsx", register.export_view),
             web.get("/hazards/{number}", card.page_card),
             web.get("/incidents", incidents.page_incidents),
+            web.get("/visits", visits.page_visits),
             web.get("/people", people.page_people),
             web.post("/people/roster", people.upload_roster),
             web.get("/people/{staff_id:\\d+}/deactivate", people.confirm_deactivate),

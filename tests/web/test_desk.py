@@ -62,6 +62,7 @@ TABLE: dict[str, tuple[int, int, int, int, int, int]] = {
     "/media/{ours}/7": (404, 404, 404, 404, 404, 401),
     "/incidents": (200, 200, 200, 200, 200, 401),
     "/incidents?running=1&unit=1&page=2": (200, 200, 200, 200, 200, 401),
+    "/visits": (403, 200, 200, 200, 200, 401),
     "/people": (403, 200, 200, 403, 200, 401),
     "/audit": (403, 403, 403, 403, 200, 401),
     "/people/{chen}/deactivate": (403, 403, 403, 403, 200, 401),

@@ -116,3 +116,38 @@ async def test_the_incident_register_follows_the_chats_rules(
         await person.sign_in(org[name])
         page = await (await person.get("/incidents?running=1")).text()
         assert ("SG-2026-001" in page) is sees, name
+
+
+async def test_todays_visits_show_who_goes_and_who_is_late(
+    app: App, org: dict[str, int], browser: Callable[[], Any]
+) -> None:
+    from importlib import resources
+
+    from bot import clients
+
+    demo = resources.files("bot.data").joinpath("demo_clients.csv")
+    with resources.as_file(demo) as path:
+        await clients.import_clients_file(app.db, path, deactivate_missing=False, now=START)
+
+    def plan(conn: Any) -> None:
+        client = conn.execute("SELECT id FROM clients WHERE number = 'K001'").fetchone()[0]
+        conn.execute(
+            "INSERT INTO visit_requests (client_id, origin, services, starts_at, ends_at,"
+            " worker_id, state, created_at) VALUES (?, 'request', '[]', ?, ?, ?, 'accepted', ?)",
+            (
+                client,
+                iso(START - timedelta(minutes=30)),
+                iso(START + timedelta(minutes=30)),
+                org["马秀英"],
+                iso(START),
+            ),
+        )
+
+    await app.db.transaction(plan)
+    sun = await browser()
+    await sun.sign_in(org["孙丽"])
+    page = await (await sun.get("/visits")).text()
+    assert "王桂芳" in page and "马秀英" in page and "迟到" in page
+    liu = await browser()
+    await liu.sign_in(org["刘强"])
+    assert "王桂芳" not in await (await liu.get("/visits")).text()  # not his units' client
