@@ -147,6 +147,7 @@ def create_app(the_desk: Desk) -> web.Application:
             web.get("/hazards", register.page_register),
             web.get("/hazards.xlsx", register.export_view),
             web.get("/hazards/{number}", card.page_card),
+            web.get("/hazards/{number}/orders/{order}.pdf", card.order_pdf),
             web.get("/incidents", incidents.page_incidents),
             web.get("/visits", visits.page_visits),
             web.get("/people", people.page_people),

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot import documents
 from bot.hazard_rules import Action
 from bot.store import desk_reads
 from bot.store.desk_reads import HazardCard
-from bot.web.context import Viewer, desk_of, viewer_of
+from bot.web.context import LANGUAGE, Viewer, desk_of, viewer_of
 from bot.web.render import local, page
 
 # The word after `/hz <number>` in chat for each action (handlers/hazard_card.py).
@@ -100,6 +101,30 @@ def _detail(detail: dict[str, object]) -> str:
         if detail.get(key)
     ]
     return " · ".join(shown)[:300]
+
+
+async def order_pdf(request: web.Request) -> web.Response:
+    """A rectification order of the hazard as its printable PDF (整改通知书)."""
+    the_desk, viewer = desk_of(request), viewer_of(request)
+    card = await _visible(request, viewer, request.match_info["number"])
+    wanted = request.match_info["order"].upper()
+    async with the_desk.reader.connection() as conn:
+        issued = {order.number for order in await desk_reads.orders(conn, card.line.id)}
+    if wanted not in issued:
+        raise web.HTTPNotFound()
+    language = request.get(LANGUAGE, the_desk.default_language)
+    content = await the_desk.reader.run(
+        lambda conn: documents.render(
+            documents.order_document(
+                conn, wanted, language, default_timezone=the_desk.default_timezone
+            )
+        )
+    )
+    return web.Response(
+        body=content,
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{wanted}.pdf"'},
+    )
 
 
 async def photo(request: web.Request) -> web.StreamResponse:

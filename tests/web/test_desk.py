@@ -18,6 +18,7 @@ from openpyxl import load_workbook
 
 from bot.app import App
 from bot.i18n import catalog
+from bot.store import hazards as hazard_store
 from bot.web.context import Desk
 from schedules.clock import FakeClock
 from tests.web.deskkit import Browser, browser_fixture, desk_fixture, report  # noqa: F401
@@ -253,3 +254,34 @@ def test_the_desk_never_imports_handlers() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_a_rectification_orders_pdf_is_served_with_its_hazard(
+    app: App, org: dict[str, int], hazards: dict[str, str], browser: Callable[[], Any]
+) -> None:
+    def issue(conn: Any) -> str:
+        hazard_id = conn.execute(
+            "SELECT id FROM hazards WHERE number = ?", (hazards["ours"],)
+        ).fetchone()[0]
+        return hazard_store.issue_order(
+            conn,
+            hazard_id=hazard_id,
+            issued_by=org["李静"],
+            deadline_at="2026-12-01T09:00:00.000000+00:00",
+            requirement="更换灭火器",
+            now="2026-11-27T02:00:00.000000+00:00",
+            year=2026,
+        )
+
+    order = await app.db.transaction(issue)
+    liu = await browser()
+    await liu.sign_in(org["刘强"])
+    card = await (await liu.get(f"/hazards/{hazards['ours']}")).text()
+    assert f"/hazards/{hazards['ours']}/orders/{order}.pdf" in card
+    pdf = await liu.get(f"/hazards/{hazards['ours']}/orders/{order}.pdf")
+    assert pdf.status == 200 and pdf.content_type == "application/pdf"
+    assert (await pdf.read()).startswith(b"%PDF")
+    assert (await liu.get(f"/hazards/{hazards['theirs']}/orders/{order}.pdf")).status == 404
+    zhao = await browser()
+    await zhao.sign_in(org["赵敏"])
+    assert (await zhao.get(f"/hazards/{hazards['ours']}/orders/{order}.pdf")).status == 404

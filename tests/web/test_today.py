@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from importlib import resources
 from typing import Any
 
 from conftest import START
 
+from bot import clients
 from bot.app import App
 from bot.store import desk_reads, incidents
 from bot.store.incidents import NewIncident
@@ -121,10 +123,6 @@ async def test_the_incident_register_follows_the_chats_rules(
 async def test_todays_visits_show_who_goes_and_who_is_late(
     app: App, org: dict[str, int], browser: Callable[[], Any]
 ) -> None:
-    from importlib import resources
-
-    from bot import clients
-
     demo = resources.files("bot.data").joinpath("demo_clients.csv")
     with resources.as_file(demo) as path:
         await clients.import_clients_file(app.db, path, deactivate_missing=False, now=START)
