@@ -410,6 +410,93 @@ async def visits_of_day(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class DrillLine:
+    id: int
+    unit_id: int
+    kind: str
+    at: str
+    organiser_id: int
+    state: str
+    participants: int | None
+    minutes: int | None
+
+
+async def drills_between(
+    conn: Conn, unit_ids: Sequence[int] | None, since: str, until: str
+) -> list[DrillLine]:
+    """Drills planned or held in the span in these units (None: every unit), by time."""
+    ids = list(unit_ids or ())
+    within = "" if unit_ids is None else f" AND unit_id IN ({_marks(ids)})"
+    rows = await _all(
+        conn,
+        "SELECT id, unit_id, kind, at, organiser_id, state, participants, minutes FROM drills"
+        f" WHERE at >= ? AND at < ? AND state != 'cancelled'{within} ORDER BY at",
+        (since, until, *ids),
+    )
+    return [
+        DrillLine(int(r[0]), int(r[1]), str(r[2]), str(r[3]), int(r[4]), str(r[5]), r[6], r[7])
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeLine:
+    id: int
+    sender_id: int
+    text: str
+    confidential: bool
+    created_at: str
+    total: int
+    read: int
+    read_at: str | None = None  # for a notice someone received: when they read it
+
+
+async def notices_sent(conn: Conn, sender_id: int, limit: int) -> list[NoticeLine]:
+    rows = await _all(
+        conn,
+        "SELECT n.id, n.sender_id, n.text, n.confidential, n.created_at, COUNT(r.staff_id),"
+        " COUNT(r.read_at) FROM notices n LEFT JOIN notice_recipients r ON r.notice_id = n.id"
+        " WHERE n.sender_id = ? GROUP BY n.id ORDER BY n.id DESC LIMIT ?",
+        (sender_id, limit),
+    )
+    return [
+        NoticeLine(int(r[0]), int(r[1]), str(r[2]), bool(r[3]), str(r[4]), int(r[5]), int(r[6]))
+        for r in rows
+    ]
+
+
+async def notices_received(conn: Conn, staff_id: int, limit: int) -> list[NoticeLine]:
+    rows = await _all(
+        conn,
+        "SELECT n.id, n.sender_id, n.text, n.confidential, n.created_at, 1, r.read_at IS NOT NULL,"
+        " r.read_at FROM notice_recipients r JOIN notices n ON n.id = r.notice_id"
+        " WHERE r.staff_id = ? ORDER BY r.read_at IS NOT NULL, n.id DESC LIMIT ?",
+        (staff_id, limit),
+    )
+    return [
+        NoticeLine(
+            int(r[0]), int(r[1]), str(r[2]), bool(r[3]), str(r[4]), int(r[5]), int(r[6]), r[7]
+        )
+        for r in rows
+    ]
+
+
+async def unread_names(conn: Conn, notice_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Who has not yet read each notice, by name."""
+    ids = list(notice_ids)
+    rows = await _all(
+        conn,
+        "SELECT r.notice_id, s.name FROM notice_recipients r JOIN staff s ON s.id = r.staff_id"
+        f" WHERE r.notice_id IN ({_marks(ids)}) AND r.read_at IS NULL ORDER BY s.name",
+        ids,
+    )
+    found: dict[int, list[str]] = {}
+    for r in rows:
+        found.setdefault(int(r[0]), []).append(str(r[1]))
+    return found
+
+
 # -- the hazard register ---------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class HazardQuery:

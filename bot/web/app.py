@@ -21,7 +21,19 @@ from bot.model import LANGUAGES
 from bot.store import desk, desk_reads
 from bot.store.db import Database
 from bot.store.reader import Reader
-from bot.web import audit, card, incidents, login, people, register, today, visits, wecom
+from bot.web import (
+    audit,
+    card,
+    drills,
+    incidents,
+    login,
+    notices,
+    people,
+    register,
+    today,
+    visits,
+    wecom,
+)
 from bot.web.access import Access
 from bot.web.context import DESK, LANGUAGE, VIEWER, Desk, Viewer, desk_of
 from bot.web.render import page
@@ -150,6 +162,8 @@ def create_app(the_desk: Desk) -> web.Application:
             web.get("/hazards/{number}/orders/{order}.pdf", card.order_pdf),
             web.get("/incidents", incidents.page_incidents),
             web.get("/visits", visits.page_visits),
+            web.get("/drills", drills.page_drills),
+            web.get("/notices", notices.page_notices),
             web.get("/people", people.page_people),
             web.post("/people/roster", people.upload_roster),
             web.get("/people/{staff_id:\\d+}/deactivate", people.confirm_deactivate),

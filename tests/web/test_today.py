@@ -149,3 +149,37 @@ async def test_todays_visits_show_who_goes_and_who_is_late(
     liu = await browser()
     await liu.sign_in(org["刘强"])
     assert "王桂芳" not in await (await liu.get("/visits")).text()  # not his units' client
+
+
+async def test_drills_and_notices_as_the_chat_keeps_them(
+    app: App, org: dict[str, int], browser: Callable[[], Any]
+) -> None:
+    def record(conn: Any) -> None:
+        security = conn.execute("SELECT id FROM units WHERE path = ?", (SECURITY,)).fetchone()[0]
+        conn.execute(
+            "INSERT INTO drills (unit_id, kind, at, organiser_id, state, participants, minutes,"
+            " created_at) VALUES (?, 'fire', ?, ?, 'done', 12, 30, ?)",
+            (security, iso(START - timedelta(days=3)), org["李静"], iso(START)),
+        )
+        notice = conn.execute(
+            "INSERT INTO notices (sender_id, text, audience, created_at)"
+            " VALUES (?, '明天消防检查', '{}', ?)",
+            (org["刘强"], iso(START)),
+        ).lastrowid
+        for name, read in (("张伟", iso(START)), ("陈磊", None)):
+            conn.execute(
+                "INSERT INTO notice_recipients (notice_id, staff_id, read_at) VALUES (?, ?, ?)",
+                (notice, org[name], read),
+            )
+
+    await app.db.transaction(record)
+    liu = await browser()
+    await liu.sign_in(org["刘强"])
+    drills = await (await liu.get("/drills")).text()
+    assert "消防演练" in drills and "12 人" in drills and "李静" in drills
+    notices = await (await liu.get("/notices")).text()
+    assert "已读 1/2" in notices and "未读：陈磊" in notices
+    zhang = await browser()
+    await zhang.sign_in(org["张伟"])
+    assert "明天消防检查" in await (await zhang.get("/notices")).text()
+    assert (await zhang.get("/drills")).status == 403
