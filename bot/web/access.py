@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from bot import hazard_rules
 from bot.hazard_rules import TRANSITIONS, Action, HazardFacts, Status
 from bot.model import Role, Staff
-from bot.store.desk_reads import HazardLine, HazardQuery
+from bot.store.hazard_reads import HazardLine, HazardQuery
 from bot.web.units import UnitTree
 
 OVERSIGHT_ROLES = (Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ADMIN)

@@ -8,7 +8,7 @@ import json
 from aiohttp import web
 
 from bot.model import Role
-from bot.store import desk_reads
+from bot.store import hazard_reads, record_reads
 from bot.web.context import desk_of, viewer_of
 from bot.web.render import local, page
 
@@ -25,15 +25,15 @@ async def page_audit(request: web.Request) -> web.Response:
     number = request.query.get("page", "1")
     page_no = max(1, min(int(number), 100_000)) if number.isdecimal() else 1
     async with the_desk.reader.connection() as conn:
-        entities = await desk_reads.audit_entities(conn)
-        lines = await desk_reads.audit_log(
+        entities = await record_reads.audit_entities(conn)
+        lines = await record_reads.audit_log(
             conn,
             entity=entity if entity in entities else None,
             entity_id=entity_id,
             limit=PAGE + 1,
             offset=(page_no - 1) * PAGE,
         )
-        numbers = await desk_reads.hazard_numbers(
+        numbers = await hazard_reads.hazard_numbers(
             conn, [line.entity_id for line in lines if line.entity == "hazard"]
         )
     return page(

@@ -11,8 +11,8 @@ from aiohttp import web
 
 from bot import documents
 from bot.hazard_rules import Action
-from bot.store import desk_reads
-from bot.store.desk_reads import HazardCard
+from bot.store import desk_reads, hazard_reads
+from bot.store.hazard_reads import HazardCard
 from bot.web.context import LANGUAGE, Viewer, desk_of, viewer_of
 from bot.web.render import local, page
 
@@ -32,7 +32,7 @@ CHAT_WORDS = {
 
 async def _visible(request: web.Request, viewer: Viewer, number: str) -> HazardCard:
     async with desk_of(request).reader.connection() as conn:
-        card = await desk_reads.hazard(conn, number)
+        card = await hazard_reads.hazard(conn, number)
     if card is None or not viewer.access.may_see(card.line):
         raise web.HTTPNotFound()
     return card
@@ -53,8 +53,8 @@ async def page_card(request: web.Request) -> web.Response:
     tree = viewer.access.tree
     zone = tree.timezone(line.unit_id, the_desk.default_timezone)
     async with the_desk.reader.connection() as conn:
-        history = await desk_reads.history(conn, line.id)
-        orders = await desk_reads.orders(conn, line.id)
+        history = await hazard_reads.history(conn, line.id)
+        orders = await hazard_reads.orders(conn, line.id)
         names = await desk_reads.names(
             conn,
             [
@@ -109,7 +109,7 @@ async def order_pdf(request: web.Request) -> web.Response:
     card = await _visible(request, viewer, request.match_info["number"])
     wanted = request.match_info["order"].upper()
     async with the_desk.reader.connection() as conn:
-        issued = {order.number for order in await desk_reads.orders(conn, card.line.id)}
+        issued = {order.number for order in await hazard_reads.orders(conn, card.line.id)}
     if wanted not in issued:
         raise web.HTTPNotFound()
     language = request.get(LANGUAGE, the_desk.default_language)

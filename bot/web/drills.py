@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from bot.store import desk_reads
-from bot.store.desk_reads import DrillLine
+from bot.store import desk_reads, record_reads
+from bot.store.record_reads import DrillLine
 from bot.web.context import desk_of, viewer_of
 from bot.web.render import local, page
 from schedules.clock import iso, local_date
@@ -38,7 +38,7 @@ async def page_drills(request: web.Request) -> web.Response:
     shown = None if access.every_unit else access.units()
     above = [] if shown is None else access.tree.chain(viewer.staff.unit_id)[1:]
     async with the_desk.reader.connection() as conn:
-        drills = await desk_reads.drills_between(
+        drills = await record_reads.drills_between(
             conn, None if shown is None else [*above, *shown], since, until
         )
         names = await desk_reads.names(conn, [d.organiser_id for d in drills])

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from bot.hazard_rules import CATEGORIES, SEVERITIES, Status
-from bot.store.desk_reads import HazardQuery
+from bot.store.hazard_reads import HazardQuery
 from bot.store.hazards import OPEN_STATES
 from bot.web.units import UnitTree
 from schedules.clock import iso

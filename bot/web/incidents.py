@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.store import desk_reads
-from bot.store.desk_reads import IncidentLine
+from bot.store import record_reads
+from bot.store.record_reads import IncidentLine
 from bot.web.context import desk_of, viewer_of
 from bot.web.filters import PAGE_SIZE
 from bot.web.render import local, page
@@ -40,7 +40,7 @@ async def page_incidents(request: web.Request) -> web.Response:
         scope = access.units()  # a supervisor's subtree; nobody else oversees any
     now = the_desk.clock.now()
     async with the_desk.reader.connection() as conn:
-        lines, total = await desk_reads.incident_list(
+        lines, total = await record_reads.incident_list(
             conn,
             scope_units=scope,
             reporter_id=viewer.staff.id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.store import desk_reads
+from bot.store import desk_reads, record_reads
 from bot.web.context import desk_of, viewer_of
 from bot.web.render import local, page
 
@@ -15,9 +15,9 @@ SHOWN = 30
 async def page_notices(request: web.Request) -> web.Response:
     the_desk, viewer = desk_of(request), viewer_of(request)
     async with the_desk.reader.connection() as conn:
-        sent = await desk_reads.notices_sent(conn, viewer.staff.id, SHOWN)
-        unread = await desk_reads.unread_names(conn, [n.id for n in sent])
-        received = await desk_reads.notices_received(conn, viewer.staff.id, SHOWN)
+        sent = await record_reads.notices_sent(conn, viewer.staff.id, SHOWN)
+        unread = await record_reads.unread_names(conn, [n.id for n in sent])
+        received = await record_reads.notices_received(conn, viewer.staff.id, SHOWN)
         senders = await desk_reads.names(conn, [n.sender_id for n in received])
     return page(
         request,

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot import roster
 from bot.model import Role
-from bot.store import desk_reads
+from bot.store import desk_reads, record_reads
 from bot.store import roster as roster_store
 from bot.web.context import LANGUAGE, desk_of, redirect, viewer_of
 from bot.web.filters import PAGE_SIZE
@@ -39,7 +39,7 @@ async def page_people(request: web.Request, **shown: Any) -> web.Response:
     number = request.query.get("page", "1")
     page_no = max(1, min(int(number), 100_000)) if number.isdecimal() else 1
     async with the_desk.reader.connection() as conn:
-        lines, total = await desk_reads.people(
+        lines, total = await record_reads.people(
             conn,
             None if is_admin else access.units(),
             search=search,

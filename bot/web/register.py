@@ -17,8 +17,8 @@ from openpyxl.utils import get_column_letter
 
 from bot.hazard_rules import CATEGORIES, SEVERITIES
 from bot.i18n import t
-from bot.store import desk_reads
-from bot.store.desk_reads import ExportLine, HazardLine, HazardQuery
+from bot.store import desk_reads, hazard_reads
+from bot.store.hazard_reads import ExportLine, HazardLine, HazardQuery
 from bot.web import filters as register_filters
 from bot.web.context import LANGUAGE, Viewer, desk_of, viewer_of
 from bot.web.filters import PAGE_SIZE, STATUSES, Filters
@@ -62,7 +62,7 @@ async def page_register(request: web.Request) -> web.Response:
     tree = viewer.access.tree
     now = the_desk.clock.now()
     async with the_desk.reader.connection() as conn:
-        lines, total = await desk_reads.register(
+        lines, total = await hazard_reads.register(
             conn, query, limit=PAGE_SIZE, offset=(chosen.page - 1) * PAGE_SIZE
         )
         names = await desk_reads.names(conn, [line.responsible_id or 0 for line in lines])
@@ -125,7 +125,7 @@ def _cells(
     unit: str,
     timezone: str,
     names: dict[int, str],
-    history: Sequence[desk_reads.HistoryEntry],
+    history: Sequence[hazard_reads.HistoryEntry],
     media_url: str,
 ) -> list[object]:
     line = item.line
@@ -188,10 +188,10 @@ async def export_view(request: web.Request) -> web.Response:
     tree = viewer.access.tree
     language = request.get(LANGUAGE, "zh-CN")
     async with the_desk.reader.connection() as conn:
-        items = await desk_reads.register_export(conn, query, EXPORT_LIMIT)
+        items = await hazard_reads.register_export(conn, query, EXPORT_LIMIT)
         people = [i.line.responsible_id or 0 for i in items] + [i.accepted_by or 0 for i in items]
         names = await desk_reads.names(conn, people)
-        histories = await desk_reads.histories(conn, [i.line.id for i in items])
+        histories = await hazard_reads.histories(conn, [i.line.id for i in items])
     rows = [
         _cells(
             item,

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.model import Staff
-from bot.store import desk_reads
+from bot.store import desk_reads, hazard_reads
 from bot.store.desk_reads import Conn, RunningReport, VisitDay
 from bot.store.hazards import OPEN_STATES
 from bot.web.access import Access
@@ -113,6 +113,8 @@ async def gather(
 ) -> TodayView:
     tree = access.tree
     shown = access.units()
+    if not shown:  # someone who oversees no unit: only their own part of the day
+        return TodayView(local_date(now, default_timezone), [], Numbers(), [], drills_required, 0)
     zone_of = {uid: tree.timezone(uid, default_timezone) for uid in shown}
     days = {zone: local_date(now, zone) for zone in set(zone_of.values())}
     own: dict[int, Numbers] = {uid: Numbers() for uid in shown}
@@ -258,15 +260,17 @@ async def mine(conn: Conn, access: Access, now: datetime, default_timezone: str)
     calendar = _calendar(access.tree, calendars, staff.unit_id, zone)
     on_leave = bool(await desk_reads.on_leave(conn, [staff.id], today))
     expected = bool(shift_starts_on(calendar, local_date(now, zone))) and not on_leave
-    own = desk_reads.HazardQuery(person_id=staff.id, own_only=True)
-    _, open_count = await desk_reads.register(
+    own = hazard_reads.HazardQuery(person_id=staff.id, own_only=True)
+    _, open_count = await hazard_reads.register(
         conn, _with(own, statuses=OPEN_STATES), limit=0, offset=0
     )
-    _, overdue = await desk_reads.register(conn, _with(own, overdue_at=iso(now)), limit=0, offset=0)
+    _, overdue = await hazard_reads.register(
+        conn, _with(own, overdue_at=iso(now)), limit=0, offset=0
+    )
     return Mine(checked=checked, expected=expected, open=open_count, overdue=overdue)
 
 
-def _with(query: desk_reads.HazardQuery, **changes: object) -> desk_reads.HazardQuery:
+def _with(query: hazard_reads.HazardQuery, **changes: object) -> hazard_reads.HazardQuery:
     return dataclasses.replace(query, **changes)  # type: ignore[arg-type]
 
 
@@ -299,7 +303,7 @@ async def page_wall(request: web.Request) -> web.Response:
             default_timezone=the_desk.default_timezone,
             drills_required=the_desk.drills_per_year,
         )
-        overdue, _ = await desk_reads.register(
+        overdue, _ = await hazard_reads.register(
             conn,
             _with(viewer.access.hazard_scope(), overdue_at=iso(now), sort="deadline"),
             limit=8,

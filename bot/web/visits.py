@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.model import Role
-from bot.store import desk_reads
-from bot.store.desk_reads import VisitLine
+from bot.store import record_reads
+from bot.store.record_reads import VisitLine
 from bot.web.context import desk_of, viewer_of
 from bot.web.render import local, page
 from schedules.clock import iso, local_date
@@ -42,7 +42,7 @@ async def page_visits(request: web.Request) -> web.Response:
     now = the_desk.clock.now()
     start = datetime.combine(local_date(now, zone), time(), ZoneInfo(zone))
     async with the_desk.reader.connection() as conn:
-        lines = await desk_reads.visits_of_day(
+        lines = await record_reads.visits_of_day(
             conn, units, iso(start), iso(start + timedelta(days=1)), SHOWN
         )
     rows = [
