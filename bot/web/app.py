@@ -68,7 +68,9 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     # Same-origin: our own form posts then carry their Origin (no-referrer makes it "null").
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers.setdefault("Cache-Control", "no-store")
+    # Pages carry personal data: never kept. The style sheet and script may be, briefly.
+    public = request.path.startswith("/static/") and response.status == 200
+    response.headers.setdefault("Cache-Control", "max-age=600" if public else "no-store")
     response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
     viewer = request.get(VIEWER)
     log.info(
