@@ -2,8 +2,8 @@
 database (bench/registers.py: 200 units, 10,000 people, 1,000,000 checklist
 answers, 100,000 hazards, 5,000 incidents).
 
-The desk runs as `frontline run` serves it (aiohttp on a local port, read
-connections beside the writer); a client signed in as a safety officer and as
+The desk runs as `frontline run` serves it (`serve_desk` on a local port,
+read connections beside the writer); a client signed in as a safety officer and as
 the supervisor of the 1,000-person department asks for:
 
 1. Today (`/`) for the safety officer: every unit (target p95 < 150 ms);
@@ -29,12 +29,11 @@ import time
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
 from bench.registers import NOW, WORDS, p95, seed
 from bot.app import App
 from bot.store import desk as desk_store
-from bot.web.app import create_app, opened
+from bot.web.app import opened, serve_desk
 from bot.web.tokens import digest
 from schedules.clock import FakeClock, iso
 
@@ -101,14 +100,17 @@ async def run(scale: float, rounds: int) -> bool:
             media_dir=Path(folder) / "media",
             drills_per_year=2,
         ) as the_desk:
-            runner = web.AppRunner(create_app(the_desk), access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", port).start()
+            stop, started = asyncio.Event(), asyncio.Event()
+            serving = asyncio.create_task(
+                serve_desk(the_desk, f"127.0.0.1:{port}", stop, started=started)
+            )
+            await asyncio.wait_for(started.wait(), 10)
             try:
                 async with aiohttp.ClientSession() as client:
                     ok = await measure(client, base, numbers, rounds)
             finally:
-                await runner.cleanup()
+                stop.set()
+                await serving
         await app.close()
     return ok
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import sqlite3
 import time
@@ -222,6 +223,10 @@ async def serve_desk(
     host, _, port = listen.rpartition(":")
     runner = web.AppRunner(create_app(the_desk), access_log=None)
     await runner.setup()
+    # What is loaded by now lives as long as the process: a full garbage
+    # collection need not walk it (measured: it was the pages' 100 ms tail).
+    gc.collect()
+    gc.freeze()
     try:
         await web.TCPSite(runner, host, int(port)).start()
         log.info("desk listening on %s", listen)
