@@ -199,6 +199,9 @@ async def test_a_supervisor_signs_in_from_chat_and_reads_the_register(
             "wall": "/wall",
             "incidents": "/incidents",
             "people": "/people",
+            "drills": "/drills",
+            "notices": "/notices",
+            "visits": "/visits",
         },
         "zh",
     )
@@ -219,6 +222,9 @@ async def test_a_supervisor_signs_in_from_chat_and_reads_the_register(
                 "wall": "/wall",
                 "incidents": "/incidents",
                 "people": "/people",
+                "drills": "/drills",
+                "notices": "/notices",
+                "visits": "/visits",
             },
             "en",
         )
