@@ -29,6 +29,9 @@ from bot.engine import Engine
 from bot.sender import Sender, Transport
 from bot.store import instance, outbox
 from bot.store.db import Database
+from bot.web.app import opened, serve_desk
+from bot.web.context import Desk
+from bot.web.wecom import WeComSignIn
 from handlers.checklists import load_all
 from handlers.router import build_router, menu
 from schedules import drills as drill_reminders
@@ -64,11 +67,13 @@ class App:
         media_dir: Path | None = None,
         ready: Collection[str] | None = None,
         served: Collection[str] | None = None,
+        web_url: str | None = None,
     ) -> App:
         """`ready`: the channels whose transports can deliver now (default all);
         `serve` enables each once its transport has started. `served`: the
         channels this deployment delivers on, so that nobody's message is
-        routed to one it does not run (None: any, for tests and commands)."""
+        routed to one it does not run (None: any, for tests and commands).
+        `web_url`: the desk's public base, for the links `/web` sends."""
         load_all()  # a bad checklist file stops the start, not the first /check
         clock = clock or SystemClock()
         charts.configure(media_dir or Path(db_path).parent / "media")
@@ -84,7 +89,7 @@ class App:
         )
         engine = Engine(
             db,
-            build_router(),
+            build_router(web_url=web_url),
             clock,
             default_language=language,
             default_timezone=timezone,
@@ -196,6 +201,7 @@ async def serve(
             media_dir=settings.media_path,
             ready=(),
             served=frozenset(transports),
+            web_url=settings.web_url,
         )
         stack.push_async_callback(app.close)
         await app.recover()
@@ -214,6 +220,9 @@ async def serve(
             )
             callbacks = WeComChannel(crypto, wecom, app.engine, app.db, settings.media_path, cards)
             lives[WECOM] = partial(_wecom_life, callbacks, settings.wecom_listen, app.sender, stop)
+        if settings.web_url is not None:
+            the_desk = await stack.enter_async_context(desk_for(app.db, settings, clock, wecom))
+            lives["web"] = partial(_desk_life, the_desk, settings.web_listen, stop)
         sender = asyncio.create_task(app.sender.run(), name="sender")
         receiving = {name: asyncio.Event() for name in lives}
         tasks = [
@@ -295,6 +304,37 @@ async def _wecom_life(
         await stop.wait()
     finally:
         await channel.stop()
+
+
+def desk_for(
+    db: Database, settings: Settings, clock: Clock | None = None, wecom: WeComAPI | None = None
+) -> contextlib.AbstractAsyncContextManager[Desk]:
+    """The desk (bot/web/) on this database, as the settings say; with the
+    WeCom API, the app's menu can open it (网页授权)."""
+    signin = None
+    if wecom is not None and settings.wecom_corp_id and settings.wecom_agent_id:
+        signin = WeComSignIn(settings.wecom_corp_id, settings.wecom_agent_id, wecom)
+    return opened(
+        db,
+        web_url=settings.web_url or "",
+        clock=clock or SystemClock(),
+        default_timezone=settings.timezone,
+        default_language=settings.language,
+        media_dir=settings.media_path,
+        drills_per_year=duty_book.drill_rules().min_planned,
+        wecom_signin=signin,
+    )
+
+
+async def _desk_life(
+    the_desk: Desk, listen: str, stop: asyncio.Event, receiving: asyncio.Event
+) -> None:
+    try:
+        await serve_desk(the_desk, listen, stop, started=receiving)
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        raise StartError(
+            f"bad setting FRONTLINE_WEB_LISTEN: cannot listen on {listen}: {exc}"
+        ) from None
 
 
 def wecom_api(settings: Settings) -> WeComAPI:

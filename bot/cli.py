@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -19,7 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot import clients, documents, export, phones, roster, wecom_sync
-from bot.app import App, StartError, serve, telegram_settings
+from bot.app import App, StartError, desk_for, serve, telegram_settings, wecom_api
 from bot.channels.console import CHANNEL, ConsoleChat, ConsoleTransport, read_lines
 from bot.channels.telegram.channel import build_application
 from bot.channels.wecom.api import WeComAPI, WeComError
@@ -29,6 +30,8 @@ from bot.model import Staff
 from bot.store import clients as client_store
 from bot.store import duties, invites, outbox, people
 from bot.store import roster as roster_store
+from bot.store.db import Database
+from bot.web.app import serve_desk
 from handlers.checklists import ChecklistError
 from schedules import duties as duty_book
 from schedules import shifts as shift_plan
@@ -132,6 +135,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
     run.set_defaults(run=_run)
+
+    desk_cmd = commands.add_parser(
+        "web",
+        help="serve the desk alone (FRONTLINE_WEB_URL, on FRONTLINE_WEB_LISTEN)",
+        description="Serve the desk's pages in this process, beside a `frontline run`"
+        " elsewhere that owns the channels, the sender and the reminders.",
+    )
+    desk_cmd.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    desk_cmd.set_defaults(run=_web)
 
     invite = commands.add_parser("invite", help="print a one-time Telegram sign-in link")
     invite.add_argument("who", help="phone, employee no or name")
@@ -255,7 +267,11 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
 async def _chat(settings: Settings, args: argparse.Namespace) -> int:
     transport = ConsoleTransport(sys.stdout)
     app = await App.open(
-        settings.db, {CHANNEL: transport}, language=settings.language, timezone=settings.timezone
+        settings.db,
+        {CHANNEL: transport},
+        language=settings.language,
+        timezone=settings.timezone,
+        web_url=settings.web_url,
     )
     try:
         staff = await _one_person(app, args.who, settings.language)
@@ -480,6 +496,29 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     except StartError as exc:
         print(exc, file=sys.stderr)
         return 2
+    return 0
+
+
+async def _web(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.web_url is None:
+        print(t(settings.language, "web.not_configured"), file=sys.stderr)
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    db = await Database.open(settings.db)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            wecom = (
+                await stack.enter_async_context(wecom_api(settings))
+                if settings.wecom_enabled
+                else None
+            )
+            the_desk = await stack.enter_async_context(desk_for(db, settings, wecom=wecom))
+            await serve_desk(the_desk, settings.web_listen, stop)
+    finally:
+        await db.close()
     return 0
 
 

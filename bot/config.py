@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     wecom_api_url: str = "https://qyapi.weixin.qq.com"
     # The link behind the corp's join QR code (管理后台 → 成员加入), for the poster.
     wecom_join_url: str | None = None
+    # The desk (bot/web/): its public base URL (behind the TLS proxy), and where it listens.
+    web_url: str | None = None
+    web_listen: str = "127.0.0.1:8445"
 
     @field_validator("telegram_api_url", "wecom_api_url")
     @classmethod
@@ -70,7 +73,17 @@ class Settings(BaseSettings):
             raise ValueError("must be an https:// URL with a path (Telegram calls only https)")
         return value
 
-    @field_validator("telegram_listen", "wecom_listen")
+    @field_validator("web_url")
+    @classmethod
+    def _web_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError("must be the desk's public http:// or https:// base URL")
+        return value.rstrip("/")
+
+    @field_validator("telegram_listen", "wecom_listen", "web_listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, _, port = value.rpartition(":")

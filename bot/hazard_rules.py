@@ -120,6 +120,21 @@ def may(action: Action, actor: Staff, hazard: HazardFacts, oversees_unit: bool) 
     return False
 
 
+def may_see(
+    actor: Staff, reported_by: int, responsible_id: int | None, oversees_unit: bool
+) -> bool:
+    """Who may read a hazard (its card, photos and history): the reporter, the
+    responsible person, a supervisor of its unit or of a unit above it
+    (`oversees_unit`), and every safety officer and admin."""
+    if not actor.active:
+        return False
+    return (
+        actor.id in (reported_by, responsible_id)
+        or actor.has(Role.SAFETY_OFFICER, Role.ADMIN)
+        or (oversees_unit and actor.has(Role.SUPERVISOR))
+    )
+
+
 def deciders(
     chain_supervisors: Sequence[Staff], officers: Sequence[Staff], responsible_id: int | None
 ) -> list[Staff]:

@@ -29,11 +29,13 @@ from handlers import (
     visit,
     visit_request,
     visit_views,
+    web,
 )
 from handlers.checklists import Checklist, load_all
 
 
-def build_router() -> Router:
+def build_router(*, web_url: str | None = None) -> Router:
+    """`web_url`: the desk's public base (FRONTLINE_WEB_URL), for /web's links."""
     router = Router(
         fallback=common.fallback,
         stranger=signup.on_stranger,
@@ -57,6 +59,7 @@ def build_router() -> Router:
                 "visits",
                 "stats",
                 "hz",
+                "web",
             }
         ),
         # An injury or a hazard is never behind a checklist.
@@ -90,6 +93,7 @@ def build_router() -> Router:
         visits=visit_views.command,
         stats=stats.command,
         export=export.start,
+        web=partial(web.command, web_url),
     )
     for definition in load_all().values():
         router.commands[definition.command] = partial(_run_checklist, definition)
@@ -144,6 +148,8 @@ def menu(roles: frozenset[Role], language: str) -> list[tuple[str, str]]:
         items.append(("followup", t(language, "menu.followup")))
     if roles & {Role.CARE_WORKER, Role.SUPERVISOR, Role.CENTRE_LEADER}:
         items.append(("visits", t(language, "menu.visits")))
+    if roles & {Role.STAFF, Role.SUPERVISOR, Role.SAFETY_OFFICER, Role.ADMIN}:
+        items.append(("web", t(language, "menu.web")))
     return items
 
 

@@ -96,9 +96,20 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 
 def _statements(sql: str) -> list[str]:
-    """Split a migration into statements (our migrations hold no ';' in strings)."""
+    """Split a migration into statements (our migrations hold no ';' in
+    strings); a trigger's body, whose statements end in ';' too, stays whole."""
     lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    statements: list[str] = []
+    pending = ""
+    for piece in "\n".join(lines).split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\n;"):
+                statements.append(pending.strip().removesuffix(";").strip())
+            pending = ""
+    if pending.strip(" \t\n;"):
+        statements.append(pending.strip().removesuffix(";").strip())
+    return statements
 
 
 @dataclass(slots=True)

@@ -173,14 +173,21 @@ def apply_roster(
 
 
 def deactivate_staff(
-    conn: sqlite3.Connection, staff_id: int, now: str, *, reason: str = "missing_from_roster"
+    conn: sqlite3.Connection,
+    staff_id: int,
+    now: str,
+    *,
+    reason: str = "missing_from_roster",
+    actor_id: int | None = None,
 ) -> None:
     """End a person's access at once: inactive, no conversation to resume,
-    and nothing still queued for them sent."""
+    nothing still queued for them sent, no desk session left open.
+    `actor_id`: the admin who did it (None: an import or a sync)."""
     conn.execute("UPDATE staff SET active = 0, updated_at = ? WHERE id = ?", (now, staff_id))
     conn.execute("DELETE FROM conversations WHERE staff_id = ?", (staff_id,))
+    conn.execute("DELETE FROM desk_sessions WHERE staff_id = ?", (staff_id,))
     outbox.cancel_for(conn, staff_id, f"deactivated: {reason}")
-    _audit(conn, staff_id, "deactivated", {"reason": reason}, now)
+    _audit(conn, staff_id, "deactivated", {"reason": reason}, now, actor_id)
 
 
 # -- directory sync (WeCom) -------------------------------------------------------------
@@ -419,12 +426,17 @@ def _bind(conn: sqlite3.Connection, staff_id: int, channel: str, user_id: str) -
 
 
 def _audit(
-    conn: sqlite3.Connection, staff_id: int, action: str, detail: dict[str, Any], now: str
+    conn: sqlite3.Connection,
+    staff_id: int,
+    action: str,
+    detail: dict[str, Any],
+    now: str,
+    actor_id: int | None = None,
 ) -> None:
     audit.record(
         conn,
         at=now,
-        actor_id=None,
+        actor_id=actor_id,
         entity="staff",
         entity_id=staff_id,
         action=action,

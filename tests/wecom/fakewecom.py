@@ -154,6 +154,7 @@ class FakeWeCom:
         self._by_msgid: dict[str, SentMessage] = {}
         self._response_codes: dict[str, str] = {}  # unused response_code -> msgid
         self._task_ids: set[str] = set()
+        self._auth_codes: dict[str, str] = {}  # web authorization code -> userid, used once
         self._ids = itertools.count(1)
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -168,6 +169,7 @@ class FakeWeCom:
             "user/list": self._user_list,
             "user/simplelist": self._user_simplelist,
             "webhook/send": self._webhook_send,
+            "auth/getuserinfo": self._getuserinfo,
         }
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -438,6 +440,18 @@ class FakeWeCom:
     ) -> JSONDict:
         keep = ("userid", "name", "department", "open_userid")
         return {"userlist": [{k: u[k] for k in keep if k in u} for u in self._members(q)]}
+
+    def auth_code(self, userid: str) -> str:
+        """The `code` WeCom's authorization page hands a member's browser (网页授权)."""
+        code = f"code{next(self._ids)}"
+        self._auth_codes[code] = userid
+        return code
+
+    async def _getuserinfo(self, q: dict[str, str], b: JSONDict, f: dict[str, Upload]) -> JSONDict:
+        userid = self._auth_codes.pop(q.get("code", ""), None)
+        if userid is None:
+            raise WeComFault(40029, "invalid code")
+        return {"userid": userid}
 
     async def _webhook_send(self, q: dict[str, str], b: JSONDict, f: dict[str, Upload]) -> JSONDict:
         key = q.get("key", "")

@@ -365,6 +365,15 @@ class WeComAPI:
         answer = await self._call("GET", path, params)
         return _parse(_Members, answer.get("userlist", []), path)
 
+    # -- web authorization (网页授权) -----------------------------------------------------------
+
+    async def user_from_code(self, code: str) -> str | None:
+        """auth/getuserinfo: the member of this corp whose browser brought back
+        `code` from WeCom's authorization page; None for someone outside it."""
+        answer = await self._call("GET", "/cgi-bin/auth/getuserinfo", {"code": code})
+        userid = answer.get("userid") or answer.get("UserId")
+        return str(userid) if userid else None
+
     # -- group robots ----------------------------------------------------------------------
 
     async def robot_send(

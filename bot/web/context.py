@@ -1,0 +1,76 @@
+"""What every desk handler reaches through its request: the wiring (`Desk`)
+and the person signed in (`Viewer`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from bot.model import Staff
+from bot.store.db import Database
+from bot.store.reader import Reader
+from bot.web.access import Access
+from schedules.clock import Clock
+
+if TYPE_CHECKING:
+    from bot.web.wecom import WeComSignIn
+
+
+@dataclass
+class Desk:
+    """What the desk's handlers need, wired once (bot/app.py, bot/cli.py)."""
+
+    db: Database  # writes: sign-in and sessions
+    reader: Reader  # every page's reads
+    clock: Clock
+    web_url: str
+    default_timezone: str = "Asia/Shanghai"
+    default_language: str = "zh-CN"
+    media_dir: Path = Path("media")
+    drills_per_year: int = 2  # schedules/duties.toml [drills] min_planned
+    wecom: WeComSignIn | None = None  # opening the desk from the WeCom app's menu
+    origin: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.web_url)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def secure(self) -> bool:
+        return self.web_url.startswith("https://")
+
+
+DESK = web.AppKey("desk", Desk)
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The person signed in on this request."""
+
+    staff: Staff
+    session_hash: str
+    csrf: str
+    access: Access
+
+
+VIEWER = web.RequestKey("viewer", Viewer)
+LANGUAGE = web.RequestKey("language", str)
+
+
+def desk_of(request: web.Request) -> Desk:
+    return request.app[DESK]
+
+
+def viewer_of(request: web.Request) -> Viewer:
+    if VIEWER not in request:  # the session middleware lets no one through without
+        raise web.HTTPUnauthorized()
+    return request[VIEWER]
+
+
+def redirect(location: str) -> web.Response:
+    """303 See Other: after a POST, the browser GETs the page it lands on."""
+    return web.Response(status=303, headers={"Location": location})

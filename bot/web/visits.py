@@ -1,0 +1,71 @@
+"""Today's home visits (`/visits`): the planned visits of the clients of
+this person's units, who goes, whether they checked in and out, late ones,
+check-in exceptions and anything unusual. Supervisors and centre leaders
+read their units' subtree; safety officers and admins every unit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from bot.model import Role
+from bot.store import record_reads
+from bot.store.record_reads import VisitLine
+from bot.web.context import desk_of, viewer_of
+from bot.web.render import local, page
+from schedules.clock import iso, local_date
+
+SHOWN = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    visit: VisitLine
+    unit: str
+    window: str
+    late: bool
+
+
+async def page_visits(request: web.Request) -> web.Response:
+    the_desk, viewer = desk_of(request), viewer_of(request)
+    access, staff = viewer.access, viewer.staff
+    if access.every_unit:
+        units: list[int] | None = None
+    elif staff.has(Role.SUPERVISOR, Role.CENTRE_LEADER):
+        units = access.tree.subtree(staff.unit_id)
+    else:
+        raise web.HTTPForbidden()
+    zone = access.tree.timezone(staff.unit_id, the_desk.default_timezone)
+    now = the_desk.clock.now()
+    start = datetime.combine(local_date(now, zone), time(), ZoneInfo(zone))
+    async with the_desk.reader.connection() as conn:
+        lines = await record_reads.visits_of_day(
+            conn, units, iso(start), iso(start + timedelta(days=1)), SHOWN
+        )
+    rows = [
+        Row(
+            visit=line,
+            unit=access.tree.path(line.unit_id),
+            window=" – ".join(
+                local(moment, zone)[-5:]
+                for moment in (line.planned_start, line.planned_end)
+                if moment
+            ),
+            late=line.checkin_at is None
+            and line.state in ("assigned", "accepted")
+            and bool(line.planned_start)
+            and str(line.planned_start) < iso(now),
+        )
+        for line in lines
+    ]
+    return page(
+        request,
+        "visits.html",
+        rows=rows,
+        day=local_date(now, zone).isoformat(),
+        local=local,
+        zone=zone,
+    )
