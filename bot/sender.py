@@ -527,9 +527,8 @@ def _claim_heads(
         if address in waiting:
             heads[address] = Head(None, more=True)
             continue
-        rows = outbox.next_for(conn, channel, address, now, MERGE_MAX_ROWS)
-        group = outbox.claim(conn, digest_run(rows, merge_any=False)) if rows else []
-        heads[address] = Head(group or None, more=len(rows) > len(group))
+        group, more = _claim_run(conn, channel, address, now, merge_any=False)
+        heads[address] = Head(group or None, more=more)
     return heads
 
 
@@ -547,10 +546,19 @@ def _claim_next(
 ) -> list[Outbound]:
     """Claim the next message of one address: one row, or the run of rows
     that go together as one digest."""
+    return _claim_run(conn, channel, address, now, merge_any)[0]
+
+
+def _claim_run(
+    conn: sqlite3.Connection, channel: str, address: str, now: str, merge_any: bool
+) -> tuple[list[Outbound], bool]:
+    """The next message of one address, claimed, and whether more due rows
+    were seen behind it."""
     rows = outbox.next_for(conn, channel, address, now, MERGE_MAX_ROWS)
     if not rows:
-        return []
-    return outbox.claim(conn, digest_run(rows, merge_any=merge_any))
+        return [], False
+    group = outbox.claim(conn, digest_run(rows, merge_any=merge_any))
+    return group, len(rows) > len(group)
 
 
 # Merged messages: at most this many, this long together.
