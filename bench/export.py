@@ -17,8 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from bot import export
+from bot.clock import iso
 from bot.store import db as store_db
-from schedules.clock import iso
 
 NOW = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 ITEMS = ["equipment", "measures", "tools", "area", "ppe", "procedures"]

@@ -44,10 +44,10 @@ from bot import roster  # noqa: E402
 from bot.app import App, serve  # noqa: E402
 from bot.channels.telegram.channel import TelegramSettings, build_application  # noqa: E402
 from bot.channels.telegram.transport import CHANNEL, TelegramTransport  # noqa: E402
+from bot.clock import FakeClock, SystemClock, iso  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.store import outbox, people  # noqa: E402
 from bot.store.outbox import NewMessage  # noqa: E402
-from schedules.clock import FakeClock, SystemClock, iso  # noqa: E402
 from tests.telegram.fakebotapi import FakeBotAPI, callback_update, text_update  # noqa: E402
 
 BASE_USER = 9000

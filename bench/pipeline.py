@@ -22,9 +22,9 @@ from pathlib import Path
 
 from bot import roster
 from bot.app import App
+from bot.clock import FakeClock, iso
 from bot.model import Inbound, InboundKind
 from bot.store import people
-from schedules.clock import FakeClock, iso
 
 CHANNEL = "bench"
 TARGET_RATE = 2000.0

@@ -27,11 +27,11 @@ from pathlib import Path
 
 from bot import roster
 from bot.app import App
+from bot.clock import iso, parse_iso
 from bot.engine import Visitor
 from bot.model import Inbound, InboundKind
 from bot.store import people, reminders
 from bot.store.reminders import Reminder
-from schedules.clock import iso, parse_iso
 from schedules.runner import Kind
 
 CHANNEL = "bench"

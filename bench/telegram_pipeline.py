@@ -97,13 +97,13 @@ from bot.channels.telegram.channel import (  # noqa: E402
     build_application,
 )
 from bot.channels.telegram.transport import CHANNEL  # noqa: E402
+from bot.checklists import load_all  # noqa: E402
+from bot.clock import FakeClock, iso  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.i18n import t  # noqa: E402
 from bot.model import InboundKind  # noqa: E402
 from bot.store import people  # noqa: E402
-from handlers.checklists import load_all  # noqa: E402
 from handlers.router import menu  # noqa: E402
-from schedules.clock import FakeClock, iso  # noqa: E402
 from tests.telegram.fakebotapi import (  # noqa: E402
     EDIT_METHODS,
     SEND_METHODS,

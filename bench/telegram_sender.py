@@ -44,9 +44,9 @@ if str(ROOT) not in sys.path:
 from bot.app import App  # noqa: E402
 from bot.channels.telegram.channel import TelegramSettings, build_application  # noqa: E402
 from bot.channels.telegram.transport import CHANNEL, TelegramTransport  # noqa: E402
+from bot.clock import SystemClock, iso  # noqa: E402
 from bot.store import outbox  # noqa: E402
 from bot.store.outbox import NewMessage  # noqa: E402
-from schedules.clock import SystemClock, iso  # noqa: E402
 from tests.telegram.fakebotapi import FakeBotAPI  # noqa: E402
 
 TARGET_RATE = 1000.0  # phase 1, messages/s

@@ -26,8 +26,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.app import App
+from bot.clock import FakeClock, iso
 from bot.model import Inbound, InboundKind
-from schedules.clock import FakeClock, iso
 
 CHANNEL = "bench"
 NOW = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)

@@ -32,10 +32,10 @@ import aiohttp
 
 from bench.registers import NOW, WORDS, p95, seed
 from bot.app import App
+from bot.clock import FakeClock, iso
 from bot.store import desk as desk_store
 from bot.web.app import opened, serve_desk
 from bot.web.tokens import digest
-from schedules.clock import FakeClock, iso
 
 TARGETS = {"today": 150.0, "register": 100.0, "card": 50.0}
 SUPERVISOR, OFFICER = 1, 3  # bench/registers.py's people

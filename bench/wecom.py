@@ -32,7 +32,7 @@ from bot.app import App
 from bot.channels.wecom.api import WeComAPI
 from bot.channels.wecom.channel import PATH, WeComChannel
 from bot.channels.wecom.crypto import WeComCrypto
-from schedules.clock import FakeClock, iso
+from bot.clock import FakeClock, iso
 
 TOKEN = "123456"
 AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"

@@ -24,6 +24,8 @@ from bot.channels.wecom.crypto import WeComCrypto
 from bot.channels.wecom.transport import CHANNEL as WECOM
 from bot.channels.wecom.transport import ROBOT_CHANNEL as ROBOT
 from bot.channels.wecom.transport import RobotTransport, WeComTransport
+from bot.checklists import load_all
+from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.engine import Engine
 from bot.sender import Sender, Transport
@@ -32,7 +34,6 @@ from bot.store.db import Database
 from bot.web.app import opened, serve_desk
 from bot.web.context import Desk
 from bot.web.wecom import WeComSignIn
-from handlers.checklists import load_all
 from handlers.router import build_router, menu
 from schedules import drills as drill_reminders
 from schedules import duties as duty_book
@@ -42,7 +43,6 @@ from schedules import notices as notice_reminders
 from schedules import shifts, visit_plan, weekly
 from schedules import training as training_reminders
 from schedules import visits as visit_watch
-from schedules.clock import Clock, SystemClock
 from schedules.runner import Scheduler
 
 log = logging.getLogger(__name__)

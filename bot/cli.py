@@ -24,6 +24,8 @@ from bot.app import App, StartError, desk_for, serve, telegram_settings, wecom_a
 from bot.channels.console import CHANNEL, ConsoleChat, ConsoleTransport, read_lines
 from bot.channels.telegram.channel import build_application
 from bot.channels.wecom.api import WeComAPI, WeComError
+from bot.checklists import ChecklistError
+from bot.clock import iso
 from bot.config import ConfigError, Settings, load_settings
 from bot.i18n import t
 from bot.model import Staff
@@ -32,10 +34,8 @@ from bot.store import duties, invites, outbox, people
 from bot.store import roster as roster_store
 from bot.store.db import Database
 from bot.web.app import serve_desk
-from handlers.checklists import ChecklistError
 from schedules import duties as duty_book
 from schedules import shifts as shift_plan
-from schedules.clock import iso
 
 DEMO_DB = Path("frontline-demo.db")
 DEMO_PERSON = "13800000003"

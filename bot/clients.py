@@ -22,15 +22,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from pydantic_core import PydanticCustomError
 
 from bot import phones
+from bot.care import services as service_catalogue
+from bot.clock import iso
 from bot.model import LANGUAGES
 from bot.roster import RosterError, RosterProblem, describe, read_table
 from bot.store import clients as store
 from bot.store import people
 from bot.store.clients import ClientEntry, ClientsResult
 from bot.store.db import Database
-from handlers.care import services as service_catalogue
-from schedules.clock import iso
-from schedules.visit_plan import VisitTimeError, parse_visit_times
+from bot.visit_times import VisitTimeError, parse_visit_times
 
 __all__ = [
     "MAX_TOLERANCE_M",

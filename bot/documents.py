@@ -39,10 +39,10 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from bot.clock import local_time_text, parse_iso
 from bot.i18n import plain, t
 from bot.media import write_once
 from bot.store import hazards, incidents, people
-from schedules.clock import local_time_text, parse_iso
 
 FONT = "WenQuanYiMicroHei"
 FOLDER = "documents"

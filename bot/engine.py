@@ -18,13 +18,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bot.clock import Clock, iso
 from bot.i18n import t
 from bot.model import LANGUAGES, Button, Inbound, InboundKind, Outbound, Staff, UserError
 from bot.store import conversations, media, outbox, people
 from bot.store.conversations import Conversation
 from bot.store.db import Database
 from bot.store.outbox import NewMessage
-from schedules.clock import Clock, iso
 
 log = logging.getLogger(__name__)
 

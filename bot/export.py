@@ -28,9 +28,10 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from PIL import Image as PILImage
 
+from bot import care, checklists
+from bot.clock import iso
 from bot.i18n import catalog, plain, t
 from bot.store import people
-from schedules.clock import iso
 
 CHUNK = 2000
 # Text a spreadsheet would read as a formula (or as the start of one).
@@ -290,10 +291,8 @@ def _checklist_rows(src: Source) -> Iterator[sqlite3.Row]:
 
 
 def _checklist_words(src: Source) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
-    from handlers.checklists import load_all  # the checklist files live with their flow
-
     def make() -> tuple[dict[str, str], dict[tuple[str, str], str]]:
-        lists = load_all().values()
+        lists = checklists.load_all().values()
         names = {c.id: c.title.get(src.language) for c in lists}
         items = {(c.id, i.key): i.text.get(src.language) for c in lists for i in c.items}
         return names, items
@@ -567,8 +566,6 @@ def _note_photos(src: Source, row: sqlite3.Row) -> Photos:
 
 def services(name: str) -> CellOf:
     def cell(src: Source, row: sqlite3.Row) -> str:
-        from handlers import care  # the care plan's services live with the visit flow
-
         keys = json.loads(row[name]) if row[name] else []
         return "、".join(plain(care.title(str(key), src.language)) for key in keys)
 

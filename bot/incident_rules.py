@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.calendar import exact_moment
+from bot.clock import end_of_day, local_date
 from bot.model import Role, Staff, UserError
-from schedules.calendar import exact_moment
-from schedules.clock import end_of_day, local_date
 
 KINDS = (
     "near_miss",

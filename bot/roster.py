@@ -326,7 +326,7 @@ async def import_roster_file(
 def _utc_iso(now: datetime) -> str:
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    # The store's timestamp format (schedules.clock.iso): UTC with microseconds.
+    # The store's timestamp format (bot.clock.iso): UTC with microseconds.
     return now.astimezone(UTC).isoformat(timespec="microseconds")
 
 

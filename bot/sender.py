@@ -18,12 +18,12 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
+from bot.clock import Clock, iso, parse_iso
 from bot.i18n import t
 from bot.model import Outbound
 from bot.store import media, outbox, people
 from bot.store.db import Database
 from bot.store.outbox import NewMessage
-from schedules.clock import Clock, iso, parse_iso
 
 log = logging.getLogger(__name__)
 

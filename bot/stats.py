@@ -10,8 +10,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from bot import charts
+from bot.clock import iso
+from bot.i18n import t
 from bot.store import stats
-from schedules.clock import iso
 
 PRESHIFT = "preshift"
 
@@ -130,3 +132,41 @@ def gather(
         visit_exceptions=exceptions,
         serves_clients=stats.has_clients(conn, unit_ids) or visits > 0,
     )
+
+
+def compose(
+    conn: sqlite3.Connection,
+    *,
+    language: str,
+    unit_ids: list[int],
+    scope: str,
+    period: Period,
+    timezone: str,
+    now: datetime,
+) -> tuple[str, str]:
+    """The summary text and the chart (a media path) for these units and period."""
+    picture = gather(conn, unit_ids, period, timezone, now)
+    title = t(
+        language,
+        "stats.title",
+        scope=scope,
+        first=period.first.isoformat(),
+        last=period.last.isoformat(),
+    )
+    rate = picture.completion
+    text = t(
+        language,
+        "stats.summary",
+        title=title,
+        rate=t(language, "stats.no_rate") if rate is None else f"{rate}%",
+        done=picture.checks_done,
+        expected=picture.checks_expected,
+        opened=picture.hazards_opened,
+        closed=picture.hazards_closed,
+        overdue=picture.hazards_overdue,
+        incidents=picture.incidents,
+        drills=picture.drills,
+        visits=picture.visits,
+        exceptions=picture.visit_exceptions,
+    )
+    return text, charts.attachment(picture, language, title)

@@ -18,13 +18,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from bot.channels.wecom.api import Department, Member, WeComAPI
 from bot.channels.wecom.transport import ROBOT_CHANNEL as ROBOT_CHANNEL
+from bot.clock import iso
 from bot.i18n import t
 from bot.model import Role
 from bot.roster import MAX_NAME, normalize_phone
 from bot.store import roster as store
 from bot.store.db import Database
 from bot.store.roster import StaffEntry, StoredPerson
-from schedules.clock import iso
 
 log = logging.getLogger(__name__)
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from datetime import date
 
+from bot.checklists import Checklist, load_all
+from bot.clock import local_date
 from bot.engine import Ctx, Flow
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, UserError
 from bot.store import checklists as runs
 from bot.store import hazards
-from handlers.checklists import Checklist, load_all
 from handlers.hazard_report import Draft, file_hazard
 from handlers.text import clean_text, shorten
 from schedules import duties as duty_book
-from schedules.clock import local_date
 
 FLOW = "checklist"
 ANSWERS = ("ok", "problem", "na")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from bot.calendar import parse_local
+from bot.clock import local_time_text, parse_iso
 from bot.engine import Ctx, Flow
 from bot.model import Button, Inbound, InboundKind, Role, UserError
 from bot.numbers import parse_number
@@ -15,8 +17,6 @@ from bot.store import drills, hazards, people
 from handlers.hazard_report import Draft, file_hazard
 from handlers.text import clean_text
 from schedules import drills as drill_reminders
-from schedules.calendar import parse_local
-from schedules.clock import local_time_text, parse_iso
 
 PLAN = "drill"
 RECORD = "drill_record"

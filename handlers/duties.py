@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import unicodedata
 
+from bot.clock import local_time_text, parse_iso
 from bot.engine import Ctx
 from bot.model import Button, Role, UserError
 from bot.numbers import parse_number
 from bot.store import drills, duties, notices, people
 from schedules import duties as duty_book
-from schedules.clock import local_time_text, parse_iso
 
 
 def done(ctx: Ctx, args: str) -> None:

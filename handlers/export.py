@@ -5,9 +5,9 @@ subtree's rows only."""
 from __future__ import annotations
 
 from bot import export
+from bot.clock import local_date
 from bot.engine import Ctx, Flow
 from bot.model import Button, Inbound, InboundKind, Role, UserError
-from schedules.clock import local_date
 
 FLOW = "export"
 FOLDER = "exports"

@@ -8,11 +8,11 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
+from bot.clock import iso, local_time_text, parse_iso
 from bot.engine import Ctx, Flow
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
 from bot.store import followups, people
 from handlers.text import button_number, clean_text
-from schedules.clock import iso, local_time_text, parse_iso
 
 FLOW = "followup"
 WINDOW = timedelta(days=14)

@@ -19,6 +19,8 @@ from decimal import Decimal
 from typing import Any
 
 from bot import documents
+from bot.calendar import parse_local
+from bot.clock import end_of_local_day, iso, local_date, local_time_text, parse_iso
 from bot.engine import Ctx, Flow
 from bot.hazard_rules import (
     MAX_PHOTOS,
@@ -41,8 +43,6 @@ from bot.numbers import money, parse_number
 from bot.store import hazards, people
 from handlers.text import button_number, clean_text, typed_text
 from schedules import hazards as deadlines
-from schedules.calendar import parse_local
-from schedules.clock import end_of_local_day, iso, local_date, local_time_text, parse_iso
 
 MAX_TEXT = 2000
 PEOPLE_PAGE = 6

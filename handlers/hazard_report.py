@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot import hazard_rules
+from bot.clock import end_of_local_day, iso, local_date, local_time_text, parse_iso
 from bot.engine import Ctx, Flow
 from bot.hazard_rules import CATEGORIES, MAX_PHOTOS, REOPEN_WINDOW_DAYS, SEVERITIES, Report
 from bot.i18n import t
@@ -25,7 +26,6 @@ from bot.store import hazards, people
 from handlers import hazard_card
 from handlers.text import button_number, clean_text, typed_text
 from schedules import hazards as deadlines
-from schedules.clock import end_of_local_day, iso, local_date, local_time_text, parse_iso
 
 FLOW = "hazard_report"
 MAX_TEXT = 2000

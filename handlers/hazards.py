@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.clock import local_time_text, parse_iso
 from bot.engine import Ctx
 from bot.model import Role, UserError
 from bot.store import hazards, people
 from handlers.text import page_index
-from schedules.clock import local_time_text, parse_iso
 
 PAGE = 10
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 from bot import incident_rules as rules
+from bot.clock import iso, local_date, local_time_text, parse_iso
 from bot.engine import Ctx, Flow
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
@@ -18,7 +19,6 @@ from handlers import incident_card as card
 from handlers.incident_card import NOTHING, timezone_of, typed
 from handlers.text import page_index
 from schedules import incidents as report_reminders
-from schedules.clock import iso, local_date, local_time_text, parse_iso
 
 REPORT = "incident"
 PAGE = 10

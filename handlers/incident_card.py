@@ -12,13 +12,13 @@ from datetime import datetime
 
 from bot import documents
 from bot import incident_rules as rules
+from bot.clock import end_of_local_day, local_date, local_time_text, parse_iso
 from bot.engine import Ctx, Flow
 from bot.model import Button, Inbound, InboundKind, UserError
 from bot.store import hazards, incidents, people
 from handlers.text import clean_text
 from schedules import hazards as deadlines
 from schedules import incidents as report_reminders
-from schedules.clock import end_of_local_day, local_date, local_time_text, parse_iso
 
 INVESTIGATE = "incident_investigate"
 ACTION = "incident_action"

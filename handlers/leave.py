@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from bot.clock import local_date
 from bot.engine import Ctx
 from bot.model import UserError
 from bot.store import audit, calendars
-from schedules.clock import local_date
 
 MAX_DAYS = 366
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.clock import iso
 from bot.engine import Ctx, Flow
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, UserError
@@ -14,7 +15,6 @@ from bot.numbers import parse_number
 from bot.store import notices, people, reminders
 from handlers import recipients
 from handlers.text import clean_text
-from schedules.clock import iso
 
 FLOW = "notice"
 MAX_TEXT = 2000

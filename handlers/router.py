@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from bot.checklists import Checklist, load_all
 from bot.engine import Ctx, Router
 from bot.i18n import t
 from bot.model import Role
@@ -31,7 +32,6 @@ from handlers import (
     visit_views,
     web,
 )
-from handlers.checklists import Checklist, load_all
 
 
 def build_router(*, web_url: str | None = None) -> Router:

@@ -1,20 +1,15 @@
 """/stats: the weekly picture on demand, for a period chosen by button (this
 or last week, this or last month). Supervisors see their unit and the units
 below it; safety officers and admins see every unit. The weekly send
-(schedules/weekly.py) composes the same message here."""
+(schedules/weekly.py) and this command compose it with bot.stats.compose."""
 
 from __future__ import annotations
 
-import sqlite3
-from datetime import datetime
-
-from bot import charts
+from bot.clock import local_date
 from bot.engine import Ctx
-from bot.i18n import t
 from bot.model import Button, Role, UserError
-from bot.stats import Choice, Period, gather, period_for
+from bot.stats import Choice, compose, period_for
 from bot.store import people, stats
-from schedules.clock import local_date
 
 CHOICES = (
     (Choice.THIS_WEEK, "stats.this_week"),
@@ -59,41 +54,3 @@ def units_in_view(ctx: Ctx) -> tuple[list[int], str]:
             people.unit_path(ctx.conn, ctx.staff.unit_id),
         )
     raise UserError("stats.not_allowed")
-
-
-def compose(
-    conn: sqlite3.Connection,
-    *,
-    language: str,
-    unit_ids: list[int],
-    scope: str,
-    period: Period,
-    timezone: str,
-    now: datetime,
-) -> tuple[str, str]:
-    """The summary text and the chart (a media path) for these units and period."""
-    picture = gather(conn, unit_ids, period, timezone, now)
-    title = t(
-        language,
-        "stats.title",
-        scope=scope,
-        first=period.first.isoformat(),
-        last=period.last.isoformat(),
-    )
-    rate = picture.completion
-    text = t(
-        language,
-        "stats.summary",
-        title=title,
-        rate=t(language, "stats.no_rate") if rate is None else f"{rate}%",
-        done=picture.checks_done,
-        expected=picture.checks_expected,
-        opened=picture.hazards_opened,
-        closed=picture.hazards_closed,
-        overdue=picture.hazards_overdue,
-        incidents=picture.incidents,
-        drills=picture.drills,
-        visits=picture.visits,
-        exceptions=picture.visit_exceptions,
-    )
-    return text, charts.attachment(picture, language, title)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from bot.clock import local_date
 from bot.engine import Ctx, Flow
 from bot.model import Button, Inbound, InboundKind, Role, UserError
 from bot.store import notices, trainings
 from handlers import recipients
-from schedules.clock import local_date
 
 FLOW = "training"
 

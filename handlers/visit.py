@@ -19,7 +19,8 @@ import sqlite3
 from collections.abc import Callable
 from datetime import timedelta
 
-from bot import phones, visit_rules
+from bot import care, phones, visit_rules
+from bot.clock import iso, local_time_text, parse_iso
 from bot.engine import Ctx, Flow
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
@@ -27,11 +28,9 @@ from bot.numbers import parse_number
 from bot.store import clients, people, visits
 from bot.store.visits import Gifts, Stamp
 from bot.visit_rules import FAR_REASONS, GIFT_OUTCOMES, NO_LOCATION_REASONS, UNUSUAL_KINDS
-from handlers import care
 from handlers.hazard_report import Draft, file_hazard
 from handlers.text import button_number, clean_text, typed_text
 from schedules import visits as watch
-from schedules.clock import iso, local_time_text, parse_iso
 
 FLOW = "visit"
 MAX_TEXT = 2000

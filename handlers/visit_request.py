@@ -16,16 +16,16 @@ from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot import care
+from bot.calendar import exact_moment, parse_local
+from bot.clock import iso, local_time_text, parse_iso
 from bot.engine import Ctx, Flow
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
 from bot.numbers import parse_number
 from bot.store import clients, people, visit_requests
-from handlers import care
 from handlers.text import button_number, clean_text, typed_text
 from schedules import visits as visit_watch
-from schedules.calendar import exact_moment, parse_local
-from schedules.clock import iso, local_time_text, parse_iso
 
 REQUEST = "visit_request"
 DECLINE = "visit_decline"

@@ -9,11 +9,11 @@ import sqlite3
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.clock import iso, local_time_text, parse_iso
 from bot.engine import Ctx
 from bot.model import Role, UserError
 from bot.store import people, visit_requests, visit_views
 from handlers.text import page_index
-from schedules.clock import iso, local_time_text, parse_iso
 
 PAGE = 10
 # A planned visit with no check-in this long after its start counts as missed

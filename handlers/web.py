@@ -4,10 +4,10 @@ database keeps only its hash."""
 
 from __future__ import annotations
 
+from bot.clock import iso
 from bot.engine import Ctx
 from bot.store import desk
 from bot.web.tokens import LINK_VALID, digest, new_secret
-from schedules.clock import iso
 
 
 def command(web_url: str | None, ctx: Ctx, args: str) -> None:

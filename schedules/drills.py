@@ -11,13 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from bot.calendar import exact_moment
+from bot.clock import iso, local_date, local_time_text, parse_iso
 from bot.engine import Visitor
 from bot.i18n import t
 from bot.model import Staff
 from bot.store import drills, notices, people, reminders
 from bot.store.reminders import Reminder
-from schedules.calendar import exact_moment
-from schedules.clock import iso, local_date, local_time_text, parse_iso
 from schedules.duties import drill_rules
 from schedules.runner import Kind
 

@@ -16,14 +16,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.calendar import WorkCalendar, exact_moment, is_working_day
+from bot.checklists import Text, load_all
+from bot.clock import iso, local_date, local_time_text, parse_iso
 from bot.engine import Visitor
 from bot.i18n import t
 from bot.model import Button, Role, Staff
 from bot.store import duties, people, reminders
 from bot.store.reminders import Reminder
-from handlers.checklists import Text, load_all
-from schedules.calendar import WorkCalendar, exact_moment, is_working_day
-from schedules.clock import iso, local_date, local_time_text, parse_iso
 from schedules.runner import Kind
 from schedules.shifts import calendar_for
 

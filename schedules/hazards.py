@@ -11,11 +11,11 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta
 
+from bot.clock import iso, local_time_text, parse_iso
 from bot.engine import Visitor
 from bot.model import Role, Staff
 from bot.store import hazards, people, reminders
 from bot.store.reminders import Reminder
-from schedules.clock import iso, local_time_text, parse_iso
 from schedules.runner import Kind
 
 WARN_BEFORE = {"general": timedelta(hours=2), "major": timedelta(hours=24)}

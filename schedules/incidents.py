@@ -8,13 +8,13 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
+from bot.clock import iso, local_time_text, parse_iso
 from bot.engine import Visitor
 from bot.i18n import t
 from bot.incident_rules import REPORT_DAYS, reminder_moments
 from bot.model import Button, Role, Staff
 from bot.store import incidents, people, reminders
 from bot.store.reminders import Reminder
-from schedules.clock import iso, local_time_text, parse_iso
 from schedules.runner import Kind
 
 KIND = "incident_report_due"

@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 
+from bot.clock import Clock, iso, parse_iso
 from bot.engine import Visitor
 from bot.store import reminders
 from bot.store.db import Database
 from bot.store.reminders import Reminder
-from schedules.clock import Clock, iso, parse_iso
 
 log = logging.getLogger(__name__)
 

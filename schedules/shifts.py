@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from bot.calendar import WorkCalendar, shift_starts_on
+from bot.checklists import load_all
+from bot.clock import iso, local_date, local_time_text, parse_iso
 from bot.engine import Visitor
 from bot.i18n import t
 from bot.model import Button, Staff
 from bot.store import calendars, checklists, people, reminders
 from bot.store.reminders import Reminder
-from handlers.checklists import load_all
-from schedules.calendar import WorkCalendar, shift_starts_on
-from schedules.clock import iso, local_date, local_time_text, parse_iso
 from schedules.runner import Kind
 
 CHECKLIST = "preshift"

@@ -9,11 +9,11 @@ import sqlite3
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
+from bot.calendar import exact_moment
+from bot.clock import iso
 from bot.engine import Visitor
 from bot.store import people, reminders, trainings
 from bot.store.reminders import Reminder
-from schedules.calendar import exact_moment
-from schedules.clock import iso
 from schedules.runner import Kind
 
 KIND = "fire"

@@ -10,12 +10,12 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta
 
+from bot.clock import iso, local_time_text, parse_iso
 from bot.engine import Visitor
 from bot.i18n import t
 from bot.model import Button, Staff
 from bot.store import clients, people, reminders
 from bot.store.reminders import Reminder
-from schedules.clock import iso, local_time_text, parse_iso
 from schedules.runner import Kind
 
 BEFORE = timedelta(minutes=30)

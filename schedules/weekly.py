@@ -8,15 +8,14 @@ import sqlite3
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
+from bot.calendar import exact_moment
+from bot.clock import iso, local_date
 from bot.engine import Visitor
 from bot.i18n import t
 from bot.model import Role, UserError
-from bot.stats import week_of
+from bot.stats import compose, week_of
 from bot.store import people, reminders
 from bot.store.reminders import Reminder
-from handlers.stats import compose
-from schedules.calendar import exact_moment
-from schedules.clock import iso, local_date
 from schedules.runner import Kind
 
 KIND = "weekly_picture"

@@ -17,10 +17,10 @@ import pytest
 
 from bot import roster
 from bot.app import App
+from bot.clock import FakeClock, iso
 from bot.engine import Outcome
 from bot.model import Inbound, InboundKind
 from bot.store import people
-from schedules.clock import FakeClock, iso
 
 CHANNEL = "test"
 # 09:00 in Shanghai on a Friday.

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from bot.clock import Clock, iso
 from bot.engine import Engine
 from bot.i18n import t
 from bot.media import MediaError, NotAnImage, store_file
@@ -26,7 +27,6 @@ from bot.numbers import parse_number
 from bot.sender import Sender, TransientError
 from bot.store import outbox, people
 from bot.store.db import Database
-from schedules.clock import Clock, iso
 
 CHANNEL = "console"
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.clock import Clock, iso, parse_iso
 from bot.model import LANGUAGES
 from bot.store import desk, desk_reads
 from bot.store.db import Database
@@ -40,7 +41,6 @@ from bot.web.context import DESK, LANGUAGE, VIEWER, Desk, Viewer, desk_of
 from bot.web.render import page
 from bot.web.tokens import SEEN_PRECISION, SESSION_IDLE, csrf_token, digest, same
 from bot.web.units import UnitTree
-from schedules.clock import Clock, iso, parse_iso
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from bot.clock import Clock
 from bot.model import Staff
 from bot.store.db import Database
 from bot.store.reader import Reader
 from bot.web.access import Access
-from schedules.clock import Clock
 
 if TYPE_CHECKING:
     from bot.web.wecom import WeComSignIn

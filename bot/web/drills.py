@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.clock import iso, local_date
 from bot.store import desk_reads, record_reads
 from bot.store.record_reads import DrillLine
 from bot.web.context import desk_of, viewer_of
 from bot.web.render import local, page
-from schedules.clock import iso, local_date
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,11 @@ from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from bot.clock import iso
 from bot.hazard_rules import CATEGORIES, SEVERITIES, Status
 from bot.store.hazard_reads import HazardQuery
 from bot.store.hazards import OPEN_STATES
 from bot.web.units import UnitTree
-from schedules.clock import iso
 
 PAGE_SIZE = 25
 SORTS = ("new", "old", "deadline", "severity")

@@ -10,12 +10,12 @@ import sqlite3
 
 from aiohttp import web
 
+from bot.clock import iso, parse_iso
 from bot.model import LANGUAGES
 from bot.store import desk
 from bot.web.context import desk_of, redirect, viewer_of
 from bot.web.render import page
 from bot.web.tokens import csrf_token, digest, new_secret
-from schedules.clock import iso, parse_iso
 
 COOKIE = "frontline_desk"
 

@@ -14,13 +14,13 @@ from typing import Any
 from aiohttp import web
 
 from bot import roster
+from bot.clock import iso
 from bot.model import Role
 from bot.store import desk_reads, record_reads
 from bot.store import roster as roster_store
 from bot.web.context import LANGUAGE, desk_of, redirect, viewer_of
 from bot.web.filters import PAGE_SIZE
 from bot.web.render import page
-from schedules.clock import iso
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils import get_column_letter
 
+from bot.clock import iso
 from bot.hazard_rules import CATEGORIES, SEVERITIES
 from bot.i18n import t
 from bot.store import desk_reads, hazard_reads
@@ -23,7 +24,6 @@ from bot.web import filters as register_filters
 from bot.web.context import LANGUAGE, Viewer, desk_of, viewer_of
 from bot.web.filters import PAGE_SIZE, STATUSES, Filters
 from bot.web.render import local, page, word
-from schedules.clock import iso
 
 # An export is one spreadsheet a person can open: this many rows at most.
 EXPORT_LIMIT = 100_000

@@ -11,9 +11,9 @@ from typing import Any
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from bot.clock import local_time_text
 from bot.i18n import catalog, t
 from bot.web.context import LANGUAGE, VIEWER
-from schedules.clock import local_time_text
 
 
 @cache

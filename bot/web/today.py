@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.calendar import WorkCalendar, shift_starts_on
+from bot.clock import iso, local_date
 from bot.model import Staff
 from bot.store import desk_reads, hazard_reads
 from bot.store.desk_reads import Conn, RunningReport, VisitDay
@@ -23,8 +25,6 @@ from bot.web.access import Access
 from bot.web.context import Desk, desk_of, viewer_of
 from bot.web.render import page
 from bot.web.units import UnitTree
-from schedules.calendar import WorkCalendar, shift_starts_on
-from schedules.clock import iso, local_date
 
 PRESHIFT = "preshift"
 REPORTS_SHOWN = 50  # the running incident reports listed, soonest due first

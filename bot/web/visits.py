@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.clock import iso, local_date
 from bot.model import Role
 from bot.store import record_reads
 from bot.store.record_reads import VisitLine
 from bot.web.context import desk_of, viewer_of
 from bot.web.render import local, page
-from schedules.clock import iso, local_date
 
 SHOWN = 300
 

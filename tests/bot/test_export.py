@@ -19,8 +19,8 @@ from conftest import START, demo_database
 from openpyxl import load_workbook
 
 from bot import cli, export
+from bot.clock import iso
 from bot.store import db as store_db
-from schedules.clock import iso
 
 WHEN = iso(START)  # 09:00 in Shanghai
 EVIL = '=HYPERLINK("http://evil.example","click")'

@@ -12,9 +12,9 @@ import pytest
 from conftest import CHANNEL, START, Person, import_demo
 
 from bot.app import App
+from bot.clock import FakeClock, iso
 from bot.store import outbox, people
 from bot.store.outbox import NewMessage
-from schedules.clock import FakeClock, iso
 
 
 @pytest.fixture

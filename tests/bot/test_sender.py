@@ -16,11 +16,11 @@ from conftest import START, Person, demo_database
 
 from bot import cli, roster
 from bot.app import App
+from bot.clock import FakeClock, iso, parse_iso
 from bot.model import Outbound
 from bot.sender import PermanentError, TransientError
 from bot.store import outbox, people
 from bot.store.outbox import NewMessage
-from schedules.clock import FakeClock, iso, parse_iso
 
 CHANNEL = "test"
 

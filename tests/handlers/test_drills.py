@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from conftest import Person
 
 from bot.app import App
+from bot.clock import FakeClock, iso
 from bot.store import reminders
-from schedules.clock import FakeClock, iso
 
 
 async def plan_drill(officer: Person, when: str, area: str = "物业服务中心/保安部") -> list[str]:

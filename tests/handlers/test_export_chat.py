@@ -11,7 +11,7 @@ from conftest import START, Person
 from openpyxl import load_workbook
 
 from bot.app import App
-from schedules.clock import iso
+from bot.clock import iso
 
 
 async def seed_hazards(app: App, org: dict[str, int]) -> None:

@@ -12,8 +12,8 @@ import pytest
 from conftest import Person
 
 from bot.app import App
+from bot.clock import FakeClock, iso
 from bot.model import InboundKind
-from schedules.clock import FakeClock, iso
 
 
 async def report(

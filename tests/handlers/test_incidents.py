@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from conftest import START, Person
 
 from bot.app import App
+from bot.clock import FakeClock, iso
 from bot.model import InboundKind, Role
 from bot.store import incidents
 from bot.store.incidents import NewIncident
 from handlers.router import menu
-from schedules.clock import FakeClock, iso
 
 NUMBER = "SG-2026-001"
 

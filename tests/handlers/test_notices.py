@@ -7,7 +7,7 @@ from datetime import timedelta
 from conftest import Person
 
 from bot.app import App
-from schedules.clock import FakeClock
+from bot.clock import FakeClock
 
 
 async def send_notice(sender: Person, audience: str, text: str, names: str = "") -> list[str]:

@@ -8,9 +8,9 @@ from datetime import timedelta
 from conftest import START, Person
 
 from bot.app import App
+from bot.clock import FakeClock
 from bot.engine import Outcome
 from bot.model import InboundKind
-from schedules.clock import FakeClock
 
 
 async def answer_all(worker: Person, label: str = "正常", count: int = 6) -> list[str]:

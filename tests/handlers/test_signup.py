@@ -8,10 +8,10 @@ from datetime import timedelta
 from conftest import START, Person
 
 from bot.app import App
+from bot.clock import FakeClock, iso
 from bot.engine import Outcome
 from bot.model import InboundKind
 from bot.store import invites
-from schedules.clock import FakeClock, iso
 
 
 def stranger(app: App, user_id: str = "new-1") -> Person:

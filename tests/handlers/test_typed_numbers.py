@@ -13,12 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.app import App
+from bot.clock import iso
 from bot.i18n import t
 from bot.model import InboundKind
 from bot.numbers import MAX_ID, parse_number
 from bot.store import conversations, people
 from handlers.router import build_router
-from schedules.clock import iso
 
 HUGE = "99999999999999999999999"
 INTERNAL = {t(lang, "errors.internal") for lang in ("zh-CN", "en")}

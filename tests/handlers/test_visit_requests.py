@@ -13,9 +13,9 @@ from typing import Any
 from conftest import Outcome, Person
 
 from bot.app import App
+from bot.clock import FakeClock, iso
 from handlers.visit_request import parse_end, window_text
 from handlers.visit_views import week_bounds
-from schedules.clock import FakeClock, iso
 
 CENTRE = "物业服务中心/长者服务中心"
 MakePerson = Callable[[str], Awaitable[Person]]

@@ -15,10 +15,10 @@ from conftest import CHANNEL, START, Person, import_demo
 
 from bot import clients, export
 from bot.app import App
+from bot.clock import FakeClock, iso
 from bot.model import InboundKind
 from bot.store import people
 from schedules import visits as watch
-from schedules.clock import FakeClock, iso
 
 HOME = (31.2304, 121.4737)
 CENTRE = "物业服务中心/长者服务中心/上门服务组"

@@ -10,9 +10,9 @@ import pytest
 from conftest import START, Person, import_demo
 
 from bot.app import App
+from bot.clock import FakeClock, iso
 from bot.store import people
 from bot.web.tokens import LINK_VALID, digest
-from schedules.clock import FakeClock, iso
 
 URL = "https://desk.example.cn"
 

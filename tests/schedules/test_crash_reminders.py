@@ -14,8 +14,8 @@ from pathlib import Path
 from conftest import START, import_demo
 
 from bot.app import App
+from bot.clock import FakeClock, iso
 from bot.store import hazards, reminders
-from schedules.clock import FakeClock, iso
 
 COUNT = 1000
 
@@ -24,7 +24,7 @@ CHILD = textwrap.dedent(
     import asyncio, sys
     from datetime import datetime
     from bot.app import App
-    from schedules.clock import FakeClock
+    from bot.clock import FakeClock
 
     async def main():
         clock = FakeClock(datetime.fromisoformat(sys.argv[2]))

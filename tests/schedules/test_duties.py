@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.app import App
-from schedules.clock import FakeClock
+from bot.clock import FakeClock
 
 
 async def test_daily_inspection_reminded_done_by_checklist_not_escalated(

@@ -7,7 +7,7 @@ from datetime import timedelta
 from conftest import Person
 
 from bot.app import App
-from schedules.clock import FakeClock
+from bot.clock import FakeClock
 
 
 async def report(worker: Person, text: str = "消防通道堵塞") -> None:

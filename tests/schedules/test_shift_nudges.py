@@ -12,9 +12,9 @@ from pathlib import Path
 from conftest import START
 
 from bot.app import App
+from bot.clock import FakeClock, iso
 from bot.store import calendars
 from schedules import shifts
-from schedules.clock import FakeClock, iso
 
 
 async def round_the_clock(app: App) -> None:

@@ -11,9 +11,9 @@ import pytest
 from conftest import CHANNEL, Person, import_demo
 
 from bot.app import App
+from bot.clock import FakeClock, iso
 from bot.config import load_settings
 from bot.store import people, trainings
-from schedules.clock import FakeClock, iso
 
 FRIDAY = "2026-11-27"
 # Friday 00:00 in Urumqi (UTC+6) and in London (UTC+0 in November).

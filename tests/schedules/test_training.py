@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.app import App
-from schedules.clock import FakeClock
+from bot.clock import FakeClock
 
 
 async def test_untrained_worker_is_flagged_to_the_supervisor_once(

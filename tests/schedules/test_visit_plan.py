@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from bot.app import App
 from bot.clients import import_clients_file
-from schedules.clock import FakeClock
+from bot.clock import FakeClock
 from schedules.visit_plan import (
     VisitTime,
     VisitTimeError,

@@ -11,8 +11,8 @@ from pathlib import Path
 from PIL import Image
 
 from bot.app import App
+from bot.clock import FakeClock
 from bot.store import hazards, people
-from schedules.clock import FakeClock
 
 # Monday 2026-11-30 08:00 in Shanghai.
 MONDAY_MORNING = datetime(2026, 11, 30, 0, 0, 1, tzinfo=UTC)

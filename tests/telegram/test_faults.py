@@ -20,9 +20,9 @@ import pytest
 from conftest import import_demo
 
 from bot.app import App
+from bot.clock import SystemClock, iso
 from bot.store import outbox, people
 from bot.store.outbox import NewMessage
-from schedules.clock import SystemClock, iso
 from tests.telegram.fakebotapi import FakeBotAPI, text_update
 
 ROOT = Path(__file__).resolve().parents[2]

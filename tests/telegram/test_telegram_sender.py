@@ -31,12 +31,12 @@ import bot.sender
 from bot.app import App
 from bot.channels.telegram.channel import TelegramSettings, build_application
 from bot.channels.telegram.transport import MAX_TEXT, TelegramTransport
+from bot.clock import FakeClock, iso, parse_iso
 from bot.model import Button, Inbound, InboundKind
 from bot.sender import Retry, _Pace
 from bot.store import media as media_store
 from bot.store import outbox, people
 from bot.store.outbox import NewMessage
-from schedules.clock import FakeClock, iso, parse_iso
 from tests.telegram.fakebotapi import FakeBotAPI, MessageRecord, _FloodControl
 
 CHANNEL = "telegram"
@@ -560,7 +560,7 @@ DRAIN_SCRIPT = textwrap.dedent(
     from bot.app import App
     from bot.channels.telegram.channel import TelegramSettings, build_application
     from bot.channels.telegram.transport import TelegramTransport
-    from schedules.clock import FakeClock
+    from bot.clock import FakeClock
 
 
     class Unpaced(TelegramTransport):

@@ -13,12 +13,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from conftest import START
 
 from bot.app import App
+from bot.clock import FakeClock, iso
 from bot.store import desk as desk_store
 from bot.store import hazards
 from bot.web.app import create_app, opened
 from bot.web.context import Desk
 from bot.web.tokens import LINK_VALID, csrf_token, digest, new_secret
-from schedules.clock import FakeClock, iso
 
 URL = "http://desk.test"
 

@@ -17,10 +17,10 @@ import pytest
 from openpyxl import load_workbook
 
 from bot.app import App
+from bot.clock import FakeClock
 from bot.i18n import catalog
 from bot.store import hazards as hazard_store
 from bot.web.context import Desk
-from schedules.clock import FakeClock
 from tests.web.deskkit import Browser, browser_fixture, desk_fixture, report  # noqa: F401
 
 SECURITY = "物业服务中心/保安部/一班"

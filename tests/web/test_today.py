@@ -12,13 +12,13 @@ from conftest import START
 
 from bot import clients
 from bot.app import App
+from bot.clock import iso
 from bot.store import desk_reads, incidents
 from bot.store.incidents import NewIncident
 from bot.web import today
 from bot.web.access import Access
 from bot.web.context import Desk
 from bot.web.units import UnitTree
-from schedules.clock import iso
 from tests.web.deskkit import browser_fixture, desk_fixture, report  # noqa: F401
 
 SECURITY = "物业服务中心/保安部"

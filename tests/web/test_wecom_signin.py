@@ -13,10 +13,10 @@ from conftest import START
 
 from bot.app import App
 from bot.channels.wecom.api import WeComAPI
+from bot.clock import iso
 from bot.store import people
 from bot.web.context import Desk
 from bot.web.wecom import WeComSignIn
-from schedules.clock import iso
 from tests.web.deskkit import URL, Browser, browser_fixture, desk_fixture  # noqa: F401
 from tests.wecom.fakewecom import FakeWeCom
 

@@ -16,11 +16,11 @@ from conftest import import_demo
 from bot.app import App
 from bot.channels.wecom.api import WeComAPI
 from bot.channels.wecom.transport import CHANNEL, RobotTransport, WeComTransport
+from bot.clock import FakeClock, iso
 from bot.model import Button, Outbound
 from bot.sender import TransientError, Unreachable
 from bot.store import outbox, people
 from bot.store.outbox import NewMessage
-from schedules.clock import FakeClock, iso
 from tests.wecom.fakewecom import AGENT_ID, CORP_ID, SECRET, FakeWeCom
 
 USER = "zhangwei"

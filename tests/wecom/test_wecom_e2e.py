@@ -20,9 +20,9 @@ from conftest import import_demo
 
 from bot.app import App, serve
 from bot.channels.wecom.crypto import WeComCrypto
+from bot.clock import iso
 from bot.config import Settings, load_settings
 from bot.store import people
-from schedules.clock import iso
 from tests.wecom.fakewecom import (
     AGENT_ID,
     CORP_ID,

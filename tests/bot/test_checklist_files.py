@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.checklists import ChecklistError, load_all, load_folder
+from bot.checklists import ChecklistError, load_all, load_folder
 
 GOOD = """
 id = "{id}"

@@ -6,14 +6,14 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from bot.model import UserError
-from schedules.calendar import (
+from bot.calendar import (
     WorkCalendar,
     exact_moment,
     is_working_day,
     parse_local,
     shift_starts_on,
 )
+from bot.model import UserError
 
 OFFICE = WorkCalendar("Asia/Shanghai")
 SECURITY = WorkCalendar("Asia/Shanghai", every_day=True, shift_starts=(time(8), time(20)))

@@ -10,7 +10,7 @@ from importlib import resources
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from handlers.checklists import Text
+from bot.checklists import Text
 
 
 class Service(BaseModel):
