@@ -166,7 +166,12 @@ def compose(
         overdue=picture.hazards_overdue,
         incidents=picture.incidents,
         drills=picture.drills,
-        visits=picture.visits,
-        exceptions=picture.visit_exceptions,
     )
+    if picture.serves_clients:  # zero home visits says nothing to a kitchen
+        text += "\n" + t(
+            language,
+            "stats.summary_visits",
+            visits=picture.visits,
+            exceptions=picture.visit_exceptions,
+        )
     return text, charts.attachment(picture, language, title)

@@ -809,7 +809,7 @@ def check_out(ctx: Ctx, gifts: Gifts) -> None:
         start=local_time_text(started, ctx.timezone),
         end=local_time_text(ctx.now, ctx.timezone)[11:],
         duration=visit_rules.duration_text(minutes),
-        services="、".join(care.title(k, ctx.lang) for k in done) or "—",
+        services=care.titles(done, ctx.lang) or "—",
         exception=_exception_text(ctx, stamp),
         gifts=gifts_text,
     )

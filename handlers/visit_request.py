@@ -71,7 +71,7 @@ def window_text(starts: datetime, ends: datetime, timezone: str) -> str:
 
 
 def services_text(keys: list[str], language: str) -> str:
-    return t(language, "visit_admin.separator").join(care.title(k, language) for k in keys)
+    return care.titles(keys, language)
 
 
 # -- who may do what ------------------------------------------------------------------
@@ -338,6 +338,8 @@ def command(ctx: Ctx, args: str) -> None:
     if row is None:
         raise UserError("visit_admin.request_not_found", request=first[:20] or "?")
     client = _client_of(ctx, row)
+    if not _may_know(ctx, row, client):  # outsiders cannot learn that a request exists
+        raise UserError("visit_admin.request_not_found", request=first[:20])
     action = word.strip().lower()
     if action == "accept":
         accept(ctx, row, client)
@@ -347,12 +349,19 @@ def command(ctx: Ctx, args: str) -> None:
         ask_reason(ctx)
     elif action == "reassign":
         reassign(ctx, row, client)
-    elif ctx.staff.id in (row["worker_id"], row["requested_by"]) or _oversees(
-        ctx.conn, ctx.staff, client
-    ):
-        show(ctx, row, client)
     else:
-        raise UserError("visit_admin.request_not_found", request=first[:20])
+        show(ctx, row, client)
+
+
+def _may_know(ctx: Ctx, row: sqlite3.Row, client: sqlite3.Row) -> bool:
+    """The worker and who asked, the client's own centre and the groups below
+    it (a colleague pressing a forwarded button is told it is not theirs), and
+    its supervisors."""
+    return (
+        ctx.staff.id in (row["worker_id"], row["requested_by"])
+        or ctx.staff.unit_id in people.subtree_units(ctx.conn, int(client["unit_id"]))
+        or _oversees(ctx.conn, ctx.staff, client)
+    )
 
 
 def show(ctx: Ctx, row: sqlite3.Row, client: sqlite3.Row) -> None:

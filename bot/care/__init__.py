@@ -5,12 +5,14 @@ by key."""
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.checklists import Text
+from bot.i18n import t
 
 
 class Service(BaseModel):
@@ -45,3 +47,9 @@ def services() -> dict[str, Service]:
 def title(key: str, language: str) -> str:
     service = services().get(key)
     return service.title.get(language) if service else key
+
+
+def titles(keys: Iterable[str], language: str) -> str:
+    """The services named in a list, in the reader's language ('助餐、保洁',
+    'Meal help, Cleaning')."""
+    return t(language, "common.list_separator").join(title(key, language) for key in keys)

@@ -198,10 +198,10 @@ async def test_only_the_assigned_worker_may_answer(
     assert he.outcome is Outcome.REFUSED and "不是派给您的" in replies[0]
     replies = await sun.send("/vr 1 accept")
     assert "不是派给您的" in replies[0]
-    assert "不是派给您的" in (await liu.send("/vr 1 decline"))[0]
-    assert "只有该服务对象所在单位的主管可以改派" in (await liu.send("/vr 1 reassign"))[0]
-    # Someone outside elder care cannot read the request.
-    assert "没有找到上门服务请求 1" in (await liu.send("/vr 1"))[0]
+    # Someone outside elder care cannot act on the request, read it, or learn it exists.
+    for args in ("1 accept", "1 decline", "1 reassign", "1"):
+        assert await liu.send(f"/vr {args}") == ["没有找到上门服务请求 1。"]
+    assert await liu.send("/vr 999 accept") == ["没有找到上门服务请求 999。"]
     assert "待护理员确认" in (await sun.send("/vr 1"))[0]
     assert (await request_row(app))["state"] == "assigned"
 

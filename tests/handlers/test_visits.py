@@ -561,3 +561,13 @@ async def test_english(person, app: App, org) -> None:
     assert "outside the plausible range" in (await james.send("BP 400/20"))[0]
     replies = await james.send("BP 165/100")
     assert "Outside the normal range: upper blood pressure, lower blood pressure" in replies[-1]
+    await james.press("The values are right")
+    await james.press("Services")
+    for service in ("Meal help", "Cleaning"):
+        await james.press(service)
+    await james.press("Done")
+    await james.press("Check out")
+    await james.press("Check out anyway")  # the health check was planned, not done
+    await locate(james, *HOME)
+    replies = await james.press("I accepted no gifts")
+    assert "Services: Meal help, Cleaning" in replies[0]

@@ -12,6 +12,7 @@ from PIL import Image
 
 from bot.app import App
 from bot.clock import FakeClock
+from bot.stats import compose, week_of
 from bot.store import hazards, people
 
 # Monday 2026-11-30 08:00 in Shanghai.
@@ -107,6 +108,7 @@ async def test_supervisor_gets_last_week_once_on_monday_morning(
     assert "岗前自查完成率：11%（3/28 人次）" in text
     assert "隐患：新增 2，销号 1，逾期 1" in text
     assert "事故 1 起，演练 1 次" in text
+    assert "上门服务" not in text  # the guards serve no elder-care clients
     (row,) = await weekly_rows(app, org["刘强"])
     (chart,) = json.loads(row["attachments"])
     with Image.open(tmp_path / "media" / chart) as image:
@@ -196,3 +198,22 @@ async def test_home_visit_bars_only_for_units_that_have_clients(
     assert "新增隐患" in guards and "上门服务" not in guards and "服务异常" not in guards
     assert "上门服务" in carers and "服务异常" in carers
     assert "上门服务" in everyone
+
+    def summary(conn: sqlite3.Connection, unit: str) -> str:
+        unit_id = people.unit_id(conn, unit)
+        assert unit_id is not None
+        text, _ = compose(
+            conn,
+            language="zh-CN",
+            unit_ids=people.subtree_units(conn, unit_id),
+            scope=unit,
+            period=week_of(friday.date()),
+            timezone="Asia/Shanghai",
+            now=friday,
+        )
+        return text
+
+    assert "上门服务 0 次，其中异常 0 次" in await app.db.read(
+        lambda conn: summary(conn, "物业服务中心/长者服务中心")
+    )
+    assert "上门服务" not in await app.db.read(lambda conn: summary(conn, "物业服务中心/保安部"))
