@@ -105,16 +105,26 @@ def overdue(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
     hazard = _open_hazard(visitor, reminder)
     if hazard is None:
         return False
-    unit_id = int(hazard["unit_id"])
-    _tell(visitor, _responsible(visitor, hazard), "deadline.overdue", hazard, "overdue")
-    _tell(
-        visitor,
-        people.supervisors_for_unit(visitor.conn, unit_id),
-        "deadline.escalated",
-        hazard,
-        "escalated",
-    )
+    chased = _responsible(visitor, hazard)
+    _tell(visitor, chased, "deadline.overdue", hazard, "overdue")
+    _tell(visitor, _above(visitor, hazard, chased), "deadline.escalated", hazard, "escalated")
     return True
+
+
+def _above(visitor: Visitor, hazard: sqlite3.Row, chased: list[Staff]) -> list[Staff]:
+    """Who is told that the people chased have let the deadline pass: the
+    nearest supervisors up the tree other than them, else the safety officers;
+    never someone about their own lateness."""
+    told = {person.id for person in chased}
+    chain = [
+        s
+        for s in people.chain_supervisors(visitor.conn, int(hazard["unit_id"]))
+        if s.id not in told
+    ]
+    if chain:
+        return [s for s in chain if s.unit_id == chain[0].unit_id]
+    officers = people.with_role(visitor.conn, Role.SAFETY_OFFICER)
+    return [s for s in officers if s.active and s.id not in told]
 
 
 def escalate(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
@@ -127,7 +137,9 @@ def escalate(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
     if len(chain) > 1:
         above = people.supervisors_for_unit(visitor.conn, int(chain[1]["id"]))
     officers = people.with_role(visitor.conn, Role.SAFETY_OFFICER)
-    _tell(visitor, above + officers, "deadline.escalated_up", hazard, "escalated_up")
+    chased = {person.id for person in _responsible(visitor, hazard)}
+    told = [s for s in above + officers if s.id not in chased]
+    _tell(visitor, told, "deadline.escalated_up", hazard, "escalated_up")
     return True
 
 
