@@ -4,10 +4,86 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 from typing import Any
 
-from bot.hazard_rules import hazard_number
+from bot.hazard_rules import Status, hazard_number
 from bot.store import audit
+
+
+@dataclass(frozen=True, slots=True)
+class Hazard:
+    """One hazard of the register as it stands (the four fixes once set)."""
+
+    id: int
+    number: str
+    unit_id: int
+    reported_by: int
+    source: str
+    description: str
+    severity: str
+    status: Status
+    deadline_at: str
+    created_at: str
+    category: str
+    place: str | None
+    lat: float | None
+    lon: float | None
+    # The report's photos (media paths), first one first.
+    photos: tuple[str, ...]
+    repeat_of: int | None
+    failed_rectification: bool
+    responsible_id: int | None
+    assigned_by: int | None
+    measure: str | None
+    funding: str | None  # decimal CNY as text; '0' when none is needed
+    rectification: str | None
+    rectification_photos: tuple[str, ...]
+    interim_measures: str | None
+    proposed_deadline_at: str | None
+    accepted_by: int | None
+    closed_at: str | None
+
+
+def _paths(value: Any, single: Any = None) -> tuple[str, ...]:
+    found = [str(p) for p in json.loads(str(value))] if value else []
+    return tuple(found or ([str(single)] if single else []))
+
+
+def _optional_int(value: Any) -> int | None:
+    return int(value) if value else None
+
+
+def _hazard(row: sqlite3.Row) -> Hazard:
+    return Hazard(
+        id=int(row["id"]),
+        number=str(row["number"] or f"#{row['id']}"),
+        unit_id=int(row["unit_id"]),
+        reported_by=int(row["reported_by"]),
+        source=str(row["source"]),
+        description=str(row["description"]),
+        severity=str(row["severity"]),
+        status=Status(row["status"]),
+        deadline_at=str(row["deadline_at"]),
+        created_at=str(row["created_at"]),
+        category=str(row["category"]),
+        place=row["place"],
+        lat=None if row["lat"] is None else float(row["lat"]),
+        lon=None if row["lon"] is None else float(row["lon"]),
+        photos=_paths(row["photos"], row["photo"]),
+        repeat_of=_optional_int(row["repeat_of"]),
+        failed_rectification=bool(row["failed_rectification"]),
+        responsible_id=_optional_int(row["responsible_id"]),
+        assigned_by=_optional_int(row["assigned_by"]),
+        measure=row["measure"],
+        funding=None if row["funding"] is None else str(row["funding"]),
+        rectification=row["rectification"],
+        rectification_photos=_paths(row["rectification_photos"]),
+        interim_measures=row["interim_measures"],
+        proposed_deadline_at=row["proposed_deadline_at"],
+        accepted_by=_optional_int(row["accepted_by"]),
+        closed_at=row["closed_at"],
+    )
 
 
 def create(
@@ -97,18 +173,16 @@ def numbers(conn: sqlite3.Connection, hazard_ids: list[int]) -> dict[int, str]:
     return {int(row["id"]): str(row["number"]) for row in rows}
 
 
-def get(conn: sqlite3.Connection, hazard_id: int) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT * FROM hazards WHERE id = ?", (hazard_id,)
-    ).fetchone()
-    return row
+def get(conn: sqlite3.Connection, hazard_id: int) -> Hazard | None:
+    row = conn.execute("SELECT * FROM hazards WHERE id = ?", (hazard_id,)).fetchone()
+    return _hazard(row) if row is not None else None
 
 
-def by_number(conn: sqlite3.Connection, number: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+def by_number(conn: sqlite3.Connection, number: str) -> Hazard | None:
+    row = conn.execute(
         "SELECT * FROM hazards WHERE number = ?", (number.strip().upper(),)
     ).fetchone()
-    return row
+    return _hazard(row) if row is not None else None
 
 
 # Columns an action may set besides the status.
