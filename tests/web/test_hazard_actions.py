@@ -154,6 +154,8 @@ async def test_accept_send_back_more_time_and_an_order_from_the_card(
     page = await refused.text()
     assert refused.status == 400 and "早于原定期限" in page
     assert "今天下班前清空通道" in page  # what he typed is still there
+    assert 'name="earlier"' in page  # and now the box to confirm the shorter time
+    assert 'name="earlier"' not in await (await liu.get(f"/hazards/{slow}")).text()
     response = await liu.post(f"/hazards/{slow}/order", csrf=liu.csrf, earlier="1", **earlier)
     assert response.status == 303
     orders = await app.db.read(
