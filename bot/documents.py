@@ -394,7 +394,7 @@ def order_document(
 ) -> Document:
     """The order as issued, with the hazard's four fixes as they stand now."""
     order = hazards.order_by_number(conn, number)
-    hazard = hazards.get(conn, int(order["hazard_id"])) if order else None
+    hazard = hazards.get(conn, order.hazard_id) if order else None
     if order is None or hazard is None:
         raise DocumentError(f"no rectification order {number}")
     zone = people.unit_timezone(conn, hazard.unit_id, default_timezone)
@@ -406,7 +406,7 @@ def order_document(
 
     return Document(
         title=label("order_title"),
-        number=t(language, "documents.number", number=order["number"]),
+        number=t(language, "documents.number", number=order.number),
         fields=[
             (label("hazard_number"), hazard.number),
             (label("unit"), people.unit_path(conn, hazard.unit_id)),
@@ -415,20 +415,20 @@ def order_document(
             (label("severity"), t(language, f"hazard.severity_{hazard.severity}")),
             (label("responsible"), _name(conn, hazard.responsible_id)),
             (label("measure"), str(hazard.measure or NOTHING)),
-            (label("deadline"), local_time_text(parse_iso(order["deadline_at"]), zone)),
+            (label("deadline"), local_time_text(parse_iso(order.deadline_at), zone)),
             (
                 label("funding"),
                 t(language, "documents.no_funding")
                 if funding in (None, "0", "0.00")
                 else t(language, "documents.amount", amount=funding),
             ),
-            (label("requirement"), str(order["requirement"])),
-            (label("issued_by"), _name(conn, order["issued_by"])),
-            (label("issued_at"), local_time_text(parse_iso(order["issued_at"]), zone)),
+            (label("requirement"), order.requirement),
+            (label("issued_by"), _name(conn, order.issued_by)),
+            (label("issued_at"), local_time_text(parse_iso(order.issued_at), zone)),
         ],
         signatures=[label("sign_issuer"), label("sign_responsible"), label("sign_unit_head")],
         signature_note=label("sign_date"),
-        filename=f"{order['number']}.pdf",
+        filename=f"{order.number}.pdf",
         zone=zone,
         photos=photos,
         photos_caption=caption,
@@ -438,7 +438,7 @@ def order_document(
             intro=t(
                 language,
                 "documents.receipt_intro",
-                order=order["number"],
+                order=order.number,
                 hazard=hazard.number,
             ),
             received_by=label("receipt_received_by"),

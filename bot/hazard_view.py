@@ -5,7 +5,6 @@ messages people receive — the same whether the chat or the desk acted."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +17,7 @@ from bot.i18n import t
 from bot.model import Button, Staff
 from bot.numbers import money
 from bot.store import hazards, people
-from bot.store.hazards import Hazard
+from bot.store.hazards import Hazard, HistoryEntry
 
 HISTORY_SHOWN = 50  # a long history still fits a few messages
 
@@ -129,8 +128,8 @@ def card_text(
             t(
                 language,
                 "hazard.card_order",
-                order=issued["number"],
-                deadline=local_time_text(parse_iso(issued["deadline_at"]), tz),
+                order=issued.number,
+                deadline=local_time_text(parse_iso(issued.deadline_at), tz),
             )
         )
     history = hazards.history(conn, hazard.id)
@@ -143,13 +142,13 @@ def card_text(
     return "\n".join(parts)
 
 
-def _event_line(entry: sqlite3.Row, language: str, tz: str) -> str:
+def _event_line(entry: HistoryEntry, language: str, tz: str) -> str:
     """One line of the history: who did what, and what they wrote, set apart."""
-    detail = json.loads(entry["detail"]) if entry["detail"] else {}
-    common = {"at": local_time_text(parse_iso(entry["at"]), tz)[5:], "who": entry["actor"] or "—"}
-    if entry["action"] == Action.ASSIGN and detail.get("responsible"):
+    detail = entry.detail
+    common = {"at": local_time_text(parse_iso(entry.at), tz)[5:], "who": entry.actor or "—"}
+    if entry.action == Action.ASSIGN and detail.get("responsible"):
         return t(language, "hazard.card_event_assign", name=detail["responsible"], **common)
-    action = t(language, f"hazard.did_{entry['action']}")
+    action = t(language, f"hazard.did_{entry.action}")
     note = str(detail.get("reason") or detail.get("description") or "")
     if note:
         shown = note if len(note) <= 80 else note[:79] + "…"

@@ -60,6 +60,12 @@ class Acting:
     staff: Staff
     now: datetime
     default_timezone: str
+    # The language a refusal is worded in, if not theirs (the desk's page may be in another).
+    language: str = ""
+
+    @property
+    def lang(self) -> str:
+        return self.language or self.staff.language
 
     @property
     def zone(self) -> str:
@@ -159,7 +165,7 @@ def check(act: Acting, hazard: Hazard, action: Action) -> Status:
         raise UserError(
             "hazard.not_now",
             hazard=hazard.number,
-            status=t(act.staff.language, f"hazards.status_{hazard.status}"),
+            status=t(act.lang, f"hazards.status_{hazard.status}"),
         ) from None
 
 

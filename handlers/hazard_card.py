@@ -27,10 +27,7 @@ from bot.hazard_rules import (
     parse_amount,
     quick_deadlines,
 )
-from bot.hazard_view import ACTIONS, card_text, name_of, tell
-from bot.hazard_view import buttons_for as buttons_for
-from bot.hazard_view import send_card as send_card
-from bot.hazard_view import summary as summary
+from bot.hazard_view import ACTIONS, buttons_for, card_text, name_of, tell
 from bot.model import Button, Inbound, InboundKind, Staff, UserError
 from bot.numbers import parse_number
 from bot.store import hazards, people
@@ -60,9 +57,7 @@ def _done(ctx: Ctx, outcome: register.Outcome, attachments: tuple[str, ...] = ()
 # -- the card -------------------------------------------------------------------------
 def show(ctx: Ctx, hazard: Hazard) -> None:
     printable = [
-        Button(
-            ctx.text("documents.btn_pdf", number=o["number"]), f"/hz {hazard.id} pdf {o['number']}"
-        )
+        Button(ctx.text("documents.btn_pdf", number=o.number), f"/hz {hazard.id} pdf {o.number}")
         for o in hazards.orders(ctx.conn, hazard.id)
     ]
     ctx.say_text(
@@ -76,7 +71,7 @@ def show(ctx: Ctx, hazard: Hazard) -> None:
 def send_orders(ctx: Ctx, hazard: Hazard, wanted: str) -> None:
     """`/hz <id> pdf [ZG-2026-001]`: the hazard's orders (or the one named) as
     PDF, for anyone who may see the hazard."""
-    numbers = [str(o["number"]) for o in hazards.orders(ctx.conn, hazard.id)]
+    numbers = [o.number for o in hazards.orders(ctx.conn, hazard.id)]
     if wanted:
         numbers = [n for n in numbers if n == wanted.strip().upper()]
     if not numbers:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.hazard_rules import Status, hazard_number
@@ -43,6 +43,28 @@ class Hazard:
     proposed_deadline_at: str | None
     accepted_by: int | None
     closed_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One audited change of a hazard: when, what, by whom (their name), and its detail."""
+
+    at: str
+    action: str
+    actor: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A rectification order (整改通知书) as issued."""
+
+    number: str
+    hazard_id: int
+    issued_at: str
+    issued_by: int
+    deadline_at: str
+    requirement: str
 
 
 def _paths(value: Any, single: Any = None) -> tuple[str, ...]:
@@ -262,14 +284,15 @@ def note(
     )
 
 
-def history(conn: sqlite3.Connection, hazard_id: int) -> list[sqlite3.Row]:
+def history(conn: sqlite3.Connection, hazard_id: int) -> list[HistoryEntry]:
     """The hazard's audit trail, oldest first, with the actor's name."""
-    return conn.execute(
-        "SELECT a.at, a.action, a.detail, s.name AS actor FROM audit_log a"
+    rows = conn.execute(
+        "SELECT a.at, a.action, s.name, a.detail FROM audit_log a"
         " LEFT JOIN staff s ON s.id = a.actor_id"
         " WHERE a.entity = 'hazard' AND a.entity_id = ? ORDER BY a.id",
         (hazard_id,),
     ).fetchall()
+    return [HistoryEntry(str(r[0]), str(r[1]), r[2], json.loads(r[3] or "{}")) for r in rows]
 
 
 OPEN_STATES = ("open", "assigned", "in_progress", "extension_requested", "submitted")
@@ -319,22 +342,28 @@ def issue_order(
     return number
 
 
-def orders(conn: sqlite3.Connection, hazard_id: int) -> list[sqlite3.Row]:
-    return conn.execute(
-        "SELECT number, issued_at, deadline_at FROM rectification_orders WHERE hazard_id = ?"
-        " ORDER BY id",
+ORDER_COLUMNS = "number, hazard_id, issued_at, issued_by, deadline_at, requirement"
+
+
+def order_from_row(r: Any) -> Order:
+    return Order(str(r[0]), int(r[1]), str(r[2]), int(r[3]), str(r[4]), str(r[5]))
+
+
+def orders(conn: sqlite3.Connection, hazard_id: int) -> list[Order]:
+    rows = conn.execute(
+        f"SELECT {ORDER_COLUMNS} FROM rectification_orders WHERE hazard_id = ? ORDER BY id",
         (hazard_id,),
     ).fetchall()
+    return [order_from_row(r) for r in rows]
 
 
-def order_by_number(conn: sqlite3.Connection, number: str) -> sqlite3.Row | None:
+def order_by_number(conn: sqlite3.Connection, number: str) -> Order | None:
     """One rectification order as issued, for its printable copy."""
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT number, hazard_id, issued_by, issued_at, deadline_at, requirement"
-        " FROM rectification_orders WHERE number = ?",
+    row = conn.execute(
+        f"SELECT {ORDER_COLUMNS} FROM rectification_orders WHERE number = ?",
         (number.strip().upper(),),
     ).fetchone()
-    return row
+    return order_from_row(row) if row is not None else None
 
 
 # Open states in which the deadline is still the responsible person's to meet

@@ -72,10 +72,16 @@ def _input(moment: datetime, zone: str) -> str:
     return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M")
 
 
-async def _forms(the_desk: Desk, staff: Staff, card: HazardCard, zone: str) -> Forms:
+async def _forms(
+    the_desk: Desk, staff: Staff, card: HazardCard, zone: str, *, assigning: bool
+) -> Forms:
     now = the_desk.clock.now()
-    candidates = await the_desk.reader.run(
-        lambda conn: register.candidates(conn, staff, card.line.unit_id, CANDIDATES)
+    candidates = (
+        await the_desk.reader.run(
+            lambda conn: register.candidates(conn, staff, card.line.unit_id, CANDIDATES)
+        )
+        if assigning
+        else []
     )
     current = parse_iso(card.line.deadline_at)
     shown = current if current > now else end_of_local_day(now, zone)
@@ -128,7 +134,11 @@ async def page_card(
     photos = list(range(len(card.photos)))
     fixed = list(range(len(card.photos), len(card.photos) + len(card.rectification_photos)))
     actions = viewer.access.actions(line)
-    forms = await _forms(the_desk, viewer.staff, card, zone) if actions else None
+    forms = (
+        await _forms(the_desk, viewer.staff, card, zone, assigning=Action.ASSIGN in actions)
+        if actions
+        else None
+    )
     flash = "" if refusal else _flash(request, line.number)
     response = page(
         request,

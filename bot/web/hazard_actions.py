@@ -89,6 +89,7 @@ def _run(
     action: Action,
     form: Mapping[str, str],
     now: datetime,
+    language: str,
     conn: sqlite3.Connection,
 ) -> register.Outcome | None:
     """In the action's transaction: who acts as the store has them now, the
@@ -99,7 +100,7 @@ def _run(
     if staff is None or hazard is None or not register.may_see(conn, staff, hazard):
         return None
     zone = people.unit_timezone(conn, hazard.unit_id, the_desk.default_timezone)
-    act = register.Acting(conn, staff, now, the_desk.default_timezone)
+    act = register.Acting(conn, staff, now, the_desk.default_timezone, language)
     outcome = _perform(act, hazard, action, form, zone)
     visitor = Visitor(
         conn,
@@ -141,7 +142,7 @@ async def act(request: web.Request) -> web.Response:
     now = the_desk.clock.now()
     try:
         outcome = await the_desk.db.transaction(
-            lambda conn: _run(the_desk, viewer.staff.id, number, action, form, now, conn)
+            lambda conn: _run(the_desk, viewer.staff.id, number, action, form, now, language, conn)
         )
     except UserError as refusal:
         log.info(

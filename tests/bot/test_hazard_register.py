@@ -6,7 +6,6 @@ be told, and the refusals a form or a late answer can meet."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -124,7 +123,7 @@ async def attempt(
             "SELECT COUNT(*) FROM reminders WHERE state = 'pending' AND idempotency_key LIKE ?",
             (f"hazard:{hazard_id}:%",),
         ).fetchone()[0]
-        raise Undo(("done", outcome, [dict(row) for row in trail], pending))
+        raise Undo(("done", outcome, trail, pending))
 
     with pytest.raises(Undo) as undone:
         await app.db.transaction(run)
@@ -164,9 +163,9 @@ async def test_every_action_by_every_role_in_every_state(
                 kind, outcome, trail, _ = result
                 assert kind == "done", (action, name, result)
                 assert outcome.hazard.status is TRANSITIONS[(state, action)]
-                assert [row["action"] for row in trail] == [action.value]
-                assert trail[0]["actor"] == name
-                detail = json.loads(trail[0]["detail"])
+                assert [entry.action for entry in trail] == [action.value]
+                assert trail[0].actor == name
+                detail = trail[0].detail
                 assert (detail["from"], detail["to"]) == (state.value, outcome.hazard.status.value)
                 told = names(outcome)
                 assert name not in told  # nobody is told what they did themselves
@@ -276,7 +275,7 @@ async def test_assign_plans_the_reminders_and_accept_stops_them(
     assert pending == 3  # due soon, overdue, escalated
     assert outcome.done == "hazard.assigned" and outcome.done_params["name"] == "陈磊"
     assert outcome.done_params["deadline"] == "2026-11-29 09:00"
-    detail = json.loads(trail[0]["detail"])
+    detail = trail[0].detail
     assert detail["responsible"] == "陈磊" and detail["funding"] == "300"
     assert outcome.notices[0].params == {"supervisor": "刘强"}
     submitted_id = await seed(app, org, Status.SUBMITTED)
@@ -325,7 +324,7 @@ async def test_an_order_is_numbered_attaches_its_pdf_and_tells_the_heads(
         ("刘强", "ZG-2026-001"),
     ]
     assert outcome.notices[0].params["requirement"] == "换锁"  # empty: the measure set
-    assert json.loads(trail[0]["detail"])["order"] == "ZG-2026-001"
+    assert trail[0].detail["order"] == "ZG-2026-001"
     past = await attempt(
         app,
         org["李静"],

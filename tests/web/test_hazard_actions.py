@@ -280,6 +280,9 @@ async def test_the_card_speaks_english_to_whoever_chose_it(
         **{**ASSIGN, "funding": "lots"},
     )
     assert "I cannot read the amount “lots”" in await refused.text()
+    closed = await new_hazard(app, org, "closed")
+    late = await liu.post(f"/hazards/{closed}/accept", csrf=liu.csrf)
+    assert "cannot be done to hazard" in (text := await late.text()) and "(it is closed)" in text
     await liu.post(
         f"/hazards/{number}/assign", csrf=liu.csrf, responsible=str(org["陈磊"]), **ASSIGN
     )
