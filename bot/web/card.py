@@ -156,6 +156,7 @@ async def page_card(
         actions=[(WORDS[action], action in ON_DESK) for action in actions],
         forms=forms,
         paths={p.unit_id: tree.path(p.unit_id) for p in forms.candidates} if forms else {},
+        path=f"/hazards/{line.number}",
         flash=flash,
         refusal=refusal,
         posted=posted or {},

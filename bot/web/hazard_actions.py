@@ -10,6 +10,7 @@ reason on the card, with what was typed, and changes nothing."""
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from collections.abc import Mapping
 from datetime import datetime, time
@@ -33,6 +34,8 @@ from bot.web.context import LANGUAGE, Desk, desk_of, redirect, viewer_of
 
 log = logging.getLogger(__name__)
 
+# A date-time input's value: a day, and a minute (its seconds, if sent, are dropped).
+_INPUT = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2})(?::\d{2}(?:\.\d{1,6})?)?)?")
 FIELDS = ("responsible", "measure", "deadline", "funding", "reason", "requirement", "earlier")
 
 
@@ -42,7 +45,11 @@ def read_deadline(text: str, zone: str, now: datetime) -> datetime:
     typed = text.strip()
     if not typed:
         raise UserError("web.need_deadline")
-    return parse_local(typed.replace("T", " ")[:16], zone, now, date_only=time(23, 59, 59))
+    found = _INPUT.fullmatch(typed)
+    if found is None:  # what a browser's date-time input sends, nothing else
+        raise UserError("time.format", text=typed[:40])
+    day, minute = found.group(1), found.group(2)
+    return parse_local(f"{day} {minute}" if minute else day, zone, now, date_only=time(23, 59, 59))
 
 
 def _perform(

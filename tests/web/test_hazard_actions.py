@@ -11,10 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Person
+from conftest import START, Person
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.app import App
+from bot.model import UserError
 from bot.web.context import Desk
+from bot.web.hazard_actions import read_deadline
 from tests.web.deskkit import Browser, browser_fixture, desk_fixture, report  # noqa: F401
 
 SECURITY = "物业服务中心/保安部/一班"
@@ -290,3 +294,68 @@ async def test_the_card_speaks_english_to_whoever_chose_it(
     assert f"Hazard {number} assigned; the responsible person has been told." in shown
     # 陈磊 reads Chinese: his message is in his language, whatever the desk's.
     assert "刘强 指派您整改隐患" in (await messages(app, org["陈磊"]))[-1]["text"]
+
+
+HOSTILE = (
+    "<script>alert(1)</script>",
+    "\x00\x01",
+    "🔥" * 3000,
+    "1e9",
+    "99999999999999999999999",
+    "2026-11-28T18:00' OR 1=1 --",
+    "../../etc/passwd",
+)
+
+
+async def test_hostile_input_in_every_field_changes_nothing_and_is_escaped(
+    app: App, org: dict[str, int], browser: Callable[[], Any]
+) -> None:
+    number = await new_hazard(app, org)
+    liu = await signed_in(browser, org["刘强"])
+    for nasty in HOSTILE:
+        for field in ("responsible", "deadline", "funding"):
+            form = {"responsible": str(org["陈磊"]), **ASSIGN, field: nasty}
+            response = await liu.post(f"/hazards/{number}/assign", csrf=liu.csrf, **form)
+            page = await response.text()
+            assert response.status == 400, (field, nasty[:20])
+            assert "<script>alert(1)</script>" not in page
+    assert (await row(app, number))["status"] == "open"
+    assert await trail(app, number) == [("reported", "张伟")]
+    assert await messages(app, org["陈磊"]) == []
+    # In words, anything is words: stored as typed, shown escaped.
+    form = {"responsible": str(org["陈磊"]), **ASSIGN, "measure": HOSTILE[0]}
+    assert (await liu.post(f"/hazards/{number}/assign", csrf=liu.csrf, **form)).status == 303
+    card = await (await liu.get(f"/hazards/{number}")).text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in card and HOSTILE[0] not in card
+
+
+async def test_a_refused_forms_page_switches_language_back_to_the_card(
+    app: App, org: dict[str, int], browser: Callable[[], Any]
+) -> None:
+    number = await new_hazard(app, org)
+    liu = await signed_in(browser, org["刘强"])
+    refused = await liu.post(f"/hazards/{number}/back", csrf=liu.csrf, reason="x")
+    assert refused.status == 409
+    assert f'name="back" value="/hazards/{number}"' in await refused.text()
+
+
+@given(
+    st.one_of(
+        st.text(max_size=60),
+        st.from_regex(
+            r"20[0-9]{2}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2})?)?", fullmatch=True
+        ),
+    )
+)
+def test_a_typed_deadline_is_a_moment_to_come_or_a_refusal(text: str) -> None:
+    try:
+        moment = read_deadline(text, "Asia/Shanghai", START)
+    except UserError as refusal:
+        assert refusal.key in (
+            "web.need_deadline",
+            "time.format",
+            "time.no_such_date",
+            "time.in_the_past",
+        )
+        return
+    assert moment > START and moment.tzinfo is not None
