@@ -221,7 +221,16 @@ async def serve(
             callbacks = WeComChannel(crypto, wecom, app.engine, app.db, settings.media_path, cards)
             lives[WECOM] = partial(_wecom_life, callbacks, settings.wecom_listen, app.sender, stop)
         if settings.web_url is not None:
-            the_desk = await stack.enter_async_context(desk_for(app.db, settings, clock, wecom))
+            the_desk = await stack.enter_async_context(
+                desk_for(
+                    app.db,
+                    settings,
+                    clock,
+                    wecom,
+                    served=frozenset(transports),
+                    on_commit=app.sender.wake,
+                )
+            )
             lives["web"] = partial(_desk_life, the_desk, settings.web_listen, stop)
         sender = asyncio.create_task(app.sender.run(), name="sender")
         receiving = {name: asyncio.Event() for name in lives}
@@ -307,10 +316,17 @@ async def _wecom_life(
 
 
 def desk_for(
-    db: Database, settings: Settings, clock: Clock | None = None, wecom: WeComAPI | None = None
+    db: Database,
+    settings: Settings,
+    clock: Clock | None = None,
+    wecom: WeComAPI | None = None,
+    *,
+    served: Collection[str] | None = None,
+    on_commit: Callable[[], None] | None = None,
 ) -> contextlib.AbstractAsyncContextManager[Desk]:
     """The desk (bot/web/) on this database, as the settings say; with the
-    WeCom API, the app's menu can open it (网页授权)."""
+    WeCom API, the app's menu can open it (网页授权). Beside the bot
+    (`frontline run`): the channels it serves, and its sender to wake."""
     signin = None
     if wecom is not None and settings.wecom_corp_id and settings.wecom_agent_id:
         signin = WeComSignIn(settings.wecom_corp_id, settings.wecom_agent_id, wecom)
@@ -323,6 +339,8 @@ def desk_for(
         media_dir=settings.media_path,
         drills_per_year=duty_book.drill_rules().min_planned,
         wecom_signin=signin,
+        served=served,
+        on_commit=on_commit,
     )
 
 

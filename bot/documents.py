@@ -394,41 +394,41 @@ def order_document(
 ) -> Document:
     """The order as issued, with the hazard's four fixes as they stand now."""
     order = hazards.order_by_number(conn, number)
-    hazard = hazards.get(conn, int(order["hazard_id"])) if order else None
+    hazard = hazards.get(conn, order.hazard_id) if order else None
     if order is None or hazard is None:
         raise DocumentError(f"no rectification order {number}")
-    zone = people.unit_timezone(conn, int(hazard["unit_id"]), default_timezone)
-    funding = hazard["funding"]
-    photos, caption = _photos(language, _hazard_photos(hazard), "hazard_photos")
+    zone = people.unit_timezone(conn, hazard.unit_id, default_timezone)
+    funding = hazard.funding
+    photos, caption = _photos(language, list(hazard.photos), "hazard_photos")
 
     def label(key: str) -> str:
         return t(language, f"documents.{key}")
 
     return Document(
         title=label("order_title"),
-        number=t(language, "documents.number", number=order["number"]),
+        number=t(language, "documents.number", number=order.number),
         fields=[
-            (label("hazard_number"), str(hazard["number"])),
-            (label("unit"), people.unit_path(conn, int(hazard["unit_id"]))),
-            (label("place"), str(hazard["place"] or NOTHING)),
-            (label("description"), str(hazard["description"])),
-            (label("severity"), t(language, f"hazard.severity_{hazard['severity']}")),
-            (label("responsible"), _name(conn, hazard["responsible_id"])),
-            (label("measure"), str(hazard["measure"] or NOTHING)),
-            (label("deadline"), local_time_text(parse_iso(order["deadline_at"]), zone)),
+            (label("hazard_number"), hazard.number),
+            (label("unit"), people.unit_path(conn, hazard.unit_id)),
+            (label("place"), hazard.place or NOTHING),
+            (label("description"), hazard.description),
+            (label("severity"), t(language, f"hazard.severity_{hazard.severity}")),
+            (label("responsible"), _name(conn, hazard.responsible_id)),
+            (label("measure"), str(hazard.measure or NOTHING)),
+            (label("deadline"), local_time_text(parse_iso(order.deadline_at), zone)),
             (
                 label("funding"),
                 t(language, "documents.no_funding")
                 if funding in (None, "0", "0.00")
                 else t(language, "documents.amount", amount=funding),
             ),
-            (label("requirement"), str(order["requirement"])),
-            (label("issued_by"), _name(conn, order["issued_by"])),
-            (label("issued_at"), local_time_text(parse_iso(order["issued_at"]), zone)),
+            (label("requirement"), order.requirement),
+            (label("issued_by"), _name(conn, order.issued_by)),
+            (label("issued_at"), local_time_text(parse_iso(order.issued_at), zone)),
         ],
         signatures=[label("sign_issuer"), label("sign_responsible"), label("sign_unit_head")],
         signature_note=label("sign_date"),
-        filename=f"{order['number']}.pdf",
+        filename=f"{order.number}.pdf",
         zone=zone,
         photos=photos,
         photos_caption=caption,
@@ -438,8 +438,8 @@ def order_document(
             intro=t(
                 language,
                 "documents.receipt_intro",
-                order=order["number"],
-                hazard=hazard["number"],
+                order=order.number,
+                hazard=hazard.number,
             ),
             received_by=label("receipt_received_by"),
             received_on=label("receipt_received_on"),
@@ -450,12 +450,6 @@ def order_document(
             inspected_on=label("receipt_inspected_on"),
         ),
     )
-
-
-def _hazard_photos(hazard: sqlite3.Row) -> list[str]:
-    if hazard["photos"]:
-        return [str(p) for p in json.loads(hazard["photos"])]
-    return [str(hazard["photo"])] if hazard["photo"] else []
 
 
 def order_pdf(

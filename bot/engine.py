@@ -254,6 +254,11 @@ class Visitor:
     def _staff_id(self) -> int | None:
         return None
 
+    def flush(self) -> None:
+        """Queue what was said and notified in the outbox, in the caller's
+        transaction (the engine does it after each step; the desk after an action)."""
+        self._flush()
+
     def _flush(self, version: int = 0) -> None:
         for msg in self._pending:
             buttons = tuple(

@@ -1,66 +1,41 @@
-"""The hazard card and the actions on it (REGULATIONS §2): the four fixes
-(四定), starting, submitting the rectification with photos, asking for more
-time with interim measures, approving or refusing that, acceptance (验收) or
-sending back, and the rectification order (整改通知书).
+"""The hazard card in chat and the conversations that act on it: asking for
+the four fixes (四定), the rectification with its photos, more time with
+interim measures, the reason for sending back, and the rectification
+order's deadline and requirement. The actions themselves are the
+register's (`bot.hazards`); what people are told is `bot.hazard_view.tell`.
 
 Card buttons are commands (`/hz 12 accept`), so they work from any message at
 any time; every action is checked when pressed AND again when its last answer
-arrives, against the rules in `bot.hazard_rules`: a stale or forged button, a
-second press, or someone else acting first changes nothing and says why.
-Each change is one `hazards.apply`, audited with who, what, when, old → new."""
+arrives: a stale or forged button, a second press, or someone else acting
+first changes nothing and says why."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime, time
 from decimal import Decimal
-from typing import Any
 
-from bot import documents
+from bot import hazards as register
 from bot.calendar import parse_local
-from bot.clock import end_of_local_day, iso, local_date, local_time_text, parse_iso
+from bot.clock import end_of_local_day, iso, local_time_text, parse_iso
 from bot.engine import Ctx, Flow
 from bot.hazard_rules import (
     MAX_PHOTOS,
-    TRANSITIONS,
     Action,
-    HazardFacts,
-    Status,
-    assignable_units,
     check_deadline,
-    deciders,
-    may,
     may_be_responsible,
-    next_status,
     parse_amount,
     quick_deadlines,
 )
-from bot.i18n import t
-from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
-from bot.numbers import money, parse_number
+from bot.hazard_view import ACTIONS, buttons_for, card_text, name_of, tell
+from bot.model import Button, Inbound, InboundKind, Staff, UserError
+from bot.numbers import parse_number
 from bot.store import hazards, people
+from bot.store.hazards import Hazard
 from handlers.text import button_number, clean_text, typed_text
-from schedules import hazards as deadlines
 
-MAX_TEXT = 2000
+MAX_TEXT = register.MAX_TEXT
 PEOPLE_PAGE = 6
-HISTORY_SHOWN = 50  # a long history still fits a few messages
-
-# The word after `/hz <id>` for each action, in the order buttons appear.
-WORDS: dict[Action, str] = {
-    Action.ASSIGN: "assign",
-    Action.START: "start",
-    Action.SUBMIT: "submit",
-    Action.REQUEST_EXTENSION: "extend",
-    Action.APPROVE_EXTENSION: "approve",
-    Action.REFUSE_EXTENSION: "refuse",
-    Action.ACCEPT: "accept",
-    Action.SEND_BACK: "back",
-    Action.ORDER: "order",
-}
-ACTIONS = {word: action for action, word in WORDS.items()}
 
 ASSIGN_FLOW = "hazard_assign"
 SUBMIT_FLOW = "hazard_submit"
@@ -69,267 +44,57 @@ BACK_FLOW = "hazard_back"
 ORDER_FLOW = "hazard_order"
 
 
-# -- who may do what ------------------------------------------------------------------
-def facts(row: sqlite3.Row) -> HazardFacts:
-    responsible = row["responsible_id"]
-    return HazardFacts(Status(row["status"]), int(responsible) if responsible else None)
+def acting(ctx: Ctx) -> register.Acting:
+    return register.Acting(ctx.conn, ctx.staff, ctx.now, ctx.default_timezone)
 
 
-def oversees(conn: sqlite3.Connection, staff: Staff, row: sqlite3.Row) -> bool:
-    """A supervisor of the hazard's unit or of a unit above it."""
-    return people.supervises(conn, staff, int(row["unit_id"]))
-
-
-def may_see(conn: sqlite3.Connection, staff: Staff, row: sqlite3.Row) -> bool:
-    return (
-        staff.id in (row["reported_by"], row["responsible_id"])
-        or staff.has(Role.SAFETY_OFFICER, Role.ADMIN)
-        or oversees(conn, staff, row)
-    )
-
-
-def allowed(conn: sqlite3.Connection, staff: Staff, row: sqlite3.Row) -> list[Action]:
-    """The actions `staff` may take on the hazard now, in button order."""
-    status, fact = Status(row["status"]), facts(row)
-    over = oversees(conn, staff, row)
-    return [a for a in WORDS if (status, a) in TRANSITIONS and may(a, staff, fact, over)]
-
-
-def _check(ctx: Ctx, row: sqlite3.Row, action: Action) -> Status:
-    """The state the action leads to, or a refusal saying why not."""
-    if not may(action, ctx.staff, facts(row), oversees(ctx.conn, ctx.staff, row)):
-        raise UserError("hazard.not_allowed")
-    return next_status_text(ctx, row, action)
-
-
-def next_status_text(ctx: Ctx, row: sqlite3.Row, action: Action) -> Status:
-    try:
-        return next_status(Status(row["status"]), action)
-    except UserError:
-        raise UserError(
-            "hazard.not_now",
-            hazard=row["number"],
-            status=ctx.text(f"hazards.status_{row['status']}"),
-        ) from None
+def _done(ctx: Ctx, outcome: register.Outcome, attachments: tuple[str, ...] = ()) -> None:
+    """Say what was done, then tell whoever must know."""
+    ctx.say_text(ctx.text(outcome.done, **outcome.done_params), attachments=attachments)
+    tell(ctx, outcome)
 
 
 # -- the card -------------------------------------------------------------------------
-def _tz(conn: sqlite3.Connection, row: sqlite3.Row, default_timezone: str) -> str:
-    return people.unit_timezone(conn, int(row["unit_id"]), default_timezone)
-
-
-def _name(conn: sqlite3.Connection, staff_id: Any) -> str:
-    person = people.staff_by_id(conn, int(staff_id)) if staff_id else None
-    return person.name if person else "—"
-
-
-def _photos(value: Any) -> list[str]:
-    return [str(p) for p in json.loads(str(value))] if value else []
-
-
-def summary(
-    conn: sqlite3.Connection,
-    row: sqlite3.Row,
-    language: str,
-    detail: str = "",
-    *,
-    default_timezone: str,
-) -> str:
-    """The card's head: what, where, how bad, where it stands, the four fixes."""
-    tz = _tz(conn, row, default_timezone)
-    where = row["place"] or ""
-    if row["lat"] is not None and row["lon"] is not None:
-        where = f"{where} 📍{float(row['lat']):.5f},{float(row['lon']):.5f}".strip()
-    lines = [
-        t(
-            language,
-            "hazard.card_kind",
-            severity=t(language, f"hazard.severity_{row['severity']}"),
-            category=t(language, f"hazard.category_{row['category']}"),
-            status=t(language, f"hazards.status_{row['status']}"),
-        ),
-        t(
-            language,
-            "hazard.card_where",
-            unit=people.unit_path(conn, int(row["unit_id"])),
-            place=where or "—",
-        ),
-        t(
-            language,
-            "hazard.card_what",
-            description=row["description"],
-            reporter=_name(conn, row["reported_by"]),
-            photos=f" 📷{len(_photos(row['photos']))}" if row["photos"] else "",
-        ),
-    ]
-    if detail:
-        lines.append(detail)
-    if row["responsible_id"]:
-        funding = row["funding"]
-        lines.append(
-            t(
-                language,
-                "hazard.card_fixes",
-                responsible=_name(conn, row["responsible_id"]),
-                measure=row["measure"] or "—",
-                deadline=local_time_text(parse_iso(row["deadline_at"]), tz),
-                funding=t(language, "hazard.no_funding")
-                if funding in (None, "0", "0.00")
-                else t(language, "hazard.funding", amount=money(funding)),
-            )
-        )
-    else:
-        lines.append(
-            t(
-                language,
-                "hazard.card_deadline",
-                deadline=local_time_text(parse_iso(row["deadline_at"]), tz),
-            )
-        )
-    if row["status"] == Status.EXTENSION and row["proposed_deadline_at"]:
-        lines.append(
-            t(
-                language,
-                "hazard.card_extension",
-                measures=row["interim_measures"] or "—",
-                deadline=local_time_text(parse_iso(row["proposed_deadline_at"]), tz),
-            )
-        )
-    if row["rectification"]:
-        lines.append(t(language, "hazard.card_rectification", text=row["rectification"]))
-    if row["failed_rectification"]:
-        lines.append(t(language, "hazard.card_failed"))
-    return "\n".join(lines)
-
-
-def card_text(
-    conn: sqlite3.Connection, row: sqlite3.Row, language: str, *, default_timezone: str
-) -> str:
-    """The whole card: the head, the orders issued, and the history."""
-    tz = _tz(conn, row, default_timezone)
-    parts = [
-        t(language, "hazard.card_head", hazard=row["number"]),
-        summary(conn, row, language, default_timezone=default_timezone),
-    ]
-    for order in hazards.orders(conn, int(row["id"])):
-        parts.append(
-            t(
-                language,
-                "hazard.card_order",
-                order=order["number"],
-                deadline=local_time_text(parse_iso(order["deadline_at"]), tz),
-            )
-        )
-    history = hazards.history(conn, int(row["id"]))
-    parts.append(t(language, "hazard.card_history"))
-    if len(history) > HISTORY_SHOWN:
-        parts.append(t(language, "hazard.card_earlier", count=len(history) - HISTORY_SHOWN))
-        history = history[-HISTORY_SHOWN:]
-    for entry in history:
-        parts.append(_event_line(entry, language, tz))
-    return "\n".join(parts)
-
-
-def _event_line(entry: sqlite3.Row, language: str, tz: str) -> str:
-    """One line of the history: who did what, and what they wrote, set apart."""
-    detail = json.loads(entry["detail"]) if entry["detail"] else {}
-    common = {"at": local_time_text(parse_iso(entry["at"]), tz)[5:], "who": entry["actor"] or "—"}
-    if entry["action"] == Action.ASSIGN and detail.get("responsible"):
-        return t(language, "hazard.card_event_assign", name=detail["responsible"], **common)
-    action = t(language, f"hazard.did_{entry['action']}")
-    note = str(detail.get("reason") or detail.get("description") or "")
-    if note:
-        shown = note if len(note) <= 80 else note[:79] + "…"
-        return t(language, "hazard.card_event_note", action=action, note=shown, **common)
-    return t(language, "hazard.card_event", action=action, **common)
-
-
-def buttons_for(
-    conn: sqlite3.Connection, staff: Staff, row: sqlite3.Row, language: str
-) -> list[list[Button]]:
-    labels = [
-        Button(t(language, f"hazard.btn_{WORDS[a]}"), f"/hz {row['id']} {WORDS[a]}")
-        for a in allowed(conn, staff, row)
-    ]
-    return [labels[i : i + 3] for i in range(0, len(labels), 3)]
-
-
-def send_card(
-    ctx: Ctx,
-    person: Staff,
-    row: sqlite3.Row,
-    intro: str,
-    *,
-    key: str,
-    detail: str = "",
-    photo: str | None = None,
-    documents_for: Callable[[str], str] | None = None,
-    **params: Any,
-) -> None:
-    """Notify `person` about the hazard: a line saying why, the card's head,
-    and the buttons for what they may do now; `documents_for` makes a
-    printable document in their language to go with it."""
-    photos = _photos(row["photos"])
-    first = photo or (photos[0] if photos and intro.startswith("hazard.alert") else None)
-    ctx.notify_text(
-        person,
-        t(person.language, intro, hazard=row["number"], **params)
-        + "\n"
-        + summary(ctx.conn, row, person.language, detail, default_timezone=ctx.default_timezone),
-        idempotency_key=key,
-        buttons=[
-            *buttons_for(ctx.conn, person, row, person.language),
-            [Button(t(person.language, "hazard.btn_view"), f"/hz {row['id']}")],
-        ],
-        attachments=((first,) if first else ())
-        + ((documents_for(person.language),) if documents_for else ()),
-    )
-
-
-def show(ctx: Ctx, row: sqlite3.Row) -> None:
+def show(ctx: Ctx, hazard: Hazard) -> None:
     printable = [
-        Button(
-            ctx.text("documents.btn_pdf", number=o["number"]), f"/hz {row['id']} pdf {o['number']}"
-        )
-        for o in hazards.orders(ctx.conn, int(row["id"]))
+        Button(ctx.text("documents.btn_pdf", number=o.number), f"/hz {hazard.id} pdf {o.number}")
+        for o in hazards.orders(ctx.conn, hazard.id)
     ]
     ctx.say_text(
-        card_text(ctx.conn, row, ctx.lang, default_timezone=ctx.default_timezone),
-        buttons=buttons_for(ctx.conn, ctx.staff, row, ctx.lang)
+        card_text(ctx.conn, hazard, ctx.lang, default_timezone=ctx.default_timezone),
+        buttons=buttons_for(ctx.conn, ctx.staff, hazard, ctx.lang)
         + [printable[i : i + 2] for i in range(0, len(printable), 2)],
-        attachments=tuple(_photos(row["photos"])[:1]),
+        attachments=hazard.photos[:1],
     )
 
 
-def send_orders(ctx: Ctx, row: sqlite3.Row, wanted: str) -> None:
+def send_orders(ctx: Ctx, hazard: Hazard, wanted: str) -> None:
     """`/hz <id> pdf [ZG-2026-001]`: the hazard's orders (or the one named) as
     PDF, for anyone who may see the hazard."""
-    numbers = [str(o["number"]) for o in hazards.orders(ctx.conn, int(row["id"]))]
+    numbers = [o.number for o in hazards.orders(ctx.conn, hazard.id)]
     if wanted:
         numbers = [n for n in numbers if n == wanted.strip().upper()]
     if not numbers:
-        raise UserError("documents.order_none", hazard=row["number"])
+        raise UserError("documents.order_none", hazard=hazard.number)
     for number in numbers:
-        ctx.say(
-            "documents.order_attached",
-            order=number,
-            attachments=(
-                documents.order_pdf(
-                    ctx.conn, number, ctx.lang, default_timezone=ctx.default_timezone, now=ctx.now
-                ),
-            ),
-        )
+        ctx.say("documents.order_attached", order=number, attachments=(_pdf(ctx, number),))
 
 
-def _visible(ctx: Ctx, row: sqlite3.Row | None, typed: str | None = None) -> sqlite3.Row:
+def _pdf(ctx: Ctx, number: str) -> str:
+    return register.order_pdf(
+        ctx.conn, number, ctx.lang, default_timezone=ctx.default_timezone, now=ctx.now
+    )
+
+
+def _visible(ctx: Ctx, hazard: Hazard | None, typed: str | None = None) -> Hazard:
     """The hazard, if this person may see it; otherwise the same answer as
     for one that does not exist (nothing leaks). The answer repeats the
     register number someone typed, never a button's internal id."""
-    if row is None or not may_see(ctx.conn, ctx.staff, row):
+    if hazard is None or not register.may_see(ctx.conn, ctx.staff, hazard):
         if typed is None:
             raise UserError("hazard.no_such")
         raise UserError("hazard.not_found", number=typed[:20])
-    return row
+    return hazard
 
 
 def show_number(ctx: Ctx, number: str) -> None:
@@ -342,131 +107,73 @@ def command(ctx: Ctx, args: str) -> None:
     first, _, word = args.strip().partition(" ")
     hazard_id = parse_number(first)
     # An internal id is never quoted back: the same answer for any id one may not see.
-    row = _visible(ctx, hazards.get(ctx.conn, hazard_id) if hazard_id is not None else None)
+    hazard = _visible(ctx, hazards.get(ctx.conn, hazard_id) if hazard_id is not None else None)
     if not word.strip():
-        show(ctx, row)
+        show(ctx, hazard)
         return
     wanted, _, number = word.strip().partition(" ")
     if wanted.lower() == "pdf":
-        send_orders(ctx, row, number)
+        send_orders(ctx, hazard, number)
         return
     action = ACTIONS.get(word.strip().lower())
     if action is None:
         raise UserError("hazard.not_allowed")
-    _check(ctx, row, action)
-    hazard_id = int(row["id"])
+    register.check(acting(ctx), hazard, action)
     if action is Action.ASSIGN:
-        ctx.goto(ASSIGN_FLOW, "who", hazard=hazard_id, page=0)
+        ctx.goto(ASSIGN_FLOW, "who", hazard=hazard.id, page=0)
         ask_who(ctx)
     elif action is Action.START:
-        _apply(ctx, row, action, changes={})
-        ctx.say("hazard.started", hazard=row["number"])
+        _done(ctx, register.start(acting(ctx), hazard))
     elif action is Action.SUBMIT:
-        ctx.goto(SUBMIT_FLOW, "done", hazard=hazard_id, photos=[])
-        ctx.say("hazard.ask_done", hazard=row["number"])
+        ctx.goto(SUBMIT_FLOW, "done", hazard=hazard.id, photos=[])
+        ctx.say("hazard.ask_done", hazard=hazard.number)
     elif action is Action.REQUEST_EXTENSION:
-        ctx.goto(EXTEND_FLOW, "measures", hazard=hazard_id)
-        ctx.say("hazard.ask_measures", hazard=row["number"])
+        ctx.goto(EXTEND_FLOW, "measures", hazard=hazard.id)
+        ctx.say("hazard.ask_measures", hazard=hazard.number)
     elif action is Action.APPROVE_EXTENSION:
-        approve(ctx, row)
+        _done(ctx, register.approve(acting(ctx), hazard))
     elif action is Action.REFUSE_EXTENSION:
-        refuse(ctx, row)
+        _done(ctx, register.refuse(acting(ctx), hazard))
     elif action is Action.ACCEPT:
-        accept(ctx, row)
+        _done(ctx, register.accept(acting(ctx), hazard))
     elif action is Action.SEND_BACK:
-        ctx.goto(BACK_FLOW, "reason", hazard=hazard_id)
-        ctx.say("hazard.ask_reason", hazard=row["number"])
+        ctx.goto(BACK_FLOW, "reason", hazard=hazard.id)
+        ctx.say("hazard.ask_reason", hazard=hazard.number)
     elif action is Action.ORDER:
-        ctx.goto(ORDER_FLOW, "deadline", hazard=hazard_id)
-        ask_deadline(ctx, "hazard.ask_order_deadline", row)
+        ctx.goto(ORDER_FLOW, "deadline", hazard=hazard.id)
+        ask_deadline(ctx, "hazard.ask_order_deadline", hazard)
 
 
-def _apply(
-    ctx: Ctx,
-    row: sqlite3.Row,
-    action: Action,
-    *,
-    changes: dict[str, Any],
-    detail: dict[str, Any] | None = None,
-) -> sqlite3.Row:
-    """Take the action (checked again now), write it, and return the hazard as it is now."""
-    status = _check(ctx, row, action)
-    if not hazards.apply(
-        ctx.conn,
-        int(row["id"]),
-        expected=row["status"],
-        status=status.value,
-        actor_id=ctx.staff.id,
-        action=action.value,
-        now=ctx.now_iso,
-        changes=changes,
-        detail=detail,
-    ):  # pragma: no cover - one writer thread: the row read above is current
-        raise UserError("hazard.changed_meanwhile", hazard=row["number"])
-    moved = hazards.get(ctx.conn, int(row["id"]))
-    assert moved is not None
-    return moved
+def _hazard(ctx: Ctx) -> Hazard:
+    hazard = hazards.get(ctx.conn, int(ctx.data["hazard"]))
+    assert hazard is not None  # hazards are never deleted
+    return hazard
 
 
-def _current(ctx: Ctx, action: Action) -> sqlite3.Row | None:
+def _current(ctx: Ctx, action: Action) -> Hazard | None:
     """At the end of a flow: the hazard, if the action is still allowed;
     otherwise the flow ends, the person is told what changed, nothing is saved."""
-    row = hazards.get(ctx.conn, int(ctx.data["hazard"]))
-    assert row is not None
+    hazard = _hazard(ctx)
     try:
-        _check(ctx, row, action)
+        register.check(acting(ctx), hazard, action)
     except UserError as refusal:
         ctx.end()
-        ctx.say("hazard.changed_meanwhile", hazard=row["number"])
+        ctx.say("hazard.changed_meanwhile", hazard=hazard.number)
         ctx.say(refusal.key, **refusal.params)
         return None
-    return row
+    return hazard
 
 
-def _overseers(conn: sqlite3.Connection, row: sqlite3.Row) -> list[Staff]:
-    """Who approves and accepts: the nearest supervisors up the tree other
-    than the responsible person, else the safety officers."""
-    return deciders(
-        people.chain_supervisors(conn, int(row["unit_id"])),
-        people.with_role(conn, Role.SAFETY_OFFICER),
-        int(row["responsible_id"]) if row["responsible_id"] else None,
-    )
-
-
-def _tell(
-    ctx: Ctx,
-    recipients: list[Staff],
-    row: sqlite3.Row,
-    intro: str,
-    step: str,
-    documents_for: Callable[[str], str] | None = None,
-    **params: Any,
-) -> None:
-    seen = {ctx.staff.id}
-    for person in recipients:
-        if person.id not in seen:
-            seen.add(person.id)
-            send_card(
-                ctx,
-                person,
-                row,
-                intro,
-                key=f"hazard:{row['id']}:{step}:{ctx.now_iso}:{person.id}",
-                documents_for=documents_for,
-                **params,
-            )
-
-
-def _responsible(ctx: Ctx, row: sqlite3.Row) -> list[Staff]:
-    person = people.staff_by_id(ctx.conn, int(row["responsible_id"] or 0))
-    return [person] if person else []
+def _number(ctx: Ctx) -> str:
+    hazard = hazards.get(ctx.conn, int(ctx.data["hazard"]))
+    return hazard.number if hazard else "?"
 
 
 # -- deadlines people type or pick ------------------------------------------------------
-def ask_deadline(ctx: Ctx, key: str, row: sqlite3.Row) -> None:
+def ask_deadline(ctx: Ctx, key: str, hazard: Hazard) -> None:
     quick = [Button(ctx.text(f"hazard.due_{name}"), name) for name in ("today", "tomorrow")]
     quick2 = [Button(ctx.text(f"hazard.due_{name}"), name) for name in ("3d", "7d")]
-    ctx.say(key, hazard=row["number"], buttons=[quick, quick2])
+    ctx.say(key, hazard=hazard.number, buttons=[quick, quick2])
 
 
 def read_deadline(ctx: Ctx, inbound: Inbound) -> datetime | None:
@@ -482,25 +189,15 @@ def read_deadline(ctx: Ctx, inbound: Inbound) -> datetime | None:
     return parse_local(inbound.text, tz, ctx.now, date_only=time(23, 59, 59))
 
 
-def _year(ctx: Ctx) -> int:
-    return local_date(ctx.now, ctx.timezone).year
-
-
 # -- the four fixes (四定) ---------------------------------------------------------------
 def _assignable(ctx: Ctx) -> list[int]:
-    """The units the responsible person may come from, from the store: the
-    hazard's unit and those below it, and the units this supervisor heads."""
-    row = hazards.get(ctx.conn, int(ctx.data["hazard"]))
-    assert row is not None
-    return assignable_units(
-        people.subtree_units(ctx.conn, int(row["unit_id"])),
-        ctx.staff,
-        people.subtree_units(ctx.conn, ctx.staff.unit_id),
-    )
+    return register.assignable(ctx.conn, ctx.staff, _hazard(ctx).unit_id)
 
 
 def _candidates(ctx: Ctx, page: int) -> list[Staff]:
-    return people.in_units(ctx.conn, _assignable(ctx), PEOPLE_PAGE + 1, page * PEOPLE_PAGE)
+    return register.candidates(
+        ctx.conn, ctx.staff, _hazard(ctx).unit_id, PEOPLE_PAGE + 1, page * PEOPLE_PAGE
+    )
 
 
 def ask_who(ctx: Ctx, found: list[Staff] | None = None) -> None:
@@ -552,19 +249,18 @@ def on_who(ctx: Ctx, inbound: Inbound) -> None:
 def on_measure(ctx: Ctx, inbound: Inbound) -> None:
     text = typed_text(inbound, MAX_TEXT)
     if text is None:
-        ctx.say("hazard.ask_measure", name=_name(ctx.conn, ctx.data["responsible"]))
+        ctx.say("hazard.ask_measure", name=name_of(ctx.conn, ctx.data["responsible"]))
         return
     ctx.step_to("deadline", measure=text)
     _ask_assign_deadline(ctx)
 
 
 def _ask_assign_deadline(ctx: Ctx) -> None:
-    row = hazards.get(ctx.conn, int(ctx.data["hazard"]))
-    assert row is not None
+    hazard = _hazard(ctx)
     ask_deadline(
         ctx,
-        "hazard.ask_deadline_general" if row["severity"] == "general" else "hazard.ask_deadline",
-        row,
+        "hazard.ask_deadline_general" if hazard.severity == "general" else "hazard.ask_deadline",
+        hazard,
     )
 
 
@@ -594,57 +290,31 @@ def on_funding(ctx: Ctx, inbound: Inbound) -> None:
 
 
 def _finish_assign(ctx: Ctx) -> None:
-    amount = Decimal(ctx.data["amount"])
-    row = _current(ctx, Action.ASSIGN)
-    if row is None:
+    hazard = _current(ctx, Action.ASSIGN)
+    if hazard is None:
         return
-    responsible = people.staff_by_id(ctx.conn, int(ctx.data["responsible"]))
-    if responsible is None or not may_be_responsible(responsible, _assignable(ctx)):
-        # Moved to another unit (or this person's own unit changed) while typing.
+    try:
+        outcome = register.assign(
+            acting(ctx),
+            hazard,
+            responsible_id=int(ctx.data["responsible"]),
+            measure=str(ctx.data["measure"]),
+            deadline=parse_iso(ctx.data["deadline"]),
+            funding=Decimal(ctx.data["amount"]),
+        )
+    except register.NotAssignable as refusal:
+        # Moved away or deactivated while the supervisor was typing: choose again, keep the rest.
         ctx.step_to("who", page=0)
-        ctx.say("hazard.not_assignable")
+        ctx.say(refusal.key, **refusal.params)
         ask_who(ctx)
         return
-    if not responsible.active:
-        # Deactivated while the supervisor was typing: choose again, keep the rest.
-        ctx.step_to("who", page=0)
-        ctx.say("hazard.person_inactive", name=responsible.name)
-        ask_who(ctx)
-        return
-    deadline = parse_iso(ctx.data["deadline"])
-    if deadline <= ctx.now:
+    except register.PastDeadline as refusal:
         ctx.step_to("deadline")
-        ctx.say("time.in_the_past", text=local_time_text(deadline, ctx.timezone))
+        ctx.say(refusal.key, **refusal.params)
         _ask_assign_deadline(ctx)
         return
-    moved = _apply(
-        ctx,
-        row,
-        Action.ASSIGN,
-        changes={
-            "responsible_id": responsible.id,
-            "assigned_by": ctx.staff.id,
-            "measure": ctx.data["measure"],
-            "deadline_at": iso(deadline),
-            "funding": str(amount),
-        },
-        detail={
-            "responsible": responsible.name,
-            "responsible_id": responsible.id,
-            "measure": ctx.data["measure"],
-            "deadline_at": iso(deadline),
-            "funding": str(amount),
-        },
-    )
-    deadlines.plan(ctx.conn, int(row["id"]), str(row["severity"]), deadline, ctx.now)
     ctx.end()
-    ctx.say(
-        "hazard.assigned",
-        hazard=row["number"],
-        name=responsible.name,
-        deadline=local_time_text(deadline, ctx.timezone),
-    )
-    _tell(ctx, [responsible], moved, "hazard.yours", "assigned", supervisor=ctx.staff.name)
+    _done(ctx, outcome)
 
 
 # -- rectification ------------------------------------------------------------------------
@@ -655,11 +325,6 @@ def on_done(ctx: Ctx, inbound: Inbound) -> None:
         return
     ctx.step_to("photos", done=text, photos=[])
     ask_evidence(ctx)
-
-
-def _number(ctx: Ctx) -> str:
-    row = hazards.get(ctx.conn, int(ctx.data["hazard"]))
-    return str(row["number"]) if row else "?"
 
 
 def ask_evidence(ctx: Ctx) -> None:
@@ -686,27 +351,12 @@ def on_evidence(ctx: Ctx, inbound: Inbound) -> None:
     elif not (inbound.kind is InboundKind.ACTION and inbound.text == "done" and photos):
         ask_evidence(ctx)
         return
-    row = _current(ctx, Action.SUBMIT)
-    if row is None:
+    hazard = _current(ctx, Action.SUBMIT)
+    if hazard is None:
         return
-    moved = _apply(
-        ctx,
-        row,
-        Action.SUBMIT,
-        changes={"rectification": ctx.data["done"], "rectification_photos": json.dumps(photos)},
-        detail={"description": ctx.data["done"], "photos": photos},
-    )
+    outcome = register.submit(acting(ctx), hazard, text=str(ctx.data["done"]), photos=photos)
     ctx.end()
-    ctx.say("hazard.submitted", hazard=row["number"])
-    _tell(
-        ctx,
-        _overseers(ctx.conn, moved),
-        moved,
-        "hazard.to_accept",
-        "submitted",
-        photo=photos[0],
-        name=ctx.staff.name,
-    )
+    _done(ctx, outcome)
 
 
 # -- asking for more time -------------------------------------------------------------------
@@ -739,107 +389,42 @@ def on_new_deadline(ctx: Ctx, inbound: Inbound) -> None:
     if deadline is None:
         ctx.say("hazard.ask_new_deadline", hazard=_number(ctx))
         return
-    row = _current(ctx, Action.REQUEST_EXTENSION)
-    if row is None:
+    hazard = _current(ctx, Action.REQUEST_EXTENSION)
+    if hazard is None:
         return
-    if deadline <= parse_iso(row["deadline_at"]):
-        raise UserError(
-            "hazard.not_later",
-            deadline=local_time_text(parse_iso(row["deadline_at"]), ctx.timezone),
-        )
-    photo = ctx.data.get("photo")
-    moved = _apply(
-        ctx,
-        row,
-        Action.REQUEST_EXTENSION,
-        changes={"interim_measures": ctx.data["measures"], "proposed_deadline_at": iso(deadline)},
-        detail={
-            "description": ctx.data["measures"],
-            "photo": photo,
-            "proposed_deadline_at": iso(deadline),
-        },
+    outcome = register.request_extension(
+        acting(ctx),
+        hazard,
+        measures=str(ctx.data["measures"]),
+        photo=ctx.data.get("photo"),
+        deadline=deadline,
     )
     ctx.end()
-    ctx.say("hazard.extension_requested", hazard=row["number"])
-    _tell(
-        ctx,
-        _overseers(ctx.conn, moved),
-        moved,
-        "hazard.to_approve",
-        "extension",
-        photo=photo,
-        name=ctx.staff.name,
-    )
+    _done(ctx, outcome)
 
 
-def approve(ctx: Ctx, row: sqlite3.Row) -> None:
-    deadline = parse_iso(row["proposed_deadline_at"])
-    moved = _apply(
-        ctx,
-        row,
-        Action.APPROVE_EXTENSION,
-        changes={"deadline_at": iso(deadline), "proposed_deadline_at": None},
-        detail={"deadline_at": iso(deadline)},
-    )
-    deadlines.plan(ctx.conn, int(row["id"]), str(row["severity"]), deadline, ctx.now)
-    when = local_time_text(deadline, ctx.timezone)
-    ctx.say("hazard.extension_approved", hazard=row["number"], deadline=when)
-    _tell(ctx, _responsible(ctx, moved), moved, "hazard.approved_yours", "approved", deadline=when)
-
-
-def refuse(ctx: Ctx, row: sqlite3.Row) -> None:
-    moved = _apply(
-        ctx, row, Action.REFUSE_EXTENSION, changes={"proposed_deadline_at": None}, detail={}
-    )
-    when = local_time_text(parse_iso(row["deadline_at"]), ctx.timezone)
-    ctx.say("hazard.extension_refused", hazard=row["number"], deadline=when)
-    _tell(ctx, _responsible(ctx, moved), moved, "hazard.refused_yours", "refused", deadline=when)
-
-
-# -- acceptance ------------------------------------------------------------------------------
-def accept(ctx: Ctx, row: sqlite3.Row) -> None:
-    moved = _apply(
-        ctx,
-        row,
-        Action.ACCEPT,
-        changes={"accepted_by": ctx.staff.id, "closed_at": ctx.now_iso},
-        detail={},
-    )
-    deadlines.stop(ctx.conn, int(row["id"]))
-    ctx.say("hazard.accepted", hazard=row["number"])
-    reporter = people.staff_by_id(ctx.conn, int(row["reported_by"]))
-    _tell(
-        ctx,
-        _responsible(ctx, moved) + ([reporter] if reporter and reporter.active else []),
-        moved,
-        "hazard.closed_yours",
-        "closed",
-    )
-
-
+# -- sending back ----------------------------------------------------------------------------
 def on_reason(ctx: Ctx, inbound: Inbound) -> None:
     text = typed_text(inbound, MAX_TEXT)
     if text is None:
         ctx.say("hazard.ask_reason", hazard=_number(ctx))
         return
-    row = _current(ctx, Action.SEND_BACK)
-    if row is None:
+    hazard = _current(ctx, Action.SEND_BACK)
+    if hazard is None:
         return
-    moved = _apply(ctx, row, Action.SEND_BACK, changes={}, detail={"reason": text})
+    outcome = register.send_back(acting(ctx), hazard, reason=text)
     ctx.end()
-    ctx.say("hazard.sent_back", hazard=row["number"])
-    _tell(ctx, _responsible(ctx, moved), moved, "hazard.back_yours", "back", reason=text)
+    _done(ctx, outcome)
 
 
 # -- the rectification order (整改通知书) --------------------------------------------------------
 def on_order_deadline(ctx: Ctx, inbound: Inbound) -> None:
-    row = hazards.get(ctx.conn, int(ctx.data["hazard"]))
-    assert row is not None
+    hazard = _hazard(ctx)
     deadline = read_deadline(ctx, inbound)
     if deadline is None:
-        ask_deadline(ctx, "hazard.ask_order_deadline", row)
+        ask_deadline(ctx, "hazard.ask_order_deadline", hazard)
         return
-    if row["deadline_at"] and deadline < parse_iso(row["deadline_at"]):
+    if hazard.deadline_at and deadline < parse_iso(hazard.deadline_at):
         ctx.step_to("earlier", deadline=iso(deadline))  # shortens the time given: ask
         ask_earlier(ctx)
         return
@@ -851,7 +436,7 @@ def ask_earlier(ctx: Ctx) -> None:
     ctx.say(
         "hazard.ask_order_earlier",
         deadline=local_time_text(parse_iso(ctx.data["deadline"]), ctx.timezone),
-        assigned=local_time_text(parse_iso(_row(ctx)["deadline_at"]), ctx.timezone),
+        assigned=local_time_text(parse_iso(_hazard(ctx).deadline_at), ctx.timezone),
         buttons=[
             [Button(ctx.text("hazard.order_earlier_yes"), "yes")],
             [Button(ctx.text("hazard.order_earlier_no"), "no")],
@@ -866,7 +451,7 @@ def on_earlier(ctx: Ctx, inbound: Inbound) -> None:
         ask_requirement(ctx)
     elif choice == "no":
         ctx.step_to("deadline")
-        ask_deadline(ctx, "hazard.ask_order_deadline", _row(ctx))
+        ask_deadline(ctx, "hazard.ask_order_deadline", _hazard(ctx))
     else:
         ask_earlier(ctx)
 
@@ -885,58 +470,15 @@ def on_requirement(ctx: Ctx, inbound: Inbound) -> None:
     else:
         ask_requirement(ctx)
         return
-    row = _current(ctx, Action.ORDER)
-    if row is None:
+    hazard = _current(ctx, Action.ORDER)
+    if hazard is None:
         return
-    deadline = parse_iso(ctx.data["deadline"])
-    check_deadline(deadline, ctx.now)
-    requirement = text or str(row["measure"] or row["description"])
-    number = hazards.issue_order(
-        ctx.conn,
-        hazard_id=int(row["id"]),
-        issued_by=ctx.staff.id,
-        deadline_at=iso(deadline),
-        requirement=requirement,
-        now=ctx.now_iso,
-        year=_year(ctx),
+    outcome = register.order(
+        acting(ctx), hazard, deadline=parse_iso(ctx.data["deadline"]), requirement=text
     )
-    moved = _apply(
-        ctx,
-        row,
-        Action.ORDER,
-        changes={"deadline_at": iso(deadline)},
-        detail={"order": number, "deadline_at": iso(deadline), "description": requirement},
-    )
-    deadlines.plan(ctx.conn, int(row["id"]), str(row["severity"]), deadline, ctx.now)
     ctx.end()
-    when = local_time_text(deadline, ctx.timezone)
-    ctx.say(
-        "hazard.order_issued",
-        order=number,
-        hazard=row["number"],
-        deadline=when,
-        attachments=(
-            documents.order_pdf(
-                ctx.conn, number, ctx.lang, default_timezone=ctx.default_timezone, now=ctx.now
-            ),
-        ),
-    )
-    responsible = _responsible(ctx, moved)
-    heads = [s for p in responsible for s in people.supervisors_for_unit(ctx.conn, p.unit_id)]
-    _tell(
-        ctx,
-        responsible + heads,
-        moved,
-        "hazard.order_yours",
-        "order",
-        documents_for=lambda language: documents.order_pdf(
-            ctx.conn, number, language, default_timezone=ctx.default_timezone, now=ctx.now
-        ),
-        order=number,
-        deadline=when,
-        requirement=requirement,
-        supervisor=ctx.staff.name,
-    )
+    assert outcome.order is not None
+    _done(ctx, outcome, attachments=(_pdf(ctx, outcome.order),))
 
 
 # -- reprompts and flows -------------------------------------------------------------------------
@@ -947,12 +489,6 @@ def _reprompt(steps: dict[str, Callable[[Ctx], None]]) -> Callable[[Ctx], None]:
             ask(ctx)
 
     return reprompt
-
-
-def _row(ctx: Ctx) -> sqlite3.Row:
-    row = hazards.get(ctx.conn, int(ctx.data["hazard"]))
-    assert row is not None
-    return row
 
 
 assign_flow = Flow(
@@ -967,7 +503,7 @@ assign_flow = Flow(
         {
             "who": ask_who,
             "measure": lambda ctx: ctx.say(
-                "hazard.ask_measure", name=_name(ctx.conn, ctx.data.get("responsible"))
+                "hazard.ask_measure", name=name_of(ctx.conn, ctx.data.get("responsible"))
             ),
             "deadline": _ask_assign_deadline,
             "funding": ask_funding,
@@ -1005,7 +541,7 @@ order_flow = Flow(
     steps={"deadline": on_order_deadline, "earlier": on_earlier, "requirement": on_requirement},
     reprompt=_reprompt(
         {
-            "deadline": lambda ctx: ask_deadline(ctx, "hazard.ask_order_deadline", _row(ctx)),
+            "deadline": lambda ctx: ask_deadline(ctx, "hazard.ask_order_deadline", _hazard(ctx)),
             "earlier": ask_earlier,
             "requirement": ask_requirement,
         }

@@ -17,15 +17,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot import hazard_rules
+from bot import hazards as register
 from bot.clock import end_of_local_day, iso, local_date, local_time_text, parse_iso
 from bot.engine import Ctx, Flow
 from bot.hazard_rules import CATEGORIES, MAX_PHOTOS, REOPEN_WINDOW_DAYS, SEVERITIES, Report
+from bot.hazard_view import send_card, summary
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, Role, Staff, UserError
 from bot.store import hazards, people
+from bot.store.hazards import Hazard
 from handlers import hazard_card
 from handlers.text import button_number, clean_text, typed_text
-from schedules import hazards as deadlines
 
 FLOW = "hazard_report"
 MAX_TEXT = 2000
@@ -200,11 +202,11 @@ def ask_repeat(ctx: Ctx) -> None:
         return
     ctx.say(
         "hazard.ask_repeat",
-        hazard=match["number"],
-        description=str(match["description"])[:200],
-        status=ctx.text(f"hazards.status_{match['status']}"),
+        hazard=match.number,
+        description=match.description[:200],
+        status=ctx.text(f"hazards.status_{match.status}"),
         buttons=[
-            [Button(ctx.text("hazard.add_to", hazard=match["number"]), "add")],
+            [Button(ctx.text("hazard.add_to", hazard=match.number), "add")],
             [Button(ctx.text("hazard.file_new"), "new")],
         ],
     )
@@ -218,23 +220,23 @@ def on_repeat(ctx: Ctx, inbound: Inbound) -> None:
     draft = _draft(ctx)
     match = hazards.get(ctx.conn, int(ctx.data["match"]))
     assert match is not None
-    if choice == "new" or match["status"] == "closed":  # closed while they decided
-        draft.repeat_of = int(match["id"])
-        draft.failed_rectification = match["status"] == "closed"
+    if choice == "new" or match.status == "closed":  # closed while they decided
+        draft.repeat_of = match.id
+        draft.failed_rectification = match.status == "closed"
         _file_and_end(ctx, draft)
         return
     hazards.note(
         ctx.conn,
-        int(match["id"]),
+        match.id,
         actor_id=ctx.staff.id,
         action="added",
         now=ctx.now_iso,
         detail={"description": draft.description, "photos": draft.photos, "place": draft.place},
     )
     if draft.photos:
-        hazards.add_photos(ctx.conn, int(match["id"]), draft.photos)
+        hazards.add_photos(ctx.conn, match.id, draft.photos)
     ctx.end()
-    ctx.say("hazard.added", hazard=match["number"])
+    ctx.say("hazard.added", hazard=match.number)
 
 
 def _draft(ctx: Ctx) -> Draft:
@@ -329,10 +331,10 @@ def file_hazard(
         now=ctx.now_iso,
         year=local_date(ctx.now, ctx.timezone).year,
     )
-    deadlines.plan(ctx.conn, hazard_id, draft.severity, deadline, ctx.now)
+    register.plan(ctx.conn, hazard_id, draft.severity, deadline, ctx.now)
     row = hazards.get(ctx.conn, hazard_id)
     assert row is not None
-    number = str(row["number"])
+    number = row.number
     told = alert_people(ctx, row, detail_text or (lambda language: ""))
     if draft.failed_rectification and draft.repeat_of:
         flag_failed(ctx, row, draft.repeat_of)
@@ -357,7 +359,7 @@ def told_text(ctx: Ctx, told: list[tuple[Staff, Role]]) -> str:
 
 
 def alert_people(
-    ctx: Ctx, hazard: sqlite3.Row, detail: Callable[[str], str]
+    ctx: Ctx, hazard: Hazard, detail: Callable[[str], str]
 ) -> list[tuple[Staff, Role]]:
     """The supervisors of the nearest unit up the tree that has any (other
     than the reporter) get the report with an "assign" button; with no
@@ -365,18 +367,18 @@ def alert_people(
     goes to the safety officers and the supervisors of every unit up the tree
     (reported up at once); the unit's alert groups see it too. Returns who was
     told, each with the role they were told as."""
-    unit_id = int(hazard["unit_id"])
+    unit_id = hazard.unit_id
     supervisors = [
         person
         for person in people.chain_supervisors(ctx.conn, unit_id)
         if person.id != ctx.staff.id
     ]
-    if hazard["severity"] != "major" and supervisors:
+    if hazard.severity != "major" and supervisors:
         nearest = supervisors[0].unit_id
         supervisors = [person for person in supervisors if person.unit_id == nearest]
     officers = people.with_role(ctx.conn, Role.SAFETY_OFFICER)
     recipients = [(person, Role.SUPERVISOR) for person in supervisors]
-    if hazard["severity"] == "major" or not supervisors:
+    if hazard.severity == "major" or not supervisors:
         recipients += [(person, Role.SAFETY_OFFICER) for person in officers]
     told: list[tuple[Staff, Role]] = []
     seen = {ctx.staff.id}
@@ -385,43 +387,43 @@ def alert_people(
             continue
         seen.add(person.id)
         told.append((person, role))
-        hazard_card.send_card(
+        send_card(
             ctx,
             person,
             hazard,
-            "hazard.alert_major" if hazard["severity"] == "major" else "hazard.alert",
-            key=f"hazard:{hazard['id']}:alert:{person.id}",
+            "hazard.alert_major" if hazard.severity == "major" else "hazard.alert",
+            key=f"hazard:{hazard.id}:alert:{person.id}",
             detail=detail(person.language),
         )
     for channel, chat, language in people.alert_groups(ctx.conn, unit_id):
         ctx.post(
             channel,
             chat,
-            t(language, "hazard.alert", hazard=hazard["number"])
+            t(language, "hazard.alert", hazard=hazard.number)
             + "\n"
-            + hazard_card.summary(
+            + summary(
                 ctx.conn, hazard, language, detail(language), default_timezone=ctx.default_timezone
             ),
-            idempotency_key=f"hazard:{hazard['id']}:group:{chat}",
+            idempotency_key=f"hazard:{hazard.id}:group:{chat}",
         )
     return told
 
 
-def flag_failed(ctx: Ctx, hazard: sqlite3.Row, earlier_id: int) -> None:
+def flag_failed(ctx: Ctx, hazard: Hazard, earlier_id: int) -> None:
     """Tell the safety officers a hazard came back within 30 days of being closed."""
     earlier = hazards.get(ctx.conn, earlier_id)
     assert earlier is not None
     hazards.flag_failed_rectification(ctx.conn, earlier_id)
-    closed = parse_iso(str(earlier["closed_at"])) if earlier["closed_at"] else ctx.now
+    closed = parse_iso(earlier.closed_at) if earlier.closed_at else ctx.now
     for officer in people.with_role(ctx.conn, Role.SAFETY_OFFICER):
         ctx.notify(
             officer,
             "hazard.failed_rectification",
-            idempotency_key=f"hazard:{hazard['id']}:failed:{officer.id}",
-            hazard=hazard["number"],
-            earlier=earlier["number"],
+            idempotency_key=f"hazard:{hazard.id}:failed:{officer.id}",
+            hazard=hazard.number,
+            earlier=earlier.number,
             closed=local_time_text(closed, ctx.timezone),
-            unit=people.unit_path(ctx.conn, int(hazard["unit_id"])),
-            description=hazard["description"],
-            buttons=[[Button(t(officer.language, "hazard.btn_view"), f"/hz {hazard['id']}")]],
+            unit=people.unit_path(ctx.conn, hazard.unit_id),
+            description=hazard.description,
+            buttons=[[Button(t(officer.language, "hazard.btn_view"), f"/hz {hazard.id}")]],
         )

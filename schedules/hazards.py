@@ -4,79 +4,42 @@ an overdue message and escalation to the unit's supervisors at the deadline,
 and to the parent unit's supervisors and the safety officers a day later.
 Every reminder checks first that the hazard is still the responsible
 person's to act on (not closed, not waiting for acceptance). A new deadline
-(an approved extension, a rectification order) replaces the old reminders."""
+(an approved extension, a rectification order) replaces the old reminders;
+planning them is the register's (`bot.hazards.plan`), firing them is here."""
 
 from __future__ import annotations
 
-import sqlite3
-from datetime import datetime, timedelta
-
-from bot.clock import iso, local_time_text, parse_iso
+from bot.clock import local_time_text, parse_iso
 from bot.engine import Visitor
+from bot.hazards import plan as plan  # handlers/incident_card.py plans through here
 from bot.model import Role, Staff
-from bot.store import hazards, people, reminders
+from bot.store import hazards, people
+from bot.store.hazards import Hazard
 from bot.store.reminders import Reminder
 from schedules.runner import Kind
-
-WARN_BEFORE = {"general": timedelta(hours=2), "major": timedelta(hours=24)}
-ESCALATE_AFTER = timedelta(hours=24)
-
-
-def plan(
-    conn: sqlite3.Connection, hazard_id: int, severity: str, deadline: datetime, now: datetime
-) -> None:
-    """Schedule a hazard's reminders for its deadline (called in the
-    transaction that records it or moves its deadline); earlier ones go."""
-    stop(conn, hazard_id)
-    moments = {
-        "hazard_due_soon": deadline - WARN_BEFORE.get(severity, WARN_BEFORE["general"]),
-        "hazard_overdue": deadline,
-        "hazard_escalate": deadline + ESCALATE_AFTER,
-    }
-    for kind, due in moments.items():
-        if due > now:
-            reminders.schedule(
-                conn,
-                kind=kind,
-                due_at=iso(due),
-                target={"hazard": hazard_id},
-                key=f"hazard:{hazard_id}:{kind}:{iso(deadline)}",
-                now=iso(now),
-            )
-
-
-def stop(conn: sqlite3.Connection, hazard_id: int) -> None:
-    """Cancel a hazard's pending reminders (it was closed, or has a new deadline)."""
-    reminders.cancel(conn, f"hazard:{hazard_id}:")
-
 
 # States in which the deadline is the responsible person's (or, before the
 # four fixes, the supervisors') to meet.
 CHASED = frozenset({"open", "assigned", "in_progress", "extension_requested"})
 
 
-def _open_hazard(visitor: Visitor, reminder: Reminder) -> sqlite3.Row | None:
-    row = hazards.get(visitor.conn, int(reminder.target["hazard"]))
-    return row if row is not None and row["status"] in CHASED else None
+def _open_hazard(visitor: Visitor, reminder: Reminder) -> Hazard | None:
+    hazard = hazards.get(visitor.conn, int(reminder.target["hazard"]))
+    return hazard if hazard is not None and hazard.status in CHASED else None
 
 
-def _responsible(visitor: Visitor, hazard: sqlite3.Row) -> list[Staff]:
-    row = hazard
-    responsible = row["responsible_id"]
-    if responsible:
-        person = people.staff_by_id(visitor.conn, int(responsible))
+def _responsible(visitor: Visitor, hazard: Hazard) -> list[Staff]:
+    if hazard.responsible_id:
+        person = people.staff_by_id(visitor.conn, hazard.responsible_id)
         if person is not None and person.active:
             return [person]
-    return people.supervisors_for_unit(visitor.conn, int(row["unit_id"]))
+    return people.supervisors_for_unit(visitor.conn, hazard.unit_id)
 
 
-def _tell(
-    visitor: Visitor, recipients: list[Staff], key: str, hazard: sqlite3.Row, kind: str
-) -> None:
-    row = hazard
-    deadline = parse_iso(row["deadline_at"])
-    tz = visitor.unit_timezone(int(row["unit_id"]))
-    unit = people.unit_path(visitor.conn, int(row["unit_id"]))
+def _tell(visitor: Visitor, recipients: list[Staff], key: str, hazard: Hazard, kind: str) -> None:
+    deadline = parse_iso(hazard.deadline_at)
+    tz = visitor.unit_timezone(hazard.unit_id)
+    unit = people.unit_path(visitor.conn, hazard.unit_id)
     seen: set[int] = set()
     for person in recipients:
         if person.id in seen:
@@ -85,9 +48,9 @@ def _tell(
         visitor.notify(
             person,
             key,
-            idempotency_key=f"hazard:{row['id']}:{kind}:{row['deadline_at']}:{person.id}",
-            hazard=row["number"],
-            description=row["description"],
+            idempotency_key=f"hazard:{hazard.id}:{kind}:{hazard.deadline_at}:{person.id}",
+            hazard=hazard.number,
+            description=hazard.description,
             unit=unit,
             deadline=local_time_text(deadline, tz),
         )
@@ -111,16 +74,12 @@ def overdue(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
     return True
 
 
-def _above(visitor: Visitor, hazard: sqlite3.Row, chased: list[Staff]) -> list[Staff]:
+def _above(visitor: Visitor, hazard: Hazard, chased: list[Staff]) -> list[Staff]:
     """Who is told that the people chased have let the deadline pass: the
     nearest supervisors up the tree other than them, else the safety officers;
     never someone about their own lateness."""
     told = {person.id for person in chased}
-    chain = [
-        s
-        for s in people.chain_supervisors(visitor.conn, int(hazard["unit_id"]))
-        if s.id not in told
-    ]
+    chain = [s for s in people.chain_supervisors(visitor.conn, hazard.unit_id) if s.id not in told]
     if chain:
         return [s for s in chain if s.unit_id == chain[0].unit_id]
     officers = people.with_role(visitor.conn, Role.SAFETY_OFFICER)
@@ -131,7 +90,7 @@ def escalate(visitor: Visitor, reminder: Reminder, late: bool) -> bool:
     hazard = _open_hazard(visitor, reminder)
     if hazard is None:
         return False
-    unit_id = int(hazard["unit_id"])
+    unit_id = hazard.unit_id
     chain = people.unit_chain(visitor.conn, unit_id)
     above: list[Staff] = []
     if len(chain) > 1:

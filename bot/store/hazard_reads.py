@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bot.store.desk_reads import Conn, fetch_all, fetch_one, marks
-from bot.store.hazards import CHASED_STATES
+from bot.store.hazards import CHASED_STATES, ORDER_COLUMNS, order_from_row
+from bot.store.hazards import HistoryEntry as HistoryEntry  # the desk's, too
+from bot.store.hazards import Order as Order
 
 # Searches this long or longer use the trigram index; shorter ones LIKE.
 TRIGRAM = 3
@@ -252,14 +254,6 @@ async def hazard(conn: Conn, number: str) -> HazardCard | None:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    at: str
-    action: str
-    actor: str | None
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
 async def history(conn: Conn, hazard_id: int) -> list[HistoryEntry]:
     rows = await fetch_all(
         conn,
@@ -289,23 +283,13 @@ async def histories(conn: Conn, hazard_ids: Sequence[int]) -> dict[int, list[His
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class Order:
-    number: str
-    issued_at: str
-    issued_by: int
-    deadline_at: str
-    requirement: str
-
-
 async def orders(conn: Conn, hazard_id: int) -> list[Order]:
     rows = await fetch_all(
         conn,
-        "SELECT number, issued_at, issued_by, deadline_at, requirement FROM rectification_orders"
-        " WHERE hazard_id = ? ORDER BY id",
+        f"SELECT {ORDER_COLUMNS} FROM rectification_orders WHERE hazard_id = ? ORDER BY id",
         (hazard_id,),
     )
-    return [Order(str(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4])) for r in rows]
+    return [order_from_row(r) for r in rows]
 
 
 async def hazard_numbers(conn: Conn, ids: Sequence[int]) -> dict[int, str]:

@@ -4,10 +4,108 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass, field
 from typing import Any
 
-from bot.hazard_rules import hazard_number
+from bot.hazard_rules import Status, hazard_number
 from bot.store import audit
+
+
+@dataclass(frozen=True, slots=True)
+class Hazard:
+    """One hazard of the register as it stands (the four fixes once set)."""
+
+    id: int
+    number: str
+    unit_id: int
+    reported_by: int
+    source: str
+    description: str
+    severity: str
+    status: Status
+    deadline_at: str
+    created_at: str
+    category: str
+    place: str | None
+    lat: float | None
+    lon: float | None
+    # The report's photos (media paths), first one first.
+    photos: tuple[str, ...]
+    repeat_of: int | None
+    failed_rectification: bool
+    responsible_id: int | None
+    assigned_by: int | None
+    measure: str | None
+    funding: str | None  # decimal CNY as text; '0' when none is needed
+    rectification: str | None
+    rectification_photos: tuple[str, ...]
+    interim_measures: str | None
+    proposed_deadline_at: str | None
+    accepted_by: int | None
+    closed_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One audited change of a hazard: when, what, by whom (their name), and its detail."""
+
+    at: str
+    action: str
+    actor: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A rectification order (整改通知书) as issued."""
+
+    number: str
+    hazard_id: int
+    issued_at: str
+    issued_by: int
+    deadline_at: str
+    requirement: str
+
+
+def _paths(value: Any, single: Any = None) -> tuple[str, ...]:
+    found = [str(p) for p in json.loads(str(value))] if value else []
+    return tuple(found or ([str(single)] if single else []))
+
+
+def _optional_int(value: Any) -> int | None:
+    return int(value) if value else None
+
+
+def _hazard(row: sqlite3.Row) -> Hazard:
+    return Hazard(
+        id=int(row["id"]),
+        number=str(row["number"] or f"#{row['id']}"),
+        unit_id=int(row["unit_id"]),
+        reported_by=int(row["reported_by"]),
+        source=str(row["source"]),
+        description=str(row["description"]),
+        severity=str(row["severity"]),
+        status=Status(row["status"]),
+        deadline_at=str(row["deadline_at"]),
+        created_at=str(row["created_at"]),
+        category=str(row["category"]),
+        place=row["place"],
+        lat=None if row["lat"] is None else float(row["lat"]),
+        lon=None if row["lon"] is None else float(row["lon"]),
+        photos=_paths(row["photos"], row["photo"]),
+        repeat_of=_optional_int(row["repeat_of"]),
+        failed_rectification=bool(row["failed_rectification"]),
+        responsible_id=_optional_int(row["responsible_id"]),
+        assigned_by=_optional_int(row["assigned_by"]),
+        measure=row["measure"],
+        funding=None if row["funding"] is None else str(row["funding"]),
+        rectification=row["rectification"],
+        rectification_photos=_paths(row["rectification_photos"]),
+        interim_measures=row["interim_measures"],
+        proposed_deadline_at=row["proposed_deadline_at"],
+        accepted_by=_optional_int(row["accepted_by"]),
+        closed_at=row["closed_at"],
+    )
 
 
 def create(
@@ -97,18 +195,16 @@ def numbers(conn: sqlite3.Connection, hazard_ids: list[int]) -> dict[int, str]:
     return {int(row["id"]): str(row["number"]) for row in rows}
 
 
-def get(conn: sqlite3.Connection, hazard_id: int) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT * FROM hazards WHERE id = ?", (hazard_id,)
-    ).fetchone()
-    return row
+def get(conn: sqlite3.Connection, hazard_id: int) -> Hazard | None:
+    row = conn.execute("SELECT * FROM hazards WHERE id = ?", (hazard_id,)).fetchone()
+    return _hazard(row) if row is not None else None
 
 
-def by_number(conn: sqlite3.Connection, number: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+def by_number(conn: sqlite3.Connection, number: str) -> Hazard | None:
+    row = conn.execute(
         "SELECT * FROM hazards WHERE number = ?", (number.strip().upper(),)
     ).fetchone()
-    return row
+    return _hazard(row) if row is not None else None
 
 
 # Columns an action may set besides the status.
@@ -188,14 +284,15 @@ def note(
     )
 
 
-def history(conn: sqlite3.Connection, hazard_id: int) -> list[sqlite3.Row]:
+def history(conn: sqlite3.Connection, hazard_id: int) -> list[HistoryEntry]:
     """The hazard's audit trail, oldest first, with the actor's name."""
-    return conn.execute(
-        "SELECT a.at, a.action, a.detail, s.name AS actor FROM audit_log a"
+    rows = conn.execute(
+        "SELECT a.at, a.action, s.name, a.detail FROM audit_log a"
         " LEFT JOIN staff s ON s.id = a.actor_id"
         " WHERE a.entity = 'hazard' AND a.entity_id = ? ORDER BY a.id",
         (hazard_id,),
     ).fetchall()
+    return [HistoryEntry(str(r[0]), str(r[1]), r[2], json.loads(r[3] or "{}")) for r in rows]
 
 
 OPEN_STATES = ("open", "assigned", "in_progress", "extension_requested", "submitted")
@@ -245,22 +342,28 @@ def issue_order(
     return number
 
 
-def orders(conn: sqlite3.Connection, hazard_id: int) -> list[sqlite3.Row]:
-    return conn.execute(
-        "SELECT number, issued_at, deadline_at FROM rectification_orders WHERE hazard_id = ?"
-        " ORDER BY id",
+ORDER_COLUMNS = "number, hazard_id, issued_at, issued_by, deadline_at, requirement"
+
+
+def order_from_row(r: Any) -> Order:
+    return Order(str(r[0]), int(r[1]), str(r[2]), int(r[3]), str(r[4]), str(r[5]))
+
+
+def orders(conn: sqlite3.Connection, hazard_id: int) -> list[Order]:
+    rows = conn.execute(
+        f"SELECT {ORDER_COLUMNS} FROM rectification_orders WHERE hazard_id = ? ORDER BY id",
         (hazard_id,),
     ).fetchall()
+    return [order_from_row(r) for r in rows]
 
 
-def order_by_number(conn: sqlite3.Connection, number: str) -> sqlite3.Row | None:
+def order_by_number(conn: sqlite3.Connection, number: str) -> Order | None:
     """One rectification order as issued, for its printable copy."""
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT number, hazard_id, issued_by, issued_at, deadline_at, requirement"
-        " FROM rectification_orders WHERE number = ?",
+    row = conn.execute(
+        f"SELECT {ORDER_COLUMNS} FROM rectification_orders WHERE number = ?",
         (number.strip().upper(),),
     ).fetchone()
-    return row
+    return order_from_row(row) if row is not None else None
 
 
 # Open states in which the deadline is still the responsible person's to meet

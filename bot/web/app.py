@@ -11,7 +11,7 @@ import gc
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -27,6 +27,7 @@ from bot.web import (
     audit,
     card,
     drills,
+    hazard_actions,
     incidents,
     login,
     notices,
@@ -163,6 +164,7 @@ def create_app(the_desk: Desk) -> web.Application:
             web.get("/hazards.xlsx", register.export_view),
             web.get("/hazards/{number}", card.page_card),
             web.get("/hazards/{number}/orders/{order}.pdf", card.order_pdf),
+            web.post("/hazards/{number}/{action}", hazard_actions.act),
             web.get("/incidents", incidents.page_incidents),
             web.get("/visits", visits.page_visits),
             web.get("/drills", drills.page_drills),
@@ -190,6 +192,8 @@ async def opened(
     media_dir: Path,
     drills_per_year: int,
     wecom_signin: wecom.WeComSignIn | None = None,
+    served: Collection[str] | None = None,
+    on_commit: Callable[[], None] | None = None,
 ) -> AsyncIterator[Desk]:
     """The desk on `db`'s file, with its read connections open while in use."""
     reader = await Reader(db.path).open()
@@ -204,6 +208,8 @@ async def opened(
             media_dir=media_dir,
             drills_per_year=drills_per_year,
             wecom=wecom_signin,
+            served=served,
+            on_commit=on_commit,
         )
     finally:
         await reader.close()

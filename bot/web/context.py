@@ -3,6 +3,7 @@ and the person signed in (`Viewer`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 class Desk:
     """What the desk's handlers need, wired once (bot/app.py, bot/cli.py)."""
 
-    db: Database  # writes: sign-in and sessions
+    db: Database  # writes: sign-in, sessions, and the registers' actions
     reader: Reader  # every page's reads
     clock: Clock
     web_url: str
@@ -33,6 +34,10 @@ class Desk:
     media_dir: Path = Path("media")
     drills_per_year: int = 2  # schedules/duties.toml [drills] min_planned
     wecom: WeComSignIn | None = None  # opening the desk from the WeCom app's menu
+    # The channels this deployment delivers on (None: any), as the engine's.
+    served: Collection[str] | None = None
+    # Called after an action committed outbox rows: wakes the sender in this process.
+    on_commit: Callable[[], None] | None = None
     origin: str = field(init=False)
 
     def __post_init__(self) -> None:

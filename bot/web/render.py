@@ -45,12 +45,15 @@ def page(request: web.Request, template: str, *, status: int = 200, **context: A
         environment()
         .get_template(template)
         .render(
-            t=partial(t, language),
-            word=partial(word, language),
-            lang=language,
-            viewer=viewer,
-            path=request.path,
-            **context,
+            **{
+                "t": partial(t, language),
+                "word": partial(word, language),
+                "lang": language,
+                "viewer": viewer,
+                # The page's own address (a refused form's page says the card's).
+                "path": request.path,
+                **context,
+            }
         )
     )
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")

@@ -3,7 +3,10 @@ a real `frontline run` (Telegram through the fake Bot API server, the desk
 on its own port). A supervisor sends /web in chat, opens the link, sees
 today's numbers, filters the register and opens a hazard with its photo; a
 worker's link shows only their own hazards; another unit's hazard is 404; a
-POST without the CSRF token is 403; a used link is refused.
+POST without the CSRF token is 403; a used link is refused. The hazard
+loop across both: the supervisor sets the four fixes on the page, the
+responsible person hears of it in chat and submits the rectification
+there, the supervisor accepts it on the page, and it reads closed on both.
 
 With FRONTLINE_SCREENSHOTS=<folder> it also photographs every page in both
 languages at 1366 and 390 pixels wide."""
@@ -14,14 +17,16 @@ import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.app import App, serve
 from bot.config import load_settings
-from tests.telegram.fakebotapi import FakeBotAPI
+from tests.telegram.fakebotapi import FakeBotAPI, photo_update
 from tests.telegram.test_telegram_e2e import LIU, ZHANG, Bot, free_port, sign_up
 from tests.web.deskkit import report
 
@@ -177,7 +182,8 @@ async def test_a_supervisor_signs_in_from_chat_and_reads_the_register(
     assert "灭火器压力不足" in await page.locator("main").inner_text()
     drawn = await page.locator(".photos img").first.evaluate("img => img.naturalWidth")
     assert drawn == 2  # the photo was served to him and drawn
-    assert "/hz" in await page.locator("main").inner_text()  # what he may do now
+    # What he may do now: the four fixes, as a form.
+    assert await page.locator(f"form[action='/hazards/{numbers['ours']}/assign']").count() == 1
 
     missing = await page.goto(f"{base}/hazards/{numbers['theirs']}")
     assert missing is not None and missing.status == 404
@@ -262,3 +268,96 @@ async def test_a_workers_link_shows_only_their_own_hazards(
         await admin.goto(await desk_link(bot, 5003, "13800000001", base))
         await admin.wait_for_url(base + "/")
         await shoot(admin, base, {"admin-audit": "/audit", "admin-people": "/people"}, "zh")
+
+
+CHEN = 5005  # 陈磊's Telegram user id, a worker in 保安部/一班
+
+
+async def said(bot: Bot, user: int, text: str) -> str:
+    """Wait until the bot has sent `user` a message containing `text`."""
+
+    def found() -> list[str]:
+        return [
+            shown
+            for message in bot.api.messages_to(user)
+            if text in (shown := message.text or message.caption or "")
+        ]
+
+    await bot.api.wait_for(lambda: bool(found()), timeout=10)
+    return found()[-1]
+
+
+async def test_the_four_fixes_on_the_page_the_rectification_in_chat_and_acceptance_on_the_page(
+    running: tuple[Bot, str, dict[str, str]], chromium: Any
+) -> None:
+    bot, base, numbers = running
+    number = numbers["ours"]
+    hazard_id = bot.rows("SELECT id FROM hazards WHERE number = ?", number)[0]["id"]
+    chen_id = bot.rows("SELECT id FROM staff WHERE name = '陈磊'")[0]["id"]
+    link = await desk_link(bot, LIU, "13800000004", base)
+    await sign_up(bot, CHEN, "13800000005")
+    page = await (await chromium.new_context(viewport={"width": 1366, "height": 900})).new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    await page.goto(link)
+    await page.wait_for_url(base + "/")
+    card = f"{base}/hazards/{number}"
+    await page.goto(card)
+    await shoot(page, base, {"card-assign": f"/hazards/{number}"}, "zh")
+    await page.set_viewport_size({"width": 1366, "height": 900})
+    await page.goto(card)
+
+    # 刘强 sets the four fixes on the page.
+    form = page.locator(f"form[action='/hazards/{number}/assign']")
+    await form.locator("select[name=responsible]").select_option(str(chen_id))
+    await form.locator("textarea[name=measure]").fill("更换灭火器并检查其余灭火器")
+    tomorrow = datetime.now(ZoneInfo("Asia/Shanghai")) + timedelta(days=1)
+    await form.locator("input[name=deadline]").fill(tomorrow.strftime("%Y-%m-%dT18:00"))
+    await form.locator("input[name=funding]").fill("350")
+    await form.locator("button.primary").click()
+    await page.wait_for_url(card)
+    assert f"已指派隐患 {number}" in await page.locator(".flash").inner_text()
+    assert "陈磊" in await page.locator("main").inner_text()
+
+    # 陈磊 hears of it in chat, and submits the rectification there with a photo.
+    told = await said(bot, CHEN, "刘强 指派您整改隐患")
+    assert number in told and "更换灭火器并检查其余灭火器" in told
+    await bot.say(CHEN, f"/hz {hazard_id} submit")
+    await said(bot, CHEN, "请写明整改做了什么")
+    await bot.say(CHEN, "已更换灭火器，其余三具压力正常")
+    await said(bot, CHEN, "至少一张")
+    bot.api.push_update(photo_update(CHEN, bot.api.add_photo(PNG)))
+    await bot.asking(CHEN, "完成")
+    await bot.press(CHEN, "完成")
+    await said(bot, CHEN, "等待验收")
+
+    # 刘强 accepts it on the page; it reads closed there and in chat.
+    await page.goto(card)
+    assert "已更换灭火器" in await page.locator("main").inner_text()
+    assert await page.locator(".photos img").count() == 2  # the report's and the rectification's
+    await shoot(page, base, {"card-accept": f"/hazards/{number}"}, "zh")
+    await page.set_viewport_size({"width": 1366, "height": 900})
+    await page.goto(card)
+    await page.locator(f"form[action='/hazards/{number}/accept'] button").click()
+    await page.wait_for_url(card)
+    assert "验收通过，已销号" in await page.locator(".flash").inner_text()
+    assert "已销号" in await page.locator("h1").inner_text()
+    assert await page.locator("form[action*='/accept']").count() == 0
+    await said(bot, CHEN, f"隐患 {number} 已验收销号")
+    await bot.say(CHEN, f"/hz {hazard_id}")
+    shown = await said(bot, CHEN, f"📋 隐患 {number}")
+    assert "状态：已销号" in shown and shown.endswith("刘强 验收通过，销号")
+
+    if SHOTS:  # the forms of a hazard in progress, in both languages
+        await shoot(page, base, {"card-forms": f"/hazards/{numbers['liu_own']}"}, "zh")
+        await page.set_viewport_size({"width": 1366, "height": 900})
+        await page.goto(base + "/")
+        await page.click("header .who button:has-text('English')")
+        await page.wait_for_url(base + "/")
+        await shoot(
+            page,
+            base,
+            {"card-forms": f"/hazards/{numbers['liu_own']}", "card-closed": f"/hazards/{number}"},
+            "en",
+        )
+    assert [e for e in errors if "Content Security Policy" in e] == []

@@ -91,6 +91,37 @@ async def test_every_route_for_every_role(
     assert seen  # the table ran
 
 
+# What each person gets from each action of the card (a POST with the CSRF
+# token): 刘强 and 李静 may assign 保安部's hazard (again: a reassignment),
+# 张伟 and 王建国 see it but may not, 赵敏 does not see it at all.
+ACTIONS_TABLE: dict[str, tuple[int, int, int, int, int, int]] = {
+    "/hazards/{ours}/assign": (403, 303, 404, 303, 403, 401),
+    "/hazards/{ours}/accept": (403, 409, 404, 409, 403, 401),  # not submitted yet
+    "/hazards/{theirs}/assign": (404, 404, 400, 400, 403, 401),  # 陈磊 is not 工程部's
+    "/hazards/{ours}/destroy": (400, 400, 404, 400, 400, 401),
+    "/hazards/YH-2099-9999/accept": (404, 404, 404, 404, 404, 401),
+}
+
+
+async def test_every_action_for_every_role(
+    org: dict[str, int], hazards: dict[str, str], browser: Callable[[], Any]
+) -> None:
+    form = {
+        "responsible": str(org["陈磊"]),
+        "measure": "更换灭火器",
+        "deadline": "2026-11-28T18:00",
+        "funding": "0",
+    }
+    for column, name in enumerate(ROLES):
+        person: Browser = await browser()
+        if name is not None:
+            await person.sign_in(org[name])
+        for route, expected in ACTIONS_TABLE.items():
+            path = route.format(**hazards)
+            response = await person.post(path, csrf=person.csrf, **form)
+            assert response.status == expected[column], (route, name, response.status)
+
+
 async def test_the_register_shows_a_worker_only_their_own_hazards(
     org: dict[str, int], hazards: dict[str, str], browser: Callable[[], Any]
 ) -> None:
