@@ -13,6 +13,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Literal, get_args
 
 from bot.model import Role, Staff, UserError
 
@@ -38,7 +39,7 @@ class Action(enum.StrEnum):
     ORDER = "order"  # a formal rectification order (整改通知书); the state stays
 
 
-CATEGORIES = (
+HazardCategory = Literal[
     "fire",
     "electrical",
     "equipment",
@@ -48,7 +49,8 @@ CATEGORIES = (
     "dormitory",
     "evacuation",
     "other",
-)
+]
+CATEGORIES: tuple[str, ...] = get_args(HazardCategory)
 SEVERITIES = ("general", "major")
 MAX_PHOTOS = 5
 # A hazard closed this recently and reported again: the rectification failed.
@@ -143,10 +145,18 @@ def deciders(
     one other than the responsible person; else the safety officers. Never
     the responsible person. `chain_supervisors`: the active supervisors of the
     hazard's unit and of each unit above it, nearest first."""
-    eligible = [s for s in chain_supervisors if s.active and s.id != responsible_id]
+    return nearest_others(chain_supervisors, officers, {responsible_id} - {None})
+
+
+def nearest_others(
+    chain_supervisors: Sequence[Staff], officers: Sequence[Staff], excluded: Collection[int | None]
+) -> list[Staff]:
+    """The active supervisors of the nearest unit up the tree that has one not
+    `excluded`, else the active safety officers not excluded."""
+    eligible = [s for s in chain_supervisors if s.active and s.id not in excluded]
     if eligible:
         return [s for s in eligible if s.unit_id == eligible[0].unit_id]
-    return [s for s in officers if s.active and s.id != responsible_id]
+    return [s for s in officers if s.active and s.id not in excluded]
 
 
 def assignable_units(

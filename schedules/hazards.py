@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bot.clock import local_time_text, parse_iso
 from bot.engine import Visitor
+from bot.hazard_rules import nearest_others
 from bot.hazards import plan as plan  # handlers/incident_card.py plans through here
 from bot.model import Role, Staff
 from bot.store import hazards, people
@@ -78,12 +79,11 @@ def _above(visitor: Visitor, hazard: Hazard, chased: list[Staff]) -> list[Staff]
     """Who is told that the people chased have let the deadline pass: the
     nearest supervisors up the tree other than them, else the safety officers;
     never someone about their own lateness."""
-    told = {person.id for person in chased}
-    chain = [s for s in people.chain_supervisors(visitor.conn, hazard.unit_id) if s.id not in told]
-    if chain:
-        return [s for s in chain if s.unit_id == chain[0].unit_id]
-    officers = people.with_role(visitor.conn, Role.SAFETY_OFFICER)
-    return [s for s in officers if s.active and s.id not in told]
+    return nearest_others(
+        people.chain_supervisors(visitor.conn, hazard.unit_id),
+        people.with_role(visitor.conn, Role.SAFETY_OFFICER),
+        {person.id for person in chased},
+    )
 
 
 def escalate(visitor: Visitor, reminder: Reminder, late: bool) -> bool:

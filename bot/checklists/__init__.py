@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.hazard_rules import HazardCategory
 from bot.model import Role
 
 
@@ -24,19 +25,6 @@ class Text(BaseModel):
 
     def get(self, language: str) -> str:
         return self.en if language == "en" else self.zh_cn
-
-
-HazardCategory = Literal[
-    "fire",
-    "electrical",
-    "equipment",
-    "housekeeping",
-    "vehicles",
-    "kitchen",
-    "dormitory",
-    "evacuation",
-    "other",
-]
 
 
 class Item(BaseModel):
