@@ -4,11 +4,13 @@ and the audit log. Only SELECTs; typed records out."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.model import Staff
 from bot.store.desk_reads import STAFF_COLUMNS, Conn, fetch_all, fetch_one, marks, staff_from_row
+from bot.store.hazards import HistoryEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,3 +313,117 @@ async def audit_log(
 async def audit_entities(conn: Conn) -> list[str]:
     rows = await fetch_all(conn, "SELECT DISTINCT entity FROM audit_log ORDER BY entity")
     return [str(r[0]) for r in rows]
+
+
+# -- one incident's card -------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class IncidentRecord:
+    """An incident as the register holds it (bot/store/incidents.py)."""
+
+    id: int
+    number: str
+    unit_id: int
+    reported_by: int
+    reporter: str | None
+    occurred_at: str
+    place: str
+    kind: str
+    description: str
+    hurt_count: int
+    hurt_names: str | None
+    first_actions: str | None
+    photos: int
+    investigation: str
+    report_due_at: str
+    report_reference: str | None
+    report_submitted_at: str | None
+    report_submitted_by: str | None
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvestigationEntry:
+    status: str
+    responsible: str | None
+    findings: str
+    recorded_by: str | None
+    recorded_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectiveAction:
+    description: str
+    hazard: str  # the hazard's register number: each action is chased as one
+    status: str
+    added_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentCard:
+    record: IncidentRecord
+    investigations: list[InvestigationEntry]
+    actions: list[CorrectiveAction]
+    history: list[HistoryEntry]
+
+
+async def incident(conn: Conn, number: str) -> IncidentCard | None:
+    """The incident numbered `number` with its investigation entries, its
+    corrective actions and its audit trail, oldest first; None if no such."""
+    row = await fetch_one(
+        conn,
+        "SELECT i.id, i.number, i.unit_id, i.reported_by, r.name, i.occurred_at, i.place,"
+        " i.kind, i.description, i.hurt_count, i.hurt_names, i.first_actions, i.photos,"
+        " i.investigation, i.report_due_at, i.report_reference, i.report_submitted_at,"
+        " b.name, i.created_at FROM incidents i LEFT JOIN staff r ON r.id = i.reported_by"
+        " LEFT JOIN staff b ON b.id = i.report_submitted_by WHERE i.number = ?",
+        (number.strip().upper(),),
+    )
+    if row is None:
+        return None
+    record = IncidentRecord(
+        id=int(row[0]),
+        number=str(row[1]),
+        unit_id=int(row[2]),
+        reported_by=int(row[3]),
+        reporter=row[4],
+        occurred_at=str(row[5]),
+        place=str(row[6]),
+        kind=str(row[7]),
+        description=str(row[8]),
+        hurt_count=int(row[9]),
+        hurt_names=row[10],
+        first_actions=row[11],
+        photos=len(json.loads(row[12])) if row[12] else 0,
+        investigation=str(row[13]),
+        report_due_at=str(row[14]),
+        report_reference=row[15],
+        report_submitted_at=row[16],
+        report_submitted_by=row[17],
+        created_at=str(row[18]),
+    )
+    investigations = await fetch_all(
+        conn,
+        "SELECT v.status, v.responsible, v.findings, s.name, v.recorded_at"
+        " FROM incident_investigations v LEFT JOIN staff s ON s.id = v.recorded_by"
+        " WHERE v.incident_id = ? ORDER BY v.id",
+        (record.id,),
+    )
+    actions = await fetch_all(
+        conn,
+        "SELECT a.description, h.number, h.status, a.added_at FROM incident_actions a"
+        " JOIN hazards h ON h.id = a.hazard_id WHERE a.incident_id = ? ORDER BY a.id",
+        (record.id,),
+    )
+    history = await fetch_all(
+        conn,
+        "SELECT a.at, a.action, s.name, a.detail FROM audit_log a"
+        " LEFT JOIN staff s ON s.id = a.actor_id"
+        " WHERE a.entity = 'incident' AND a.entity_id = ? ORDER BY a.id",
+        (record.id,),
+    )
+    return IncidentCard(
+        record,
+        [InvestigationEntry(str(r[0]), r[1], str(r[2]), r[3], str(r[4])) for r in investigations],
+        [CorrectiveAction(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in actions],
+        [HistoryEntry(str(r[0]), str(r[1]), r[2], json.loads(r[3] or "{}")) for r in history],
+    )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import START
 from openpyxl import load_workbook
 
 from bot.app import App
@@ -22,6 +23,7 @@ from bot.i18n import catalog
 from bot.store import hazards as hazard_store
 from bot.web.context import Desk
 from tests.web.deskkit import Browser, browser_fixture, desk_fixture, report  # noqa: F401
+from tests.web.incidentkit import file_incident
 
 SECURITY = "物业服务中心/保安部/一班"
 ENGINEERING = "物业服务中心/工程部"
@@ -47,6 +49,14 @@ async def hazards(app: App, org: dict[str, int], desk: Desk) -> dict[str, str]:
     return {"ours": ours, "theirs": theirs}
 
 
+@pytest.fixture
+async def incidents(app: App, org: dict[str, int]) -> dict[str, str]:
+    """One incident in 保安部/一班 that 张伟 reported, one in 工程部 (黄海's)."""
+    ours = await file_incident(app, unit_path=SECURITY, reporter=org["张伟"], occurred=START)
+    theirs = await file_incident(app, unit_path=ENGINEERING, reporter=org["黄海"], occurred=START)
+    return {"our_incident": ours, "their_incident": theirs}
+
+
 ROLES = ("张伟", "刘强", "赵敏", "李静", "王建国", None)  # worker, two supervisors, officer, admin
 # What each person gets from each route: 张伟 is a worker in 保安部/一班, 刘强
 # heads 保安部, 赵敏 heads 工程部; 李静 and 王建国 see every unit.
@@ -63,6 +73,11 @@ TABLE: dict[str, tuple[int, int, int, int, int, int]] = {
     "/media/{ours}/7": (404, 404, 404, 404, 404, 401),
     "/incidents": (200, 200, 200, 200, 200, 401),
     "/incidents?running=1&unit=1&page=2": (200, 200, 200, 200, 200, 401),
+    "/incidents/{our_incident}": (200, 200, 404, 200, 200, 401),
+    "/incidents/{their_incident}": (404, 404, 200, 200, 200, 401),
+    "/incidents/SG-2099-999": (404, 404, 404, 404, 404, 401),
+    "/incidents/{our_incident}/record.pdf": (403, 200, 404, 200, 200, 401),
+    "/incidents/{their_incident}/record.pdf": (404, 404, 200, 200, 200, 401),
     "/visits": (403, 200, 200, 200, 200, 401),
     "/drills": (403, 200, 200, 200, 200, 401),
     "/notices": (200, 200, 200, 200, 200, 401),
@@ -77,7 +92,10 @@ TABLE: dict[str, tuple[int, int, int, int, int, int]] = {
 
 
 async def test_every_route_for_every_role(
-    org: dict[str, int], hazards: dict[str, str], browser: Callable[[], Any]
+    org: dict[str, int],
+    hazards: dict[str, str],
+    incidents: dict[str, str],
+    browser: Callable[[], Any],
 ) -> None:
     seen: dict[str, list[int]] = {}
     for column, name in enumerate(ROLES):
@@ -85,7 +103,7 @@ async def test_every_route_for_every_role(
         if name is not None:
             await person.sign_in(org[name])
         for route, expected in TABLE.items():
-            response = await person.get(route.format(**hazards, chen=org["陈磊"]))
+            response = await person.get(route.format(**hazards, **incidents, chen=org["陈磊"]))
             seen.setdefault(route, []).append(response.status)
             assert response.status == expected[column], (route, name, response.status)
     assert seen  # the table ran
