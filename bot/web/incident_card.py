@@ -64,7 +64,7 @@ async def page_incident(request: web.Request) -> web.Response:
     ]
     return page(
         request,
-        "incident.html",
+        "incident_card.html",
         card=card,
         record=record,
         unit=tree.path(record.unit_id),
