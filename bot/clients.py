@@ -322,9 +322,15 @@ def _in_order(problems: list[ClientProblem]) -> list[ClientProblem]:
 
 
 async def import_clients_file(
-    db: Database, path: Path, *, deactivate_missing: bool, now: datetime
+    db: Database,
+    path: Path,
+    *,
+    deactivate_missing: bool,
+    now: datetime,
+    actor_id: int | None = None,
 ) -> ClientsResult:
-    """Import a client list: all of it in one transaction, or nothing and a ClientsError."""
+    """Import a client list: all of it in one transaction, or nothing and a
+    ClientsError. `actor_id`: who uploaded it, for the audit rows."""
     rows, problems = await asyncio.to_thread(_validate, path)
     stamp = iso(now)
 
@@ -334,7 +340,9 @@ async def import_clients_file(
         entries, unresolved = _resolve(conn, rows)
         if problems or unresolved:
             raise ClientsError(_in_order(problems + unresolved))
-        return store.apply_clients(conn, entries, deactivate_missing=deactivate_missing, now=stamp)
+        return store.apply_clients(
+            conn, entries, deactivate_missing=deactivate_missing, now=stamp, actor_id=actor_id
+        )
 
     result = await db.transaction(apply)
     log.info(

@@ -114,20 +114,22 @@ def apply_clients(
     *,
     deactivate_missing: bool,
     now: str,
+    actor_id: int | None = None,
 ) -> ClientsResult:
     """Create or update every client in `entries` by client number, replacing
     their assigned workers (and, if asked, deactivate every active client not
-    in them). Every change is audited (entity 'client')."""
+    in them). Every change is audited (entity 'client'), with `actor_id` the
+    admin who uploaded the list on the desk (None: the command line)."""
     created = updated = deactivated = 0
     kept: set[int] = set()
     for entry in entries:
         row = conn.execute("SELECT * FROM clients WHERE number = ?", (entry.number,)).fetchone()
         if row is None:
-            client_id = _create(conn, entry, now)
+            client_id = _create(conn, entry, now, actor_id)
             created += 1
         else:
             client_id = int(row["id"])
-            if _update(conn, row, entry, now):
+            if _update(conn, row, entry, now, actor_id):
                 updated += 1
         kept.add(client_id)
     if deactivate_missing:
@@ -136,7 +138,14 @@ def apply_clients(
                 conn.execute(
                     "UPDATE clients SET active = 0, updated_at = ? WHERE id = ?", (now, row["id"])
                 )
-                _audit(conn, int(row["id"]), "deactivated", {"reason": "missing_from_list"}, now)
+                _audit(
+                    conn,
+                    int(row["id"]),
+                    "deactivated",
+                    {"reason": "missing_from_list"},
+                    now,
+                    actor_id,
+                )
                 deactivated += 1
     return ClientsResult(created, updated, deactivated)
 
@@ -156,7 +165,7 @@ def _values(entry: ClientEntry) -> dict[str, Any]:
     }
 
 
-def _create(conn: sqlite3.Connection, entry: ClientEntry, now: str) -> int:
+def _create(conn: sqlite3.Connection, entry: ClientEntry, now: str, actor_id: int | None) -> int:
     values = _values(entry)
     columns = ", ".join(values)
     cursor = conn.execute(
@@ -174,11 +183,17 @@ def _create(conn: sqlite3.Connection, entry: ClientEntry, now: str) -> int:
         "visit_times": entry.visit_times,
         "workers": list(entry.worker_ids),
     }
-    _audit(conn, client_id, "created", detail, now)
+    _audit(conn, client_id, "created", detail, now, actor_id)
     return client_id
 
 
-def _update(conn: sqlite3.Connection, row: sqlite3.Row, entry: ClientEntry, now: str) -> bool:
+def _update(
+    conn: sqlite3.Connection,
+    row: sqlite3.Row,
+    entry: ClientEntry,
+    now: str,
+    actor_id: int | None,
+) -> bool:
     """Bring a stored client in line with their row; False if nothing changed."""
     client_id = int(row["id"])
     values = _values(entry)
@@ -215,7 +230,7 @@ def _update(conn: sqlite3.Connection, row: sqlite3.Row, entry: ClientEntry, now:
         _assign(conn, client_id, entry.worker_ids)
         changes["workers"] = [workers, list(entry.worker_ids)]
     if changes:
-        _audit(conn, client_id, "updated", changes, now)
+        _audit(conn, client_id, "updated", changes, now, actor_id)
     return bool(changes)
 
 
@@ -228,12 +243,17 @@ def _assign(conn: sqlite3.Connection, client_id: int, worker_ids: Sequence[int])
 
 
 def _audit(
-    conn: sqlite3.Connection, client_id: int, action: str, detail: dict[str, Any], now: str
+    conn: sqlite3.Connection,
+    client_id: int,
+    action: str,
+    detail: dict[str, Any],
+    now: str,
+    actor_id: int | None,
 ) -> None:
     audit.record(
         conn,
         at=now,
-        actor_id=None,
+        actor_id=actor_id,
         entity="client",
         entity_id=client_id,
         action=action,

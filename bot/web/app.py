@@ -174,6 +174,7 @@ def create_app(the_desk: Desk) -> web.Application:
             web.get("/notices", notices.page_notices),
             web.get("/people", people.page_people),
             web.post("/people/roster", people.upload_roster),
+            web.post("/people/clients", people.upload_clients),
             web.get("/people/{staff_id:\\d+}/deactivate", people.confirm_deactivate),
             web.post("/people/{staff_id:\\d+}/deactivate", people.deactivate),
             web.get("/audit", audit.page_audit),

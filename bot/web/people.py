@@ -1,8 +1,9 @@
 """People (`/people`): who is on the roster, by unit, and where they have
 signed in. Supervisors read their units' people; admins every unit's, with
-phone numbers, and they alone upload a roster (the same all-or-nothing
-import as `frontline roster import`, its problems listed by line) and
-deactivate someone (audited with who did it)."""
+phone numbers, and they alone upload a roster or the elder-care client list
+(the same all-or-nothing imports as `frontline roster import` and
+`frontline clients import`, their problems listed by line) and deactivate
+someone (audited with who did it)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot import roster
+from bot import clients, roster
 from bot.clock import iso
 from bot.model import Role
 from bot.store import desk_reads, record_reads
@@ -95,6 +96,44 @@ async def upload_roster(request: web.Request) -> web.Response:
             return await page_people(request, problems=problems)
     log.info("desk roster imported by staff=%s created=%s", viewer.staff.id, result.created)
     return await page_people(request, imported=result)
+
+
+async def upload_clients(request: web.Request) -> web.Response:
+    """Import an uploaded client list: all of it, or nothing and every problem
+    by line; the audit rows name the admin who uploaded it."""
+    _admin(request)
+    the_desk, viewer = desk_of(request), viewer_of(request)
+    form = await request.post()
+    upload = form.get("clients")
+    filename = str(getattr(upload, "filename", "") or "")
+    suffix = Path(filename).suffix.lower()
+    language = request.get(LANGUAGE, the_desk.default_language)
+
+    def refused(key: str) -> roster.RosterProblem:
+        return roster.RosterProblem(None, key, {"mb": MAX_UPLOAD // (1024 * 1024)})
+
+    if upload is None or not hasattr(upload, "file") or suffix not in SUFFIXES:
+        problem = refused("web.upload_wrong_type")
+        return await page_people(request, client_problems=[clients.describe(problem, language)])
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"clients{suffix}"
+        path.write_bytes(upload.file.read(MAX_UPLOAD + 1))
+        if path.stat().st_size > MAX_UPLOAD:
+            problem = refused("web.upload_too_large")
+            return await page_people(request, client_problems=[clients.describe(problem, language)])
+        try:
+            result = await clients.import_clients_file(
+                the_desk.db,
+                path,
+                deactivate_missing=form.get("deactivate_missing") == "1",
+                now=the_desk.clock.now(),
+                actor_id=viewer.staff.id,
+            )
+        except clients.ClientsError as exc:
+            problems = [clients.describe(problem, language) for problem in exc.problems]
+            return await page_people(request, client_problems=problems)
+    log.info("desk clients imported by staff=%s created=%s", viewer.staff.id, result.created)
+    return await page_people(request, clients_imported=result)
 
 
 def _wrong_file() -> roster.RosterProblem:
