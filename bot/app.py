@@ -341,6 +341,7 @@ def desk_for(
         wecom_signin=signin,
         served=served,
         on_commit=on_commit,
+        map_tiles=settings.map_tiles,
     )
 
 

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # The desk (bot/web/): its public base URL (behind the TLS proxy), and where it listens.
     web_url: str | None = None
     web_listen: str = "127.0.0.1:8445"
+    # The visits page's map: a tile server's URL template, {z}/{x}/{y} (none: a list).
+    map_tiles: str | None = None
 
     @field_validator("telegram_api_url", "wecom_api_url")
     @classmethod
@@ -82,6 +84,26 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
             raise ValueError("must be the desk's public http:// or https:// base URL")
         return value.rstrip("/")
+
+    @field_validator("map_tiles")
+    @classmethod
+    def _tile_template(cls, value: str | None) -> str | None:
+        """http(s), with {z}, {x} and {y} and no other placeholder."""
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL")
+        rest = value
+        for placeholder in ("{z}", "{x}", "{y}"):
+            if placeholder not in rest:
+                raise ValueError(
+                    "must hold {z}, {x} and {y}: https://tiles.example.org/{z}/{x}/{y}.png"
+                )
+            rest = rest.replace(placeholder, "")
+        if "{" in rest or "}" in rest:
+            raise ValueError("only {z}, {x} and {y} may be placeholders")
+        return value
 
     @field_validator("telegram_listen", "wecom_listen", "web_listen")
     @classmethod

@@ -94,13 +94,24 @@ class VisitLine:
     checkout_at: str | None
     exception: bool  # check-in or check-out far away or without a location
     unusual: int
+    home: tuple[float, float] | None = None  # the client's coordinates
+    checkin_point: tuple[float, float] | None = None
+    checkin_distance_m: float | None = None  # from home, as the check-in measured it
+    checkout_point: tuple[float, float] | None = None
+    checkout_distance_m: float | None = None
 
 
 _VISIT_TAIL = (
     " v.checkin_at, v.checkout_at,"
     " (v.checkin_exception IS NOT NULL OR v.checkout_exception IS NOT NULL),"
-    " (SELECT COUNT(*) FROM visit_notes n WHERE n.visit_id = v.id AND n.kind = 'unusual')"
+    " (SELECT COUNT(*) FROM visit_notes n WHERE n.visit_id = v.id AND n.kind = 'unusual'),"
+    " c.lat, c.lon, v.checkin_lat, v.checkin_lon, v.checkin_distance_m,"
+    " v.checkout_lat, v.checkout_lon, v.checkout_distance_m"
 )
+
+
+def _point(lat: object, lon: object) -> tuple[float, float] | None:
+    return (float(str(lat)), float(str(lon))) if lat is not None and lon is not None else None
 
 
 async def visits_of_day(
@@ -142,6 +153,11 @@ async def visits_of_day(
             r[8],
             bool(r[9]),
             int(r[10]),
+            home=_point(r[11], r[12]),
+            checkin_point=_point(r[13], r[14]),
+            checkin_distance_m=r[15],
+            checkout_point=_point(r[16], r[17]),
+            checkout_distance_m=r[18],
         )
         for r in [*planned, *unplanned]
     ]

@@ -1,7 +1,8 @@
 """The desk's aiohttp application: the routes in one table, and what every
 request goes through — security headers (a Content-Security-Policy allowing
-only our own origin), the session (from the cookie, 12 hours idle at most),
-and a CSRF check on every POST. `serve_desk` runs it until stopped."""
+only our own origin, and for pictures the map's tile server when one is
+set), the session (from the cookie, 12 hours idle at most), and a CSRF
+check on every POST. `serve_desk` runs it until stopped."""
 
 from __future__ import annotations
 
@@ -47,10 +48,6 @@ from bot.web.units import UnitTree
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-CSP = (
-    "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self';"
-    " form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-)
 # Pages anyone may open: signing in, and the style sheet.
 PUBLIC = ("/login/", "/static/", "/wecom/")
 
@@ -66,7 +63,7 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         response = page(request, "error.html", status=exc.status, status_code=exc.status)
-    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Content-Security-Policy"] = desk_of(request).csp
     response.headers["X-Content-Type-Options"] = "nosniff"
     # Same-origin: our own form posts then carry their Origin (no-referrer makes it "null").
     response.headers["Referrer-Policy"] = "same-origin"
@@ -198,6 +195,7 @@ async def opened(
     wecom_signin: wecom.WeComSignIn | None = None,
     served: Collection[str] | None = None,
     on_commit: Callable[[], None] | None = None,
+    map_tiles: str | None = None,
 ) -> AsyncIterator[Desk]:
     """The desk on `db`'s file, with its read connections open while in use."""
     reader = await Reader(db.path).open()
@@ -214,6 +212,7 @@ async def opened(
             wecom=wecom_signin,
             served=served,
             on_commit=on_commit,
+            map_tiles=map_tiles,
         )
     finally:
         await reader.close()

@@ -15,6 +15,7 @@ from bot.clock import Clock
 from bot.model import Staff
 from bot.store.db import Database
 from bot.store.reader import Reader
+from bot.web import maps
 from bot.web.access import Access
 
 if TYPE_CHECKING:
@@ -38,15 +39,28 @@ class Desk:
     served: Collection[str] | None = None
     # Called after an action committed outbox rows: wakes the sender in this process.
     on_commit: Callable[[], None] | None = None
+    # The visits page's map tiles, a {z}/{x}/{y} URL template (None: no map).
+    map_tiles: str | None = None
     origin: str = field(init=False)
+    csp: str = field(init=False)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.web_url)
         self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.csp = content_security_policy(self.map_tiles)
 
     @property
     def secure(self) -> bool:
         return self.web_url.startswith("https://")
+
+
+def content_security_policy(map_tiles: str | None) -> str:
+    """Only our own origin, and for pictures the tile server's when a map is set."""
+    images = "'self'" if map_tiles is None else f"'self' {maps.origin(map_tiles)}"
+    return (
+        f"default-src 'self'; img-src {images}; style-src 'self'; script-src 'self';"
+        " form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    )
 
 
 DESK = web.AppKey("desk", Desk)
