@@ -29,15 +29,11 @@ from bot.config import load_settings
 from tests.telegram.fakebotapi import FakeBotAPI, photo_update
 from tests.telegram.test_telegram_e2e import LIU, ZHANG, Bot, free_port, sign_up
 from tests.web.deskkit import report
+from tests.web.incidentkit import file_incident, investigate
+from tests.web.visitkit import PNG, TileServer, seed_visits  # PNG: a photo, and every tile
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update"]
-# A 2x2 PNG: a photo the browser can draw.
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000002000000020802000000fdd49a73"
-    "0000001649444154789c63f8cfc0f01f0418c0c4c0f01f00003f1c07f9b1f6cd4f"
-    "0000000049454e44ae426082"
-)
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -75,13 +71,34 @@ async def _seed(db_path: Path, media: Path) -> dict[str, str]:
             reporter=ids["黄海"],
             description="配电箱门锁坏了",
         )
+        # Today's visits at local noon, whenever the test runs: the page shows the local day.
+        zone = ZoneInfo("Asia/Shanghai")
+        noon = datetime.now(zone).replace(hour=12, minute=0, second=0, microsecond=0)
+        await seed_visits(app, ids, noon)
+        incident = await file_incident(
+            app,
+            unit_path="物业服务中心/保安部/一班",
+            reporter=ids["张伟"],
+            occurred=datetime.now(zone) - timedelta(days=3),
+        )
+        await investigate(
+            app, incident, actor=ids["刘强"], now=datetime.now(zone), action="车库地面加防滑垫"
+        )
     finally:
         await app.close()
-    return {"ours": ours, "liu_own": liu_own, "theirs": theirs}
+    return {"ours": ours, "liu_own": liu_own, "theirs": theirs, "incident": incident}
 
 
 @pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[tuple[Bot, str, dict[str, str]]]:
+async def tile_server() -> AsyncIterator[TileServer]:
+    async with TileServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def running(
+    tmp_path: Path, tile_server: TileServer
+) -> AsyncIterator[tuple[Bot, str, dict[str, str]]]:
     async with FakeBotAPI() as api:
         db_path = tmp_path / "frontline.db"
         numbers = await _seed(db_path, tmp_path / "media")
@@ -94,6 +111,7 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[Bot, str, dict[str, str
             telegram_poll_timeout=1,
             web_url=base,
             web_listen=f"127.0.0.1:{port}",
+            map_tiles=tile_server.template,
         )
         stop, started = asyncio.Event(), asyncio.Event()
         task = asyncio.create_task(serve(settings, stop, started=started))
@@ -208,6 +226,7 @@ async def test_a_supervisor_signs_in_from_chat_and_reads_the_register(
             "drills": "/drills",
             "notices": "/notices",
             "visits": "/visits",
+            "incident": f"/incidents/{numbers['incident']}",
         },
         "zh",
     )
@@ -231,6 +250,7 @@ async def test_a_supervisor_signs_in_from_chat_and_reads_the_register(
                 "drills": "/drills",
                 "notices": "/notices",
                 "visits": "/visits",
+                "incident": f"/incidents/{numbers['incident']}",
             },
             "en",
         )
@@ -360,4 +380,42 @@ async def test_the_four_fixes_on_the_page_the_rectification_in_chat_and_acceptan
             {"card-forms": f"/hazards/{numbers['liu_own']}", "card-closed": f"/hazards/{number}"},
             "en",
         )
+    assert [e for e in errors if "Content Security Policy" in e] == []
+
+
+ADMIN = 5003  # 王建国's Telegram user id
+
+
+async def test_the_visits_map_draws_its_tiles_from_the_tile_server_only(
+    running: tuple[Bot, str, dict[str, str]], chromium: Any, tile_server: TileServer
+) -> None:
+    bot, base, numbers = running
+    link = await desk_link(bot, ADMIN, "13800000001", base)
+    page = await (await chromium.new_context(viewport={"width": 1366, "height": 900})).new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    await page.goto(link)
+    await page.wait_for_url(base + "/")
+    response = await page.goto(base + "/visits")
+    assert response is not None
+    assert f"img-src 'self' {tile_server.origin};" in response.headers["content-security-policy"]
+    await page.wait_for_load_state("networkidle")
+    maps = page.locator("svg.map")
+    assert await maps.count() >= 2  # K001's visit and K002's (and the planned round)
+    drawn = await page.locator("svg.map image").count()
+    assert drawn >= 2 and len(set(tile_server.asked)) >= 2  # the browser fetched the tiles
+    text = await page.locator(".visit-maps").inner_text()
+    assert "王桂芳" in text and "距住址 58 米" in text and "距住址 23 米" in text
+    card = await page.goto(f"{base}/incidents/{numbers['incident']}")
+    assert card is not None and card.status == 200
+    assert "车库地面加防滑垫" in await page.locator("main").inner_text()
+    pdf = await page.request.get(f"{base}/incidents/{numbers['incident']}/record.pdf")
+    assert pdf.status == 200 and (await pdf.body()).startswith(b"%PDF")
+    await shoot(page, base, {"visits-map": "/visits"}, "zh")
+    if SHOTS:
+        await page.set_viewport_size({"width": 1366, "height": 900})
+        await page.goto(base + "/visits")
+        await page.click("header .who button:has-text('English')")
+        await page.wait_for_url(base + "/visits")
+        await shoot(page, base, {"visits-map": "/visits"}, "en")
     assert [e for e in errors if "Content Security Policy" in e] == []

@@ -4,6 +4,8 @@ home by 马秀英, K002's still to come."""
 
 from __future__ import annotations
 
+import struct
+import zlib
 from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -14,7 +16,7 @@ from bot import clients
 from bot.app import App
 from bot.clock import iso
 
-# A 2x2 PNG: a map tile the browser can draw.
+# A 2x2 PNG: a photo the browser can draw.
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000002000000020802000000fdd49a73"
     "0000001649444154789c63f8cfc0f01f0418c0c4c0f01f00003f1c07f9b1f6cd4f"
@@ -78,8 +80,37 @@ async def seed_visits(app: App, staff: dict[str, int], now: datetime) -> None:
     await app.db.transaction(plan)
 
 
+def _tile_png() -> bytes:
+    """A 256-px map tile to look at: pale land, a road across, its edges drawn."""
+    land, road, edge = b"\xee\xf0\xe6", b"\xff\xff\xff", b"\xc8\xcc\xc0"
+    rows = []
+    for y in range(256):
+        if y in (0, 255):
+            row = edge * 256
+        elif 120 <= y < 136:
+            row = edge + road * 254 + edge
+        else:
+            row = edge + b"".join(road if 60 <= x < 72 else land for x in range(1, 255)) + edge
+        rows.append(b"\x00" + row)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 256, 256, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
+    )
+
+
+TILE_PNG = _tile_png()
+
+
 class TileServer:
-    """A map tile server on 127.0.0.1: every /{z}/{x}/{y}.png is the same PNG."""
+    """A map tile server on 127.0.0.1: every /{z}/{x}/{y}.png is the same tile."""
 
     def __init__(self) -> None:
         self.asked: list[str] = []
@@ -88,7 +119,7 @@ class TileServer:
 
     async def tile(self, request: web.Request) -> web.Response:
         self.asked.append(request.path)
-        return web.Response(body=PNG, content_type="image/png")
+        return web.Response(body=TILE_PNG, content_type="image/png")
 
     async def __aenter__(self) -> TileServer:
         app = web.Application()
