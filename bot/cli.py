@@ -507,6 +507,9 @@ async def _web(settings: Settings, args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    # The printable orders and incident records read their photos from here
+    # (App.open sets it for `frontline run`; without it every PDF failed).
+    documents.configure(settings.media_path)
     db = await Database.open(settings.db)
     try:
         async with contextlib.AsyncExitStack() as stack:
