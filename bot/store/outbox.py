@@ -322,10 +322,11 @@ def reroute_unserved(conn: sqlite3.Connection, served: Collection[str]) -> int:
     """Pending rows for a channel this deployment does not run (a roster row
     with a WeCom id where only Telegram runs, a command that queued without
     knowing): a person's go to a served channel that reaches them, or wait for
-    any channel (the console shows them); others cannot go and fail."""
+    any channel (the console shows them); others cannot go and fail. Rows
+    being prepared move with them, so a person's messages keep their order."""
     marks = ",".join("?" * len(served)) or "''"
     found = conn.execute(
-        f"SELECT id, staff_id, replaces_id FROM outbox WHERE status = 'pending'"
+        f"SELECT id, staff_id, replaces_id FROM outbox WHERE status IN ('pending', 'preparing')"
         f" AND channel IS NOT NULL AND channel NOT IN ({marks})",
         list(served),
     ).fetchall()

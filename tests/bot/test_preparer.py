@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CHANNEL, START, Person
+from conftest import CHANNEL, START, Person, import_demo
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
@@ -156,8 +156,6 @@ async def test_a_persons_later_messages_wait_behind_their_file(
 async def test_a_crash_between_the_commit_and_the_build_still_sends_the_file_once(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    from conftest import import_demo
-
     path = tmp_path / "frontline.db"
     first = await App.open(path, {}, clock=clock)
     org = await import_demo(first)
