@@ -144,23 +144,24 @@ def prepared(
     )
 
 
-def _holds(conn: sqlite3.Connection, channel: str, address: str | None = None) -> dict[str, int]:
+def _holds(conn: sqlite3.Connection, channel: str) -> dict[str, int]:
     """Addresses of a channel with a message being prepared, each with the
     first such row's id: the rows queued after it wait (usually none, one
     look-up on a nearly empty index)."""
-    if address is None:
-        found = conn.execute(
-            "SELECT address, MIN(id) FROM outbox INDEXED BY outbox_preparing"
-            " WHERE status = 'preparing' AND channel = ? GROUP BY address",
-            (channel,),
-        )
-    else:
-        found = conn.execute(
-            "SELECT address, MIN(id) FROM outbox INDEXED BY outbox_preparing"
-            " WHERE status = 'preparing' AND channel = ? AND address = ? GROUP BY address",
-            (channel, address),
-        )
+    found = conn.execute(
+        "SELECT address, MIN(id) FROM outbox INDEXED BY outbox_preparing"
+        " WHERE status = 'preparing' AND channel = ? GROUP BY address",
+        (channel,),
+    )
     return {row[0]: row[1] for row in found}
+
+
+# The first row of an address (channel = ?, address = ?) being prepared, as a
+# bound for the ids that may go; evaluated once per statement, on its small index.
+_FIRST_PREPARING = (
+    "COALESCE((SELECT MIN(p.id) FROM outbox p INDEXED BY outbox_preparing"
+    " WHERE p.status = 'preparing' AND p.channel = ? AND p.address = ?), 9223372036854775807)"
+)
 
 
 def _outbound(row: sqlite3.Row) -> Outbound:
@@ -221,11 +222,11 @@ def due_addresses(
     params.extend([now, limit * 20])
     holds = _holds(conn, channel)
     found: list[str] = []
-    for row in conn.execute(sql, params):
-        if row[0] in holds and row[1] > holds[row[0]]:
+    for address, row_id in conn.execute(sql, params):
+        if holds and address in holds and row_id > holds[address]:
             continue  # queued after a message whose file is being made
-        if row[0] not in found:
-            found.append(row[0])
+        if address not in found:
+            found.append(address)
             if len(found) == limit:
                 break
     return found
@@ -237,13 +238,11 @@ def next_for(
     """The next rows of one address in the order they go (not claimed): the
     first and what follows it while due, at most `limit`; empty if the first is
     not due yet. Rows queued after one being prepared wait for it."""
-    held = _holds(conn, channel, address).get(address)
     rows = conn.execute(
         f"SELECT {_COLUMNS}, next_attempt_at FROM outbox INDEXED BY outbox_waiting"
         " WHERE channel = ? AND address = ? AND status = 'pending'"
-        + (" AND id < ?" if held is not None else "")
-        + " ORDER BY priority, id LIMIT ?",
-        (channel, address, *((held,) if held is not None else ()), limit),
+        f" AND id < {_FIRST_PREPARING} ORDER BY priority, id LIMIT ?",
+        (channel, address, channel, address, limit),
     ).fetchall()
     taken: list[Outbound] = []
     for row in rows:
