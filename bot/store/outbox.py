@@ -209,8 +209,10 @@ def due_addresses(
     waiting first, then by their oldest row; `busy` ones (being served) left out.
     Looks at a window of rows, so a long backlog of one address is passed over
     once that address is busy."""
+    holds = _holds(conn, channel)
     sql = (
-        "SELECT o.address, o.id FROM outbox o INDEXED BY outbox_due_pending"
+        # The rows' ids only where some row is being prepared (the rows after it wait).
+        f"SELECT o.address{', o.id' if holds else ''} FROM outbox o INDEXED BY outbox_due_pending"
         " WHERE o.status = 'pending' AND o.channel = ? AND o.next_attempt_at <= ?"
         " AND o.address IS NOT NULL"
     )
@@ -220,13 +222,12 @@ def due_addresses(
         params.extend(busy)
     sql += f" AND {_NOTHING_AHEAD_WAITS} ORDER BY o.priority, o.id LIMIT ?"
     params.extend([now, limit * 20])
-    holds = _holds(conn, channel)
     found: list[str] = []
-    for address, row_id in conn.execute(sql, params):
-        if holds and address in holds and row_id > holds[address]:
+    for row in conn.execute(sql, params):
+        if holds and row[0] in holds and row[1] > holds[row[0]]:
             continue  # queued after a message whose file is being made
-        if address not in found:
-            found.append(address)
+        if row[0] not in found:
+            found.append(row[0])
             if len(found) == limit:
                 break
     return found
