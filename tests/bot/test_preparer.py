@@ -269,3 +269,28 @@ async def test_the_order_pdf_reaches_each_person_in_their_own_language(
         files[someone.name] = "\n".join(page.extract_text() for page in pages)
     assert "隐患整改通知书" in files["刘强"]
     assert "Rectification order" in files["陈磊"] and "ZG-2026-001" in files["陈磊"]
+
+
+async def test_the_sender_passes_over_an_address_whose_next_message_is_being_prepared(
+    app: App,
+) -> None:
+    request = preparer.order_request(
+        "ZG-2026-001", "zh-CN", default_timezone="Asia/Shanghai", now=START
+    )
+
+    def queue(conn: sqlite3.Connection) -> None:
+        for key, address, document in (
+            ("file", "held", request),
+            ("after", "held", None),
+            ("other", "free", None),
+        ):
+            outbox.enqueue(
+                conn,
+                outbox.NewMessage(None, CHANNEL, address, key, key, document=document),
+                iso(START),
+            )
+
+    await app.db.transaction(queue)
+    now = iso(START)
+    assert await app.db.read(lambda c: outbox.due_addresses(c, CHANNEL, now, 10)) == ["free"]
+    assert await app.db.read(lambda c: outbox.next_for(c, CHANNEL, "held", now, 10)) == []
