@@ -1,5 +1,5 @@
-"""The one place that wires Frontline together: database, handlers, engine
-and sender. The command line and the tests both start from here."""
+"""The one place that wires Frontline together: database, handlers, engine,
+sender and the documents worker. The command line and the tests both start from here."""
 
 from __future__ import annotations
 
@@ -28,9 +28,11 @@ from bot.checklists import load_all
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.engine import Engine
+from bot.preparer import Preparer
 from bot.sender import Sender, Transport
 from bot.store import instance, outbox
 from bot.store.db import Database
+from bot.store.reader import Reader
 from bot.web.app import opened, serve_desk
 from bot.web.context import Desk
 from bot.web.wecom import WeComSignIn
@@ -54,6 +56,8 @@ class App:
     engine: Engine
     sender: Sender
     scheduler: Scheduler
+    preparer: Preparer
+    reader: Reader
 
     @classmethod
     async def open(
@@ -87,6 +91,15 @@ class App:
             ready=ready,
             media_dir=media_dir or Path(db_path).parent / "media",
         )
+        # Files are made on read connections of their own (no pool: each
+        # build opens one in its worker thread), never on the writer.
+        reader = await Reader(db.path, size=0).open()
+        preparer = Preparer(
+            db,
+            reader,
+            media_dir=media_dir or Path(db_path).parent / "media",
+            on_ready=sender.wake,
+        )
         engine = Engine(
             db,
             build_router(web_url=web_url),
@@ -97,6 +110,7 @@ class App:
             # The settings' default: `media/` beside the database.
             media_dir=media_dir or Path(db_path).parent / "media",
             served=served,
+            on_documents=preparer.wake,
         )
         scheduler = Scheduler(
             db,
@@ -126,7 +140,14 @@ class App:
         )
         scheduler.served = served
         sender.served = served
-        return cls(db=db, engine=engine, sender=sender, scheduler=scheduler)
+        return cls(
+            db=db,
+            engine=engine,
+            sender=sender,
+            scheduler=scheduler,
+            preparer=preparer,
+            reader=reader,
+        )
 
     async def recover(self) -> int:
         """Rows a dead process was delivering go back to the queue, so the
@@ -137,7 +158,15 @@ class App:
             log.warning("rows left in flight by a stopped process requeued=%s", released)
         return int(released)
 
+    def committed(self) -> None:
+        """Something outside the engine (the desk) committed rows: the sender
+        looks, and the documents worker for files to make."""
+        self.sender.wake()
+        self.preparer.wake()
+
     async def close(self) -> None:
+        await self.preparer.stop()
+        await self.reader.close()
         await self.db.close()
 
 
@@ -228,11 +257,13 @@ async def serve(
                     clock,
                     wecom,
                     served=frozenset(transports),
-                    on_commit=app.sender.wake,
+                    on_commit=app.committed,
                 )
             )
             lives["web"] = partial(_desk_life, the_desk, settings.web_listen, stop)
         sender = asyncio.create_task(app.sender.run(), name="sender")
+        # Its first look builds what a crash left 'preparing'.
+        preparer = asyncio.create_task(app.preparer.run(), name="preparer")
         receiving = {name: asyncio.Event() for name in lives}
         tasks = [
             asyncio.create_task(life(receiving[name]), name=f"channel-{name}")
@@ -256,6 +287,10 @@ async def serve(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await app.scheduler.stop()
+            await app.preparer.stop()
+            preparer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await preparer
             await app.sender.stop(grace_seconds=SHUTDOWN_SECONDS)
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -278,7 +278,14 @@ async def _chat(settings: Settings, args: argparse.Namespace) -> int:
         if staff is None:
             return 2
         chat = ConsoleChat(
-            app.db, app.engine, app.sender, transport, app.engine.clock, staff, settings.media_path
+            app.db,
+            app.engine,
+            app.sender,
+            transport,
+            app.engine.clock,
+            staff,
+            settings.media_path,
+            preparer=app.preparer,
         )
         if sys.stdin.isatty():
             print(t(staff.language, "cli.chat_help", name=staff.name))

@@ -20,7 +20,16 @@ from typing import Any, TypeVar
 
 from bot.clock import Clock, iso
 from bot.i18n import t
-from bot.model import LANGUAGES, Button, Inbound, InboundKind, Outbound, Staff, UserError
+from bot.model import (
+    LANGUAGES,
+    Button,
+    DocumentRequest,
+    Inbound,
+    InboundKind,
+    Outbound,
+    Staff,
+    UserError,
+)
 from bot.store import conversations, media, outbox, people
 from bot.store.conversations import Conversation
 from bot.store.db import Database
@@ -86,6 +95,8 @@ class _Pending:
     kind: str | None = None
     # Set by Ctx.ask: the question may take the place of the one just pressed, this above it.
     recap: str | None = None
+    # A file made after the commit, off the writer; the message waits for it.
+    document: DocumentRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +141,8 @@ class Visitor:
         self.default_timezone = default_timezone
         self._key_prefix = key_prefix
         self._pending: list[_Pending] = []
+        # Whether a message with a file to make was queued (the documents worker is woken).
+        self.documents_queued = False
 
     @property
     def lang(self) -> str:
@@ -148,12 +161,17 @@ class Visitor:
         *,
         buttons: list[list[Button]] | None = None,
         attachments: tuple[str, ...] = (),
+        document: DocumentRequest | None = None,
         **params: Any,
     ) -> None:
         """Reply where the person wrote from. Buttons whose action does not
         start with '/' or '@' belong to the current step and go stale when the
-        conversation moves on; '@contact' and '@location' ask the phone for them."""
-        self.say_text(self.text(key, **params), buttons=buttons, attachments=attachments)
+        conversation moves on; '@contact' and '@location' ask the phone for them.
+        `document`: a file to make once the step has committed (bot/preparer.py);
+        the reply goes when it is made, with it."""
+        self.say_text(
+            self.text(key, **params), buttons=buttons, attachments=attachments, document=document
+        )
 
     def say_text(
         self,
@@ -161,6 +179,7 @@ class Visitor:
         *,
         buttons: list[list[Button]] | None = None,
         attachments: tuple[str, ...] = (),
+        document: DocumentRequest | None = None,
     ) -> None:
         self._pending.append(
             _Pending(
@@ -172,6 +191,7 @@ class Visitor:
                 buttons=tuple(tuple(row) for row in buttons or ()),
                 attachments=attachments,
                 in_flow=True,
+                document=document,
             )
         )
 
@@ -206,9 +226,11 @@ class Visitor:
         buttons: list[list[Button]] | None = None,
         attachments: tuple[str, ...] = (),
         kind: str | None = None,
+        document: DocumentRequest | None = None,
     ) -> None:
         """`kind`: what the message is (a catalog key); notices of one kind that
-        pile up for a person are delivered as one digest."""
+        pile up for a person are delivered as one digest. `document`: a file to
+        make after the commit, to go with the message (see `say`)."""
         route = people.reachable_channel(self.conn, recipient.id, served=self.served)
         self._pending.append(
             _Pending(
@@ -220,6 +242,7 @@ class Visitor:
                 buttons=tuple(tuple(row) for row in buttons or ()),
                 attachments=attachments,
                 kind=kind,
+                document=document,
             )
         )
 
@@ -272,6 +295,8 @@ class Visitor:
             )
             if any(len(b.action.encode()) > MAX_ACTION_BYTES for row in buttons for b in row):
                 raise ValueError("a button action is longer than channels carry")
+            if msg.document is not None:
+                self.documents_queued = True
             outbox.enqueue(
                 self.conn,
                 NewMessage(
@@ -285,6 +310,7 @@ class Visitor:
                     replaces_id=msg.replaces_id,
                     priority=outbox.REPLY if msg.in_flow else outbox.NOTICE,
                     kind=msg.kind,
+                    document=msg.document,
                 ),
                 self.now_iso,
             )
@@ -452,12 +478,13 @@ def _in_place(msg: _Pending) -> bool:
     return (
         msg.recap is not None
         and not msg.attachments
+        and msg.document is None
         and not any(b.action.startswith("@") for row in msg.buttons for b in row)
     )
 
 
 def _note(msg: _Pending) -> bool:
-    return not msg.buttons and not msg.attachments and msg.recap is None
+    return not msg.buttons and not msg.attachments and msg.document is None and msg.recap is None
 
 
 class Outcome(StrEnum):
@@ -481,8 +508,12 @@ class Engine:
         on_commit: Callable[[], None] | None = None,
         media_dir: Path | None = None,
         served: Collection[str] | None = None,
+        on_documents: Callable[[], None] | None = None,
     ) -> None:
+        """`on_commit`: called when an event's transaction has committed (the
+        sender looks); `on_documents`: when it queued a file to make."""
         self.db = db
+        self.on_documents = on_documents
         self.media_dir = media_dir
         # The channels this deployment delivers on; None: any (tests, commands).
         self.served = served
@@ -512,7 +543,7 @@ class Engine:
         one at a time, in arrival order; different people's run side by side."""
         started = time.perf_counter()
         async with self._person(inbound.channel, inbound.user_id):
-            outcome, staff_id, flow = await self.db.transaction(
+            outcome, staff_id, flow, documents = await self.db.transaction(
                 lambda conn: self._process(conn, inbound)
             )
         log.info(
@@ -527,6 +558,8 @@ class Engine:
         )
         if outcome is not Outcome.DUPLICATE and self.on_commit:
             self.on_commit()
+        if documents and self.on_documents:
+            self.on_documents()
         return outcome
 
     async def resume(self, channel: str, user_id: str) -> bool:
@@ -583,10 +616,12 @@ class Engine:
 
     def _process(
         self, conn: sqlite3.Connection, inbound: Inbound
-    ) -> tuple[Outcome, int | None, str]:
+    ) -> tuple[Outcome, int | None, str, bool]:
+        """The event's outcome, who sent it, their flow, and whether a file
+        to make was queued."""
         now = iso(self.clock.now())
         if not conversations.claim_event(conn, inbound.channel, inbound.event_id, now):
-            return Outcome.DUPLICATE, None, ""
+            return Outcome.DUPLICATE, None, "", False
         key = f"reply:{inbound.channel}:{inbound.event_id}"
         address = str(inbound.data.get("chat") or inbound.user_id)
         if inbound.text and inbound.data.get("file_id") and inbound.kind in _MEDIA:
@@ -595,7 +630,7 @@ class Engine:
         if inbound.data.get("group"):
             visitor = ctx or self._visitor(conn, inbound, key, address)
             outcome = self._guarded(conn, visitor, inbound, self.router.group)
-            return outcome, ctx.staff.id if ctx else None, "group"
+            return outcome, ctx.staff.id if ctx else None, "group", visitor.documents_queued
         if ctx is None:
             visitor = self._visitor(conn, inbound, key, address)
             outcome = self._guarded(conn, visitor, inbound, self.router.stranger)
@@ -603,9 +638,11 @@ class Engine:
                 Outcome.UNKNOWN_PERSON if outcome is Outcome.HANDLED else outcome,
                 None,
                 "stranger",
+                visitor.documents_queued,
             )
         flow_name = ctx.conversation.flow
-        return self._guarded(conn, ctx, inbound, self._route), ctx.staff.id, flow_name
+        outcome = self._guarded(conn, ctx, inbound, self._route)
+        return outcome, ctx.staff.id, flow_name, ctx.documents_queued
 
     def _visitor(
         self, conn: sqlite3.Connection, inbound: Inbound, key: str, address: str

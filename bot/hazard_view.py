@@ -14,7 +14,7 @@ from bot.clock import local_time_text, parse_iso
 from bot.engine import Visitor
 from bot.hazard_rules import Action, Status
 from bot.i18n import t
-from bot.model import Button, Staff
+from bot.model import Button, DocumentRequest, Staff
 from bot.numbers import money
 from bot.store import hazards, people
 from bot.store.hazards import Hazard, HistoryEntry
@@ -175,12 +175,12 @@ def send_card(
     key: str,
     detail: str = "",
     photo: str | None = None,
-    documents_for: Callable[[str], str] | None = None,
+    documents_for: Callable[[str], DocumentRequest] | None = None,
     **params: Any,
 ) -> None:
     """Notify `person` about the hazard: a line saying why, the card's head,
-    and the buttons for what they may do now; `documents_for` makes a
-    printable document in their language to go with it."""
+    and the buttons for what they may do now; `documents_for` asks for a
+    printable document in their language to go with it (made after the commit)."""
     first = photo or (
         hazard.photos[0] if hazard.photos and intro.startswith("hazard.alert") else None
     )
@@ -196,8 +196,8 @@ def send_card(
             *buttons_for(visitor.conn, person, hazard, person.language),
             [Button(t(person.language, "hazard.btn_view"), f"/hz {hazard.id}")],
         ],
-        attachments=((first,) if first else ())
-        + ((documents_for(person.language),) if documents_for else ()),
+        attachments=(first,) if first else (),
+        document=documents_for(person.language) if documents_for else None,
     )
 
 
@@ -218,16 +218,12 @@ def tell(visitor: Visitor, outcome: register.Outcome) -> None:
         )
 
 
-def _order_for(visitor: Visitor, number: str) -> Callable[[str], str]:
+def _order_for(visitor: Visitor, number: str) -> Callable[[str], DocumentRequest]:
     """The order's PDF in a recipient's language."""
 
-    def make(language: str) -> str:
+    def make(language: str) -> DocumentRequest:
         return register.order_pdf(
-            visitor.conn,
-            number,
-            language,
-            default_timezone=visitor.default_timezone,
-            now=visitor.now,
+            number, language, default_timezone=visitor.default_timezone, now=visitor.now
         )
 
     return make

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from bot import documents, hazard_rules
+from bot import hazard_rules, preparer
 from bot.clock import iso, local_date, local_time_text, parse_iso
 from bot.hazard_rules import (
     MAX_AMOUNT,
@@ -33,7 +33,7 @@ from bot.hazard_rules import (
     next_status,
 )
 from bot.i18n import t
-from bot.model import Role, Staff, UserError
+from bot.model import DocumentRequest, Role, Staff, UserError
 from bot.store import hazards, people, reminders
 from bot.store.hazards import Hazard
 
@@ -524,8 +524,9 @@ def order(act: Acting, hazard: Hazard, *, deadline: datetime, requirement: str) 
 
 
 def order_pdf(
-    conn: sqlite3.Connection, number: str, language: str, *, default_timezone: str, now: datetime
-) -> str:
-    """The order's printable PDF in `language` (a media path). The one place
-    the register builds it, inside the action's transaction."""
-    return documents.order_pdf(conn, number, language, default_timezone=default_timezone, now=now)
+    number: str, language: str, *, default_timezone: str, now: datetime
+) -> DocumentRequest:
+    """The order's printable PDF in `language`, dated `now`, as a message
+    asks for it: made after the action commits, off the writer
+    (bot/preparer.py). The one place the register asks for it."""
+    return preparer.order_request(number, language, default_timezone=default_timezone, now=now)

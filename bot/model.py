@@ -105,6 +105,24 @@ class Staff:
         return any(role in self.roles for role in roles)
 
 
+@dataclass(frozen=True, slots=True)
+class DocumentRequest:
+    """A file a message carries that is made after the step commits, off the
+    writer (bot/preparer.py): an export or a printable PDF. Everything the
+    build needs is decided when it is asked for and kept with the message:
+    `params` (JSON values: the register, the period, the unit subtree the
+    asker may see, the order's number, the moment the document is dated),
+    and the language. `text_key`: the message's final text is this catalog
+    entry, given `text_params` and what the build counted (an export's
+    `rows`); None: the text queued stands and the file is added to it."""
+
+    kind: str  # 'export', 'order', 'incident'
+    params: dict[str, Any]
+    language: str
+    text_key: str | None = None
+    text_params: dict[str, Any] = field(default_factory=dict)
+
+
 class UserError(Exception):
     """Something a user did that we refuse; the engine replies with the
     catalog text `key`, formatted with `params`, in the user's language."""

@@ -1,16 +1,16 @@
 """/export: a supervisor, safety officer or admin picks a register and a
 period and receives it as an XLSX file; a supervisor gets their own unit
-subtree's rows only."""
+subtree's rows only. The file is made after the step commits, off the
+writer (bot/preparer.py): the person is told at once that it is coming."""
 
 from __future__ import annotations
 
-from bot import export
+from bot import export, preparer
 from bot.clock import local_date
 from bot.engine import Ctx, Flow
 from bot.model import Button, Inbound, InboundKind, Role, UserError
 
 FLOW = "export"
-FOLDER = "exports"
 
 
 def start(ctx: Ctx, args: str) -> None:
@@ -50,30 +50,29 @@ def on_period(ctx: Ctx, inbound: Inbound) -> None:
         raise UserError("export.unavailable")
     register = export.REGISTERS[ctx.data["register"]]
     period = export.named_period(inbound.text, local_date(ctx.now, ctx.timezone))
-    # Authorization from the stored roles: only safety officers and admins see every unit.
+    # Authorization from the stored roles, decided now: only safety officers
+    # and admins see every unit; the file keeps this scope however late it is made.
     everything = ctx.staff.has(Role.SAFETY_OFFICER, Role.ADMIN)
-    source = export.Source(
-        conn=ctx.conn,
-        language=ctx.lang,
-        period=period,
-        root_unit=None if everything else ctx.staff.unit_id,
-        default_timezone=ctx.timezone,
-        media_dir=ctx.media_dir,
-        now=ctx.now,
-    )
-    stamp = ctx.now.strftime("%Y%m%d%H%M%S%f")
-    relative = f"{FOLDER}/{register.name}-{period.first}-{period.last}-{ctx.staff.id}-{stamp}.xlsx"
-    target = ctx.media_dir / relative
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    rows = export.export(source, register, target)
+    title = ctx.text(f"export.register_{register.name}")
+    first, last = period.first.isoformat(), period.last.isoformat()
     ctx.end()
+    # A register's year can take minutes to write: say at once that it is coming.
+    ctx.say("export.preparing", register=title, first=first, last=last)
     ctx.say(
-        "export.ready",
-        register=ctx.text(f"export.register_{register.name}"),
-        first=period.first.isoformat(),
-        last=period.last.isoformat(),
-        rows=rows,
-        attachments=(relative,),
+        "export.preparing",
+        register=title,
+        first=first,
+        last=last,
+        document=preparer.export_request(
+            register.name,
+            period,
+            root_unit=None if everything else ctx.staff.unit_id,
+            staff_id=ctx.staff.id,
+            language=ctx.lang,
+            default_timezone=ctx.timezone,
+            now=ctx.now,
+            text_params={"register": title, "first": first, "last": last},
+        ),
     )
 
 

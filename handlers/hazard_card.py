@@ -28,7 +28,7 @@ from bot.hazard_rules import (
     quick_deadlines,
 )
 from bot.hazard_view import ACTIONS, buttons_for, card_text, name_of, tell
-from bot.model import Button, Inbound, InboundKind, Staff, UserError
+from bot.model import Button, DocumentRequest, Inbound, InboundKind, Staff, UserError
 from bot.numbers import parse_number
 from bot.store import hazards, people
 from bot.store.hazards import Hazard
@@ -48,9 +48,9 @@ def acting(ctx: Ctx) -> register.Acting:
     return register.Acting(ctx.conn, ctx.staff, ctx.now, ctx.default_timezone)
 
 
-def _done(ctx: Ctx, outcome: register.Outcome, attachments: tuple[str, ...] = ()) -> None:
-    """Say what was done, then tell whoever must know."""
-    ctx.say_text(ctx.text(outcome.done, **outcome.done_params), attachments=attachments)
+def _done(ctx: Ctx, outcome: register.Outcome, document: DocumentRequest | None = None) -> None:
+    """Say what was done (with `document`, once made), then tell whoever must know."""
+    ctx.say_text(ctx.text(outcome.done, **outcome.done_params), document=document)
     tell(ctx, outcome)
 
 
@@ -77,13 +77,11 @@ def send_orders(ctx: Ctx, hazard: Hazard, wanted: str) -> None:
     if not numbers:
         raise UserError("documents.order_none", hazard=hazard.number)
     for number in numbers:
-        ctx.say("documents.order_attached", order=number, attachments=(_pdf(ctx, number),))
+        ctx.say("documents.order_attached", order=number, document=_pdf(ctx, number))
 
 
-def _pdf(ctx: Ctx, number: str) -> str:
-    return register.order_pdf(
-        ctx.conn, number, ctx.lang, default_timezone=ctx.default_timezone, now=ctx.now
-    )
+def _pdf(ctx: Ctx, number: str) -> DocumentRequest:
+    return register.order_pdf(number, ctx.lang, default_timezone=ctx.default_timezone, now=ctx.now)
 
 
 def _visible(ctx: Ctx, hazard: Hazard | None, typed: str | None = None) -> Hazard:
@@ -478,7 +476,7 @@ def on_requirement(ctx: Ctx, inbound: Inbound) -> None:
     )
     ctx.end()
     assert outcome.order is not None
-    _done(ctx, outcome, attachments=(_pdf(ctx, outcome.order),))
+    _done(ctx, outcome, document=_pdf(ctx, outcome.order))
 
 
 # -- reprompts and flows -------------------------------------------------------------------------

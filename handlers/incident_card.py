@@ -10,8 +10,8 @@ import json
 import sqlite3
 from datetime import datetime
 
-from bot import documents
 from bot import incident_rules as rules
+from bot import preparer
 from bot.clock import end_of_local_day, local_date, local_time_text, parse_iso
 from bot.engine import Ctx, Flow
 from bot.model import Button, Inbound, InboundKind, UserError
@@ -170,10 +170,8 @@ def send_pdf(ctx: Ctx, incident: sqlite3.Row) -> None:
     ctx.say(
         "documents.incident_attached",
         number=incident["number"],
-        attachments=(
-            documents.incident_pdf(
-                ctx.conn, incident, ctx.lang, default_timezone=ctx.default_timezone, now=ctx.now
-            ),
+        document=preparer.incident_request(
+            int(incident["id"]), ctx.lang, default_timezone=ctx.default_timezone, now=ctx.now
         ),
     )
 

@@ -1,6 +1,7 @@
 """Shared fixtures: a temporary SQLite file, a clock the test moves, the demo
 organisation, and `Person`, who talks to the engine the way a channel does and
-reads back what the bot queued for them."""
+reads back what the bot queued for them (the files they carry made, as the
+running bot's documents worker does right after each commit)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,8 @@ class Person:
         data: dict[str, Any] | None = None,
     ) -> list[str]:
         self.outcome = await self.app.engine.handle(self.inbound(kind, text, event_id, data))
+        # As in a running bot, the files replies carry are made right after the commit.
+        await self.app.preparer.drain()
         return await self.replies()
 
     def inbound(

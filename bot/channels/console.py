@@ -24,6 +24,7 @@ from bot.i18n import t
 from bot.media import MediaError, NotAnImage, store_file
 from bot.model import Button, Inbound, InboundKind, Outbound, Staff
 from bot.numbers import parse_number
+from bot.preparer import Preparer
 from bot.sender import Sender, TransientError
 from bot.store import outbox, people
 from bot.store.db import Database
@@ -135,8 +136,11 @@ class ConsoleChat:
         clock: Clock,
         staff: Staff,
         media_dir: Path,
+        preparer: Preparer | None = None,
     ) -> None:
         self.db = db
+        # Makes the files replies carry (an /export) before the sender shows them.
+        self.preparer = preparer
         self.engine = engine
         self.sender = sender
         self.transport = transport
@@ -163,6 +167,7 @@ class ConsoleChat:
             await self._show_held(held, now)
         if self.transport.closed:
             return
+        await self._prepare()
         await self.sender.drain(CHANNEL, self.address)  # replies left by an earlier session
         await self.engine.resume(CHANNEL, self.address)
         await self.sender.drain(CHANNEL, self.address)
@@ -215,8 +220,13 @@ class ConsoleChat:
                 data=data,
             )
         )
+        await self._prepare()
         await self.sender.drain(CHANNEL, self.address)
         return not self.transport.closed
+
+    async def _prepare(self) -> None:
+        if self.preparer is not None:
+            await self.preparer.drain()
 
     def say(self, key: str, **params: object) -> None:
         """Console-only notes (not messages for the person's register); lost

@@ -1,7 +1,9 @@
 """The outbox: every message a person must receive is a row here first. Rows
 are written in the transaction that decided to send them and drained by the
-sender, which records each attempt. A row is 'pending' (only these are
-claimed), 'sending', 'sent', 'failed', or 'cancelled' (its recipient left)."""
+sender, which records each attempt. A row is 'preparing' (its file is being
+made off the writer, bot/preparer.py; the person's later rows wait behind it),
+'pending' (only these are claimed), 'sending', 'sent', 'failed', or
+'cancelled' (its recipient left)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
-from bot.model import Button, Outbound
+from bot.model import Button, DocumentRequest, Outbound
 from bot.store import people
 
 
@@ -26,6 +28,19 @@ class NewMessage:
     replaces_id: int | None = None
     priority: int = 1  # 0: a reply to someone who just wrote
     kind: str | None = None  # the catalog key, for digests of one kind
+    # A file to make before the message can go: queued 'preparing'.
+    document: DocumentRequest | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Preparing:
+    """A queued message whose file is still to be made."""
+
+    id: int
+    staff_id: int | None
+    text: str
+    attachments: tuple[str, ...]
+    document: DocumentRequest
 
 
 REPLY = 0
@@ -43,10 +58,13 @@ def enqueue(conn: sqlite3.Connection, message: NewMessage, now: str) -> int | No
         else None
     )
     attachments = json.dumps(list(message.attachments)) if message.attachments else None
+    document = _document_json(message.document) if message.document else None
     cursor = conn.execute(
         "INSERT INTO outbox (staff_id, channel, address, text, buttons, attachments,"
-        " idempotency_key, replaces_id, priority, kind, next_attempt_at, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+        " idempotency_key, replaces_id, priority, kind, next_attempt_at, created_at,"
+        " status, document)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (idempotency_key) DO NOTHING",
         (
             message.staff_id,
             message.channel,
@@ -60,9 +78,90 @@ def enqueue(conn: sqlite3.Connection, message: NewMessage, now: str) -> int | No
             message.kind,
             now,
             now,
+            "preparing" if document else "pending",
+            document,
         ),
     )
     return cursor.lastrowid if cursor.rowcount else None
+
+
+def _document_json(request: DocumentRequest) -> str:
+    return json.dumps(
+        {
+            "kind": request.kind,
+            "params": request.params,
+            "language": request.language,
+            "text_key": request.text_key,
+            "text_params": request.text_params,
+        },
+        ensure_ascii=False,
+    )
+
+
+def _document(stored: str) -> DocumentRequest:
+    data = json.loads(stored)
+    return DocumentRequest(
+        kind=str(data["kind"]),
+        params=dict(data.get("params") or {}),
+        language=str(data["language"]),
+        text_key=data.get("text_key"),
+        text_params=dict(data.get("text_params") or {}),
+    )
+
+
+def preparing(conn: sqlite3.Connection, limit: int = 100) -> list[Preparing]:
+    """Messages whose file is still to be made, oldest first (on their own
+    small index): what the documents worker builds, and what a crash left."""
+    rows = conn.execute(
+        "SELECT id, staff_id, text, attachments, document FROM outbox INDEXED BY outbox_preparing"
+        " WHERE status = 'preparing' ORDER BY id LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [
+        Preparing(
+            id=row["id"],
+            staff_id=row["staff_id"],
+            text=row["text"],
+            attachments=tuple(json.loads(row["attachments"])) if row["attachments"] else (),
+            document=_document(row["document"]),
+        )
+        for row in rows
+    ]
+
+
+def prepared(
+    conn: sqlite3.Connection, outbox_id: int, text: str, attachments: Sequence[str]
+) -> bool:
+    """The file is made (or could not be): the message's final text and
+    files, and it goes. False if it was no longer being prepared (cancelled
+    meanwhile, or finished by an earlier run): nothing changes then."""
+    return bool(
+        conn.execute(
+            "UPDATE outbox SET status = 'pending', text = ?, attachments = ?"
+            " WHERE id = ? AND status = 'preparing'",
+            (text, json.dumps(list(attachments)) if attachments else None, outbox_id),
+        ).rowcount
+    )
+
+
+def _holds(conn: sqlite3.Connection, channel: str) -> dict[str, int]:
+    """Addresses of a channel with a message being prepared, each with the
+    first such row's id: the rows queued after it wait (usually none, one
+    look-up on a nearly empty index)."""
+    found = conn.execute(
+        "SELECT address, MIN(id) FROM outbox INDEXED BY outbox_preparing"
+        " WHERE status = 'preparing' AND channel = ? GROUP BY address",
+        (channel,),
+    )
+    return {row[0]: row[1] for row in found}
+
+
+# The first row of an address (channel = ?, address = ?) being prepared, as a
+# bound for the ids that may go; evaluated once per statement, on its small index.
+_FIRST_PREPARING = (
+    "COALESCE((SELECT MIN(p.id) FROM outbox p INDEXED BY outbox_preparing"
+    " WHERE p.status = 'preparing' AND p.channel = ? AND p.address = ?), 9223372036854775807)"
+)
 
 
 def _outbound(row: sqlite3.Row) -> Outbound:
@@ -110,8 +209,10 @@ def due_addresses(
     waiting first, then by their oldest row; `busy` ones (being served) left out.
     Looks at a window of rows, so a long backlog of one address is passed over
     once that address is busy."""
+    holds = _holds(conn, channel)
     sql = (
-        "SELECT o.address FROM outbox o INDEXED BY outbox_due_pending"
+        # The rows' ids only where some row is being prepared (the rows after it wait).
+        f"SELECT o.address{', o.id' if holds else ''} FROM outbox o INDEXED BY outbox_due_pending"
         " WHERE o.status = 'pending' AND o.channel = ? AND o.next_attempt_at <= ?"
         " AND o.address IS NOT NULL"
     )
@@ -123,6 +224,8 @@ def due_addresses(
     params.extend([now, limit * 20])
     found: list[str] = []
     for row in conn.execute(sql, params):
+        if holds and row[0] in holds and row[1] > holds[row[0]]:
+            continue  # queued after a message whose file is being made
         if row[0] not in found:
             found.append(row[0])
             if len(found) == limit:
@@ -135,12 +238,12 @@ def next_for(
 ) -> list[Outbound]:
     """The next rows of one address in the order they go (not claimed): the
     first and what follows it while due, at most `limit`; empty if the first is
-    not due yet."""
+    not due yet. Rows queued after one being prepared wait for it."""
     rows = conn.execute(
         f"SELECT {_COLUMNS}, next_attempt_at FROM outbox INDEXED BY outbox_waiting"
         " WHERE channel = ? AND address = ? AND status = 'pending'"
-        " ORDER BY priority, id LIMIT ?",
-        (channel, address, limit),
+        f" AND id < {_FIRST_PREPARING} ORDER BY priority, id LIMIT ?",
+        (channel, address, channel, address, limit),
     ).fetchall()
     taken: list[Outbound] = []
     for row in rows:
@@ -183,7 +286,11 @@ def claim_due(
     if address is not None:
         sql += " AND address = ?"
         params.append(address)
-    sql += " ORDER BY priority, id LIMIT ?"
+    sql += (
+        " AND NOT EXISTS (SELECT 1 FROM outbox p INDEXED BY outbox_preparing"
+        " WHERE p.channel = o.channel AND p.address = o.address AND p.status = 'preparing'"
+        " AND p.id < o.id) ORDER BY priority, id LIMIT ?"
+    )
     params.append(limit)
     return _take(conn, conn.execute(sql, params).fetchall())
 
@@ -215,10 +322,11 @@ def reroute_unserved(conn: sqlite3.Connection, served: Collection[str]) -> int:
     """Pending rows for a channel this deployment does not run (a roster row
     with a WeCom id where only Telegram runs, a command that queued without
     knowing): a person's go to a served channel that reaches them, or wait for
-    any channel (the console shows them); others cannot go and fail."""
+    any channel (the console shows them); others cannot go and fail. Rows
+    being prepared move with them, so a person's messages keep their order."""
     marks = ",".join("?" * len(served)) or "''"
     found = conn.execute(
-        f"SELECT id, staff_id, replaces_id FROM outbox WHERE status = 'pending'"
+        f"SELECT id, staff_id, replaces_id FROM outbox WHERE status IN ('pending', 'preparing')"
         f" AND channel IS NOT NULL AND channel NOT IN ({marks})",
         list(served),
     ).fetchall()
@@ -243,7 +351,7 @@ def route_held(conn: sqlite3.Connection, staff_id: int, channel: str, address: s
     that now does."""
     return conn.execute(
         "UPDATE outbox SET channel = ?, address = ? WHERE staff_id = ? AND channel IS NULL"
-        " AND status = 'pending'",
+        " AND status IN ('pending', 'preparing')",
         (channel, address, staff_id),
     ).rowcount
 
@@ -304,7 +412,7 @@ def cancel_for(conn: sqlite3.Connection, staff_id: int, reason: str) -> int:
     handed over), keeping the rows with `reason` for admins to see."""
     return conn.execute(
         "UPDATE outbox SET status = 'cancelled', last_error = ?"
-        " WHERE staff_id = ? AND status IN ('pending', 'sending')",
+        " WHERE staff_id = ? AND status IN ('preparing', 'pending', 'sending')",
         (reason, staff_id),
     ).rowcount
 
@@ -376,12 +484,12 @@ def latest_reply_question(conn: sqlite3.Connection, channel: str, address: str) 
 
 
 def undelivered(conn: sqlite3.Connection, limit: int = 200) -> Sequence[sqlite3.Row]:
-    """Pending, failed and cancelled rows for admins, oldest first, with the
-    recipient's name."""
+    """Rows still to go (being prepared or pending), failed and cancelled, for
+    admins, oldest first, with the recipient's name."""
     return conn.execute(
         "SELECT o.id, o.status, o.channel, o.attempts, o.last_error, o.created_at, o.text,"
         " o.next_attempt_at,"
         " s.name AS recipient FROM outbox o LEFT JOIN staff s ON s.id = o.staff_id"
-        " WHERE o.status IN ('pending', 'failed', 'cancelled') ORDER BY o.id LIMIT ?",
+        " WHERE o.status IN ('preparing', 'pending', 'failed', 'cancelled') ORDER BY o.id LIMIT ?",
         (limit,),
     ).fetchall()

@@ -166,6 +166,8 @@ async def test_accept_send_back_more_time_and_an_order_from_the_card(
         lambda conn: conn.execute("SELECT number, requirement FROM rectification_orders").fetchall()
     )
     assert [tuple(o) for o in orders] == [("ZG-2026-001", "今天下班前清空通道")]
+    # The order's PDF is made after the action commits, by the bot's documents worker.
+    await app.preparer.drain()
     order = (await messages(app, org["陈磊"]))[-1]
     assert "ZG-2026-001" in order["text"] and "2026-11-28 18:00" in order["text"]
     assert json.loads(order["attachments"])[0].endswith(".pdf")
