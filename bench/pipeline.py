@@ -9,9 +9,13 @@ With --desk-load the database first gets the registers benchmark's data
 the same process, as `frontline run` serves it; a client in another process
 loads the register with a filter and a search (as bench/web.py does) flat
 out over HTTP while the events run: the issue's target is the same p99 under
-10 ms. The pages' figures are printed beside it.
+10 ms. The pages' figures are printed beside it. With --desk-process the
+desk runs in a process of its own on the same database instead (as
+`frontline web` does), so that its rendering does not share the bot's
+interpreter.
 
-Run: python -m bench.pipeline [--people 1000] [--concurrency 8] [--desk-load [--desk-scale 0.1]]
+Run: python -m bench.pipeline [--people 1000] [--concurrency 8]
+         [--desk-load [--desk-scale 0.1] [--desk-process]]
 """
 
 from __future__ import annotations
@@ -34,10 +38,11 @@ import aiohttp
 
 from bot import roster
 from bot.app import App
-from bot.clock import FakeClock, iso
+from bot.clock import Clock, FakeClock, iso
 from bot.model import Inbound, InboundKind
 from bot.store import desk as desk_store
 from bot.store import people
+from bot.store.db import Database
 from bot.web.app import opened, serve_desk
 from bot.web.tokens import digest
 
@@ -102,7 +107,10 @@ DESK_COOKIE = f"bench-{DESK_SUPERVISOR}"
 
 
 async def run(
-    people_count: int, concurrency: int, desk_scale: float | None = None
+    people_count: int,
+    concurrency: int,
+    desk_scale: float | None = None,
+    desk_process: bool = False,
 ) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
@@ -138,7 +146,8 @@ async def run(
                     outcomes[outcome.value] = outcomes.get(outcome.value, 0) + 1
 
         load: dict[str, float] = {}
-        async with desk_loaded(app, clock, base, desk_scale is not None, load):
+        loaded = desk_in_process if not desk_process else desk_beside
+        async with loaded(app, clock, base, desk_scale is not None, load):
             started = time.perf_counter()
             await asyncio.gather(*(one_person(i, s) for i, s in enumerate(staff_ids)))
             elapsed = time.perf_counter() - started
@@ -181,12 +190,12 @@ async def seed_registers(app: App, scale: float) -> None:
 
 
 @contextlib.asynccontextmanager
-async def desk_loaded(
+async def desk_in_process(
     app: App, clock: FakeClock, folder: Path, wanted: bool, load: dict[str, float]
 ) -> AsyncIterator[None]:
-    """The desk served in this process on the same database, and a client in
-    another loading its register pages flat out, while the body runs; the
-    client's figures go into `load`."""
+    """The desk served in this process on the same database, as `frontline
+    run` serves it, and a client in another loading its register pages flat
+    out, while the body runs; the client's figures go into `load`."""
     if not wanted:
         yield
         return
@@ -194,44 +203,99 @@ async def desk_loaded(
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    async with opened(
-        app.db,
+    async with _opened_desk(app.db, clock, folder, url) as the_desk:
+        stop, started = asyncio.Event(), asyncio.Event()
+        serving = asyncio.create_task(serve_desk(the_desk, f"127.0.0.1:{port}", stop, started))
+        await asyncio.wait_for(started.wait(), 10)
+        try:
+            async with _client(url, load):
+                yield
+        finally:
+            stop.set()
+            await serving
+
+
+@contextlib.asynccontextmanager
+async def desk_beside(
+    app: App, clock: FakeClock, folder: Path, wanted: bool, load: dict[str, float]
+) -> AsyncIterator[None]:
+    """The desk in a process of its own on the same database file (as
+    `frontline web` runs it), and the client loading it."""
+    if not wanted:
+        yield
+        return
+    from bench.web import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    desk = await _child("--desk-serve", str(app.db.path), url)
+    try:
+        async with _client(url, load):
+            yield
+    finally:
+        desk.send_signal(signal.SIGTERM)
+        await desk.wait()
+
+
+def _opened_desk(db: Database, clock: Clock, folder: Path, url: str):  # type: ignore[no-untyped-def]
+    return opened(
+        db,
         web_url=url,
         clock=clock,
         default_timezone="Asia/Shanghai",
         default_language="zh-CN",
         media_dir=folder / "media",
         drills_per_year=2,
-    ) as the_desk:
-        stop, started = asyncio.Event(), asyncio.Event()
-        serving = asyncio.create_task(serve_desk(the_desk, f"127.0.0.1:{port}", stop, started))
-        await asyncio.wait_for(started.wait(), 10)
-        client = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.pipeline",
-            "--desk-client",
-            url,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        assert client.stdout is not None
-        ready = await asyncio.wait_for(client.stdout.readline(), 120)  # its first page
-        if ready.strip() != b"ready":
-            raise RuntimeError(f"desk client: {ready!r}")
-        try:
-            yield
-        finally:
-            client.send_signal(signal.SIGTERM)
-            figures = (await client.stdout.read()).decode().split()
-            await client.wait()
-            stop.set()
-            await serving
+    )
+
+
+async def _child(*args: str) -> asyncio.subprocess.Process:
+    """This benchmark's own module in another process, once it says it is ready."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.pipeline", *args, stdout=asyncio.subprocess.PIPE
+    )
+    assert child.stdout is not None
+    ready = await asyncio.wait_for(child.stdout.readline(), 120)
+    if ready.strip() != b"ready":
+        raise RuntimeError(f"{args[0]}: {ready!r}")
+    return child
+
+
+@contextlib.asynccontextmanager
+async def _client(url: str, load: dict[str, float]) -> AsyncIterator[None]:
+    client = await _child("--desk-client", url)
+    assert client.stdout is not None
+    try:
+        yield
+    finally:
+        client.send_signal(signal.SIGTERM)
+        figures = (await client.stdout.read()).decode().split()
+        await client.wait()
     load.update(
         pages=float(figures[0]),
         pages_seconds=float(figures[1]),
         page_server_p95_ms=float(figures[2]),
         page_trip_p95_ms=float(figures[3]),
     )
+
+
+async def desk_serve(path: str, url: str) -> None:
+    """The desk alone on `path`, serving `url` until SIGTERM."""
+    from bench.registers import NOW
+
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    db = await Database.open(path)
+    with tempfile.TemporaryDirectory() as folder:
+        async with _opened_desk(db, FakeClock(NOW), Path(folder), url) as the_desk:
+            started = asyncio.Event()
+            serving = asyncio.create_task(
+                serve_desk(the_desk, url.removeprefix("http://"), stop, started)
+            )
+            await asyncio.wait_for(started.wait(), 10)
+            print("ready", flush=True)
+            await serving
+    await db.close()
 
 
 def register_url(base: str, n: int) -> str:
@@ -289,16 +353,30 @@ def main() -> int:
         default=0.1,
         help="of the registers benchmark's data (1.0: 1,000,000 answers, 100,000 hazards)",
     )
+    parser.add_argument(
+        "--desk-process",
+        action="store_true",
+        help="with --desk-load: the desk in a process of its own (as `frontline web`)",
+    )
     parser.add_argument("--desk-client", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--desk-serve", nargs=2, metavar=("DB", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.desk_client:
         asyncio.run(desk_client(args.desk_client))
+        return 0
+    if args.desk_serve:
+        asyncio.run(desk_serve(*args.desk_serve))
         return 0
     # Log as production does (one INFO line per event), to a file, not the terminal.
     with tempfile.NamedTemporaryFile(suffix=".log") as log_file:
         logging.basicConfig(filename=log_file.name, level=logging.INFO)
         result = asyncio.run(
-            run(args.people, args.concurrency, args.desk_scale if args.desk_load else None)
+            run(
+                args.people,
+                args.concurrency,
+                args.desk_scale if args.desk_load else None,
+                args.desk_process,
+            )
         )
     if args.desk_load:
         pages = result["pages"]
@@ -320,7 +398,11 @@ def main() -> int:
         f" {result['outbox_rows']:.0f} outbox rows"
     )
     print(f"ratio throughput  {result['rate'] / TARGET_RATE:.2f} (target >= 1.00: 2,000 events/s)")
-    under = " under desk load" if args.desk_load else ""
+    under = ""
+    if args.desk_load:
+        under = (
+            f" under desk load, desk {'in its own process' if args.desk_process else 'in process'}"
+        )
     print(
         f"ratio p99         {TARGET_P99_MS / result['p99_ms']:.2f}"
         f" (target >= 1.00: p99 < 10 ms{under})"
