@@ -39,6 +39,9 @@ _LIKE = re.compile(r"\bLIKE\b", re.I)
 _GROUP_CONCAT = re.compile(r"\bGROUP_CONCAT\s*\(", re.I)
 # SQLite's CROSS JOIN … ON fixes the join order (a planner hint); PostgreSQL knows only JOIN … ON.
 _CROSS_JOIN_ON = re.compile(r"\bCROSS\s+JOIN\s+(\w+)((?:\s+AS)?\s+(?!ON\b)\w+)?\s+ON\b", re.I)
+# SQLite's `a IS ?` is equality that holds for NULLs too: PostgreSQL spells it out.
+_IS_NOT_PARAM = re.compile(r"\bIS\s+NOT\s+\?", re.I)
+_IS_PARAM = re.compile(r"\bIS\s+\?", re.I)
 _CHAR = re.compile(r"\bchar\s*\(", re.I)
 _RETURNING = re.compile(r"\bRETURNING\b", re.I)
 
@@ -143,6 +146,8 @@ def translate(sql: str) -> Translated:
     text = _outside(sql, lambda s: _INDEXED_BY.sub("", s))
     text = _outside(text, lambda s: _LIKE.sub("ILIKE", s))
     text = _outside(text, lambda s: _CHAR.sub("chr(", s))
+    text = _outside(text, lambda s: _IS_NOT_PARAM.sub("IS DISTINCT FROM ?", s))
+    text = _outside(text, lambda s: _IS_PARAM.sub("IS NOT DISTINCT FROM ?", s))
     text = _outside(text, lambda s: _CROSS_JOIN_ON.sub(lambda m: f"JOIN {m[1]}{m[2] or ''} ON", s))
     text = _group_concat(text)
     returns_id = False

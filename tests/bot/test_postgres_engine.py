@@ -13,8 +13,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bot.app import App
 from bot.config import Settings
-from bot.store import postgres
+from bot.store import people, postgres
 from bot.store.db import Database, migrations
 from tests.postgresql import Cluster
 
@@ -110,3 +111,21 @@ def test_a_postgresql_url_selects_postgresql(monkeypatch: pytest.MonkeyPatch) ->
     assert settings.media_path == Path("media")
     monkeypatch.setenv("FRONTLINE_DB", "data/frontline.db")
     assert Settings().db == Path("data/frontline.db")
+
+
+async def test_a_channel_to_avoid_is_tried_last_on_either_engine(
+    app: App, org: dict[str, int]
+) -> None:
+    staff_id = org["张伟"]
+
+    def bind(conn: sqlite3.Connection) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+        people.bind_identity(conn, "telegram", "1001", staff_id, "2026-11-27T01:00:00+00:00")
+        people.bind_identity(conn, "wecom", "zhangwei", staff_id, "2026-11-27T00:00:00+00:00")
+        return (
+            people.reachable_channel(conn, staff_id),
+            people.reachable_channel(conn, staff_id, avoid="telegram"),
+        )
+
+    usual, avoiding = await app.db.transaction(bind)
+    assert usual == ("telegram", "1001")
+    assert avoiding == ("wecom", "zhangwei")
