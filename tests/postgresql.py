@@ -11,9 +11,11 @@ import glob
 import itertools
 import os
 import pwd
+import queue
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import psycopg
@@ -21,6 +23,7 @@ import psycopg
 from bot.store import postgres
 
 TEMPLATE = "frontline_template"
+AHEAD = 2  # databases made ahead of the tests that will take them
 _numbers = itertools.count(1)
 
 
@@ -44,6 +47,9 @@ class Cluster:
         self.socket = self.root
         self.port = 5432  # only the socket's file name: the server listens on no TCP port
         self._as: list[str] = []
+        self._ready: queue.Queue[str] = queue.Queue()
+        self._used: queue.Queue[str] = queue.Queue()
+        self._helper: threading.Thread | None = None
         if os.geteuid() == 0:
             user = pwd.getpwnam("postgres")
             os.chown(self.root, user.pw_uid, user.pw_gid)
@@ -95,11 +101,29 @@ class Cluster:
         return psycopg.connect(self.url("postgres"), autocommit=True)
 
     def fresh(self) -> str:
-        """A new database holding the migrated, empty schema."""
-        name = f"test_{os.getpid()}_{next(_numbers)}"
+        """A new database holding the migrated, empty schema. A helper thread keeps
+        a few made ahead (and drops the used ones), so a test rarely waits for one."""
+        if self._helper is None:
+            self._helper = threading.Thread(target=self._serve, name="pg-databases", daemon=True)
+            self._helper.start()
+        return self._ready.get(timeout=120)  # queue.Empty: the helper thread died
+
+    def _serve(self) -> None:
         with self._admin() as conn:
-            conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY")
-        return self.url(name)
+            while True:
+                try:
+                    dropped = self._used.get(timeout=0.05)
+                except queue.Empty:
+                    dropped = None
+                if dropped == "":
+                    return
+                if dropped:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.execute(f"DROP DATABASE IF EXISTS {dropped} WITH (FORCE)")
+                if self._ready.qsize() < AHEAD:
+                    name = f"test_{os.getpid()}_{next(_numbers)}"
+                    conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY")
+                    self._ready.put(self.url(name))
 
     def empty(self) -> str:
         """A new database without even the schema (a target for `frontline db copy`)."""
@@ -109,11 +133,13 @@ class Cluster:
         return self.url(name)
 
     def drop(self, url: str) -> None:
-        name = url.split("/")[3].split("?")[0]
-        with contextlib.suppress(psycopg.Error), self._admin() as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        """Drop a test's database, in the helper thread's own time."""
+        self._used.put(url.split("/")[3].split("?")[0])
 
     def stop(self) -> None:
+        if self._helper is not None:
+            self._used.put("")
+            self._helper.join(timeout=10)
         with contextlib.suppress(subprocess.CalledProcessError):
             self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
         shutil.rmtree(self.root, ignore_errors=True)

@@ -322,14 +322,20 @@ def migrate_url(url: str) -> int:
 
 
 def migrate(raw: psycopg.Connection[Any]) -> int:
+    known = raw.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+    current = 0
+    if known and known[0]:
+        row = raw.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+        current = int(row[0]) if row else 0
+    wanted = migrations("postgresql")
+    if wanted and current >= wanted[-1][0]:
+        return current  # up to date: a start changes nothing in the catalog
     for statement in dialect.PRELUDE:
         raw.execute(statement)
     raw.execute(
         "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, name TEXT NOT NULL)"
     )
-    row = raw.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
-    current = int(row[0]) if row else 0
-    for version, name, sql in migrations("postgresql"):
+    for version, name, sql in wanted:
         if version <= current:
             continue
         with raw.transaction():
