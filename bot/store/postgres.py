@@ -20,7 +20,9 @@ import concurrent.futures
 import contextlib
 import itertools
 import logging
+import random
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
@@ -271,11 +273,24 @@ class PostgresDatabase(Database):
 
     def _run(self, fn: Callable[[sqlite3.Connection], T], level: str) -> T:
         for attempt in itertools.count():
+            if attempt:
+                self.reruns += 1
+                if attempt > MAX_RERUNS:
+                    raise sqlite3.OperationalError(f"transaction conflicted {attempt} times")
+                # A little apart, so that the same two do not collide again at once.
+                time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
+                log.debug("transaction conflict; rerun attempt=%s", attempt)
             with self._pool.connection() as raw:
-                conn = Connection(raw)
-                raw.execute(f"BEGIN ISOLATION LEVEL {level}")
                 try:
-                    result = fn(cast(sqlite3.Connection, conn))
+                    raw.execute(f"BEGIN ISOLATION LEVEL {level}")
+                except psycopg.OperationalError:
+                    # A connection the server dropped (a restart, a failover): the
+                    # pool replaces it; nothing has run yet, so try again.
+                    if attempt >= 3:
+                        raise
+                    continue
+                try:
+                    result = fn(cast(sqlite3.Connection, Connection(raw)))
                     raw.execute("COMMIT")
                     return result
                 except TransactionConflict:
@@ -289,10 +304,6 @@ class PostgresDatabase(Database):
                     with contextlib.suppress(psycopg.Error):
                         raw.execute("ROLLBACK")
                     raise
-            self.reruns += 1
-            if attempt >= MAX_RERUNS:
-                raise sqlite3.OperationalError(f"transaction conflicted {attempt} times")
-            log.debug("transaction conflict; rerun attempt=%s", attempt + 1)
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
@@ -301,12 +312,6 @@ class PostgresDatabase(Database):
         self._closed = True
         await asyncio.to_thread(self._threads.shutdown)
         await asyncio.to_thread(self._pool.close)
-
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
-        """One pooled connection outside the units of work (for `frontline db copy`)."""
-        with self._pool.connection() as raw:
-            yield Connection(raw)
 
 
 def migrate_url(url: str) -> int:

@@ -129,3 +129,26 @@ async def test_a_channel_to_avoid_is_tried_last_on_either_engine(
     usual, avoiding = await app.db.transaction(bind)
     assert usual == ("telegram", "1001")
     assert avoiding == ("wecom", "zhangwei")
+
+
+async def test_a_connection_the_server_dropped_is_replaced_without_losing_the_work(
+    postgresql_cluster: Cluster,
+) -> None:
+    url = postgresql_cluster.fresh()
+    db = await Database.open(url)
+
+    def count(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO register_counters (register, year, last) VALUES ('ZG', 2026, 1)")
+        return int(conn.execute("SELECT COUNT(*) FROM register_counters").fetchone()[0])
+
+    try:
+        await db.read(lambda conn: conn.execute("SELECT 1").fetchone())
+        with psycopg.connect(url, autocommit=True) as admin:  # a restart, a failover
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        assert await db.transaction(count) == 1
+        assert db.reruns == 1  # BEGIN met the dropped connection; the next one did the work
+    finally:
+        await db.close()
