@@ -28,7 +28,11 @@ _numbers = itertools.count(1)
 
 
 def binaries() -> Path | None:
-    """The newest installed server's bin/ (Debian: /usr/lib/postgresql/N/bin)."""
+    """The server's bin/: FRONTLINE_POSTGRESQL_BIN if set, else the newest installed
+    (Debian: /usr/lib/postgresql/N/bin), else initdb's folder on PATH."""
+    chosen = os.environ.get("FRONTLINE_POSTGRESQL_BIN")
+    if chosen is not None:
+        return Path(chosen) if (Path(chosen) / "initdb").exists() else None
     found = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/initdb"),
         key=lambda p: int(Path(p).parent.parent.name),
