@@ -26,13 +26,14 @@ from bot.channels.wecom.transport import ROBOT_CHANNEL as ROBOT
 from bot.channels.wecom.transport import RobotTransport, WeComTransport
 from bot.checklists import load_all
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import Settings, media_beside
 from bot.engine import Engine
 from bot.preparer import Preparer
 from bot.sender import Sender, Transport
 from bot.store import instance, outbox
 from bot.store.db import Database
-from bot.store.reader import Reader
+from bot.store.dialect import is_postgresql
+from bot.store.reader import Reader, open_reader
 from bot.web.app import opened, serve_desk
 from bot.web.context import Desk
 from bot.web.wecom import WeComSignIn
@@ -80,24 +81,25 @@ class App:
         `web_url`: the desk's public base, for the links `/web` sends."""
         load_all()  # a bad checklist file stops the start, not the first /check
         clock = clock or SystemClock()
-        charts.configure(media_dir or Path(db_path).parent / "media")
+        media_dir = media_dir or media_beside(db_path)
+        charts.configure(media_dir)
         db = await Database.open(db_path)
         # Printable documents go where photos go: `media/` beside the database by default.
-        documents.configure(media_dir or Path(db_path).parent / "media")
+        documents.configure(media_dir)
         sender = Sender(
             db,
             transports,
             clock,
             ready=ready,
-            media_dir=media_dir or Path(db_path).parent / "media",
+            media_dir=media_dir,
         )
         # Files are made on read connections of their own (no pool: each
         # build opens one in its worker thread), never on the writer.
-        reader = await Reader(db.path, size=0).open()
+        reader = await open_reader(db, size=0)
         preparer = Preparer(
             db,
             reader,
-            media_dir=media_dir or Path(db_path).parent / "media",
+            media_dir=media_dir,
             on_ready=sender.wake,
         )
         engine = Engine(
@@ -108,7 +110,7 @@ class App:
             default_timezone=timezone,
             on_commit=sender.wake,
             # The settings' default: `media/` beside the database.
-            media_dir=media_dir or Path(db_path).parent / "media",
+            media_dir=media_dir,
             served=served,
             on_documents=preparer.wake,
         )
@@ -206,10 +208,11 @@ async def serve(
     if telegram is None and not settings.wecom_enabled:
         raise ValueError("no channel is configured")
     async with contextlib.AsyncExitStack() as stack:
-        try:
-            stack.enter_context(instance.only_instance(settings.db))
-        except instance.AlreadyRunning as exc:
-            raise StartError(str(exc)) from None
+        if not is_postgresql(settings.db):  # several processes share a PostgreSQL database
+            try:
+                stack.enter_context(instance.only_instance(settings.db))
+            except instance.AlreadyRunning as exc:
+                raise StartError(str(exc)) from None
         transports: dict[str, Transport] = {}
         application = None
         if telegram is not None:

@@ -30,15 +30,23 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.i18n import t
 from bot.model import Staff
 from bot.store import clients as client_store
+from bot.store import copy as db_copy
 from bot.store import duties, invites, outbox, people
 from bot.store import roster as roster_store
 from bot.store.db import Database
+from bot.store.dialect import is_postgresql
 from bot.web.app import serve_desk
 from schedules import duties as duty_book
 from schedules import shifts as shift_plan
 
 DEMO_DB = Path("frontline-demo.db")
 DEMO_PERSON = "13800000003"
+DB_HELP = "database file, or a postgresql:// URL (default FRONTLINE_DB)"
+
+
+def db_target(value: str) -> Path | str:
+    """A --db argument: a libpq URL as written (a Path would fold its '//'), else a file."""
+    return value if is_postgresql(value) else Path(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
 
     chat = commands.add_parser("chat", help="chat with the bot in this terminal")
     chat.add_argument("--as", dest="who", required=True, help="phone, employee no or name")
-    chat.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    chat.add_argument("--db", type=db_target, help=DB_HELP)
     chat.set_defaults(run=_chat)
 
     roster_cmd = commands.add_parser("roster", help="the staff roster")
@@ -99,11 +107,11 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument(
         "--deactivate-missing", action="store_true", help="deactivate people absent from the file"
     )
-    importer.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    importer.add_argument("--db", type=db_target, help=DB_HELP)
     importer.set_defaults(run=_roster_import)
     sync = roster_sub.add_parser("sync-wecom", help="update units and staff from WeCom's directory")
     sync.add_argument("--dry-run", action="store_true", help="report the changes, write nothing")
-    sync.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    sync.add_argument("--db", type=db_target, help=DB_HELP)
     sync.set_defaults(run=_roster_sync_wecom)
 
     clients_cmd = commands.add_parser("clients", help="the elder-care client list")
@@ -113,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     client_import.add_argument(
         "--deactivate-missing", action="store_true", help="deactivate clients absent from the file"
     )
-    client_import.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    client_import.add_argument("--db", type=db_target, help=DB_HELP)
     client_import.set_defaults(run=_clients_import)
 
     visits_cmd = commands.add_parser("visits", help="home-visit settings")
@@ -123,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     tolerance.add_argument("unit", help="unit path, e.g. 物业服务中心/长者服务中心")
     tolerance.add_argument("metres", help=f"{clients.MIN_TOLERANCE_M}-{clients.MAX_TOLERANCE_M}")
-    tolerance.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    tolerance.add_argument("--db", type=db_target, help=DB_HELP)
     tolerance.set_defaults(run=_visits_tolerance)
 
     run = commands.add_parser(
@@ -133,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
         " WeCom callbacks), deliver the outbox and fire reminders, until SIGTERM or Ctrl-C."
         " One process per SQLite database: a second one refuses to start.",
     )
-    run.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    run.add_argument("--db", type=db_target, help=DB_HELP)
     run.set_defaults(run=_run)
 
     desk_cmd = commands.add_parser(
@@ -142,13 +150,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve the desk's pages in this process, beside a `frontline run`"
         " elsewhere that owns the channels, the sender and the reminders.",
     )
-    desk_cmd.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    desk_cmd.add_argument("--db", type=db_target, help=DB_HELP)
     desk_cmd.set_defaults(run=_web)
 
     invite = commands.add_parser("invite", help="print a one-time Telegram sign-in link")
     invite.add_argument("who", help="phone, employee no or name")
     invite.add_argument("--days", type=int, default=7, choices=range(1, 31), metavar="1-30")
-    invite.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    invite.add_argument("--db", type=db_target, help=DB_HELP)
     invite.set_defaults(run=_invite)
 
     unit = commands.add_parser(
@@ -162,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     unit.add_argument("--nudge", type=int, help="minutes after shift start to nudge (30)")
     unit.add_argument("--digest", type=int, help="minutes after shift start to report (60)")
     unit.add_argument("--timezone", help="the unit's time zone, e.g. Europe/London")
-    unit.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    unit.add_argument("--db", type=db_target, help=DB_HELP)
     unit.set_defaults(run=_calendar)
 
     duty = commands.add_parser("duty", help="set a unit's cadence or owner for a duty")
@@ -171,7 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     duty.add_argument("--cadence", choices=("daily", "monthly", "quarterly", "yearly"))
     duty.add_argument("--owner", help="phone, employee no or name of the person who owns it")
     duty.add_argument("--clear", action="store_true", help="back to the data file's settings")
-    duty.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    duty.add_argument("--db", type=db_target, help=DB_HELP)
     duty.set_defaults(run=_duty)
 
     wecom = commands.add_parser("wecom", help="WeCom (企业微信) settings")
@@ -181,7 +189,7 @@ def _parser() -> argparse.ArgumentParser:
     robot.add_argument("key", nargs="?", help="the group robot's webhook key (or webhook URL)")
     robot.add_argument("--by", help="who binds it; the group reads their language (default: admin)")
     robot.add_argument("--remove", action="store_true", help="unbind the unit's group robot")
-    robot.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    robot.add_argument("--db", type=db_target, help=DB_HELP)
     robot.set_defaults(run=_wecom_robot)
 
     out = commands.add_parser("export", help="write a register to an XLSX or CSV file")
@@ -203,7 +211,7 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help="the file to write; a .zip holds the register and a photos/ folder it links to",
     )
-    out.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    out.add_argument("--db", type=db_target, help=DB_HELP)
     out.set_defaults(run=_export)
 
     poster = commands.add_parser("poster", help="write an A4 sign-up poster with the bot's QR code")
@@ -219,20 +227,29 @@ def _parser() -> argparse.ArgumentParser:
         " https://t.me/<the bot's username> for Telegram)",
     )
     poster.add_argument("-o", "--output", type=Path, required=True, help="the PDF to write")
-    poster.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    poster.add_argument("--db", type=db_target, help=DB_HELP)
     poster.set_defaults(run=_poster)
+
+    database = commands.add_parser("db", help="the database itself")
+    database_sub = database.add_subparsers(dest="db_command", required=True)
+    copier = database_sub.add_parser(
+        "copy", help="copy a SQLite database into an empty PostgreSQL database"
+    )
+    copier.add_argument("--from", dest="source", type=Path, required=True, help="SQLite file")
+    copier.add_argument("--to", dest="target", required=True, help="postgresql:// URL")
+    copier.set_defaults(run=_db_copy)
 
     box = commands.add_parser(
         "outbox", help="list what is waiting to be delivered and why; retry failed deliveries"
     )
-    box.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    box.add_argument("--db", type=db_target, help=DB_HELP)
     box.set_defaults(run=_outbox)
     box_sub = box.add_subparsers(dest="outbox_command")
     retry = box_sub.add_parser("retry", help="deliver failed rows again (one by id, or all)")
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("id", nargs="?", type=int, help="the outbox id shown by `frontline outbox`")
     which.add_argument("--failed", action="store_true", help="every failed row")
-    retry.add_argument("--db", type=Path, help="database file (default FRONTLINE_DB)")
+    retry.add_argument("--db", type=db_target, help=DB_HELP)
     retry.set_defaults(run=_outbox_retry)
     return parser
 
@@ -803,6 +820,21 @@ async def _outbox_retry(settings: Settings, args: argparse.Namespace) -> int:
         return 0 if args.failed else 2
     # A running `frontline run` looks at due rows at least once a second.
     print(t(lang, "cli.retry_queued", count=count))
+    return 0
+
+
+async def _db_copy(settings: Settings, args: argparse.Namespace) -> int:
+    lang = settings.language
+
+    def shown(copied: db_copy.Copied) -> None:
+        print(t(lang, "cli.copy_table", table=copied.table, rows=copied.rows))
+
+    try:
+        done = await asyncio.to_thread(db_copy.copy, args.source, args.target, progress=shown)
+    except db_copy.CopyRefused as refused:
+        print(t(lang, refused.key, **refused.params), file=sys.stderr)
+        return 2
+    print(t(lang, "cli.copy_done", tables=len(done), rows=sum(c.rows for c in done)))
     return 0
 
 

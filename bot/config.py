@@ -19,12 +19,20 @@ from pydantic_settings import (
 )
 
 from bot.model import LANGUAGES
+from bot.store.dialect import is_postgresql
+
+
+def media_beside(db: Path | str) -> Path:
+    """Where photos and documents go by default: `media/` beside a SQLite file;
+    for a PostgreSQL URL, `media/` in the working directory."""
+    return Path("media") if is_postgresql(db) else Path(db).parent / "media"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FRONTLINE_", extra="forbid")
 
-    db: Path = Path("./frontline.db")
+    # A SQLite file, or a libpq URL (postgresql://…) for PostgreSQL.
+    db: Path | str = Path("./frontline.db")
     timezone: str = "Asia/Shanghai"
     language: str = "zh-CN"
     media_dir: Path | None = None  # default: `media/` beside the database
@@ -146,13 +154,16 @@ class Settings(BaseSettings):
     def wecom_enabled(self) -> bool:
         return self.wecom_corp_id is not None
 
-    @field_validator("db")
+    @field_validator("db", mode="before")
     @classmethod
-    def _database_file(cls, value: Path) -> Path:
+    def _database(cls, value: object) -> Path | str:
+        if is_postgresql(value):
+            return str(value)
+        path = Path(str(value))
         # An empty FRONTLINE_DB reads as "."; SQLite cannot open a folder.
-        if value == Path(".") or value.is_dir():
+        if path == Path(".") or path.is_dir():
             raise ValueError(f"{str(value)!r} is a folder, not a database file")
-        return value
+        return path
 
     @field_validator("timezone")
     @classmethod
@@ -180,7 +191,7 @@ class Settings(BaseSettings):
 
     @property
     def media_path(self) -> Path:
-        return self.media_dir if self.media_dir is not None else self.db.parent / "media"
+        return self.media_dir if self.media_dir is not None else media_beside(self.db)
 
     @classmethod
     def settings_customise_sources(

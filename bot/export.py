@@ -31,7 +31,7 @@ from PIL import Image as PILImage
 from bot import care, checklists
 from bot.clock import iso
 from bot.i18n import catalog, plain, t
-from bot.store import people
+from bot.store import dialect, people
 
 CHUNK = 2000
 # Text a spreadsheet would read as a formula (or as the start of one).
@@ -160,7 +160,8 @@ class Source:
         """`sql` with the unit subtree as the CTE `scope(id)`; `{unit}` in it
         stands for the condition on a unit column."""
         return self.rows(
-            "WITH RECURSIVE scope(id) AS (SELECT ? UNION ALL"
+            # BIGINT: PostgreSQL types a bare parameter (or NULL) apart from the ids.
+            "WITH RECURSIVE scope(id) AS (SELECT CAST(? AS BIGINT) UNION ALL"
             " SELECT u.id FROM units u JOIN scope s ON u.parent_id = s.id) " + sql,
             (self.root_unit, *params),
         )
@@ -490,11 +491,7 @@ def _visit_rows(src: Source) -> Iterator[sqlite3.Row]:
         " (SELECT group_concat(f.satisfaction || '★ ' || COALESCE(f.comments, ''), char(10))"
         "  FROM visit_followups f WHERE f.visit_id = v.id) AS followups,"
         # The visit's notes, in the order they were written, as one JSON list.
-        " (SELECT json_group_array(json(note)) FROM (SELECT json_object('kind', n.kind,"
-        "   'unusual', n.unusual_kind, 'text', n.text, 'photo', n.photo,"
-        "   'readings', json(n.readings), 'at', n.at, 'hazard', h.number) AS note"
-        "  FROM visit_notes n LEFT JOIN hazards h ON h.id = n.hazard_id"
-        "  WHERE n.visit_id = v.id ORDER BY n.id)) AS notes"
+        f" ({dialect.visit_notes_json(dialect.engine_of(src.conn))}) AS notes"
         " FROM visits v JOIN clients c ON c.id = v.client_id JOIN staff s ON s.id = v.worker_id"
         " JOIN units u ON u.id = v.unit_id LEFT JOIN visit_requests q ON q.id = v.request_id"
         f" WHERE v.checkin_at >= ? AND v.checkin_at < ? AND {src.within('v.unit_id')}"

@@ -121,15 +121,23 @@ class Scheduler:
         """Fire everything due now, in batches; returns this tick's tally."""
         tally = Tally()
         while True:
-            count = await self.db.transaction(
-                functools.partial(self._fire_due, now=self.clock.now(), tally=tally)
+            count, batch = await self.db.transaction(
+                functools.partial(self._fire_batch, now=self.clock.now())
             )
+            self._add(batch, into=tally)
+            tally.lateness += batch.lateness
             if count and self.on_commit:
                 self.on_commit()
             if count < self.batch:
                 break
         self._add(tally)
         return tally
+
+    def _fire_batch(self, conn: sqlite3.Connection, now: datetime) -> tuple[int, Tally]:
+        """A batch with its own tally: on PostgreSQL a colliding transaction is
+        rerun, and only the attempt that committed may count."""
+        tally = Tally()
+        return self._fire_due(conn, now, tally), tally
 
     def _fire_due(self, conn: sqlite3.Connection, now: datetime, tally: Tally) -> int:
         due = reminders.due(conn, iso(now), self.batch)
@@ -182,8 +190,9 @@ class Scheduler:
                 tally.dropped += 1
         conn.execute("RELEASE reminder")
 
-    def _add(self, tally: Tally) -> None:
-        self.tally.fired += tally.fired
-        self.tally.late += tally.late
-        self.tally.dropped += tally.dropped
-        self.tally.failed += tally.failed
+    def _add(self, tally: Tally, into: Tally | None = None) -> None:
+        into = into or self.tally
+        into.fired += tally.fired
+        into.late += tally.late
+        into.dropped += tally.dropped
+        into.failed += tally.failed

@@ -1,14 +1,22 @@
-"""Shared fixtures: a temporary SQLite file, a clock the test moves, the demo
-organisation, and `Person`, who talks to the engine the way a channel does and
-reads back what the bot queued for them (the files they carry made, as the
-running bot's documents worker does right after each commit)."""
+"""Shared fixtures: a store on each engine (a temporary SQLite file, and a fresh
+PostgreSQL database from tests/postgresql.py's cluster), a clock the test moves,
+the demo organisation, and `Person`, who talks to the engine the way a channel
+does and reads back what the bot queued for them (the files they carry made, as
+the running bot's documents worker does right after each commit).
+
+Every test that takes `app` (or `engine`, `db_target`) runs once per engine.
+Without a PostgreSQL server the PostgreSQL half is skipped, with its reason
+and a closing summary line; with FRONTLINE_REQUIRE_POSTGRESQL=1 (CI) a missing
+server stops the run instead. `@pytest.mark.sqlite_only` marks a test that is
+about SQLite itself (WAL, the single-instance lock, the writer thread)."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator, Callable
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -22,6 +30,7 @@ from bot.clock import FakeClock, iso
 from bot.engine import Outcome
 from bot.model import Inbound, InboundKind
 from bot.store import people
+from tests import postgresql
 
 CHANNEL = "test"
 # 09:00 in Shanghai on a Friday.
@@ -110,14 +119,99 @@ class Person:
         return [row["text"] for row in rows]
 
 
+ENGINES = ("sqlite", "postgresql")
+REQUIRE_POSTGRESQL = os.environ.get("FRONTLINE_REQUIRE_POSTGRESQL") == "1"
+
+
+class _PostgreSQL:
+    """The session's cluster, started at the first test that needs it."""
+
+    cluster: postgresql.Cluster | None = None
+    missing = ""  # why there is no cluster, once tried
+    tried = False
+    skipped = 0
+
+    @classmethod
+    def get(cls) -> postgresql.Cluster | None:
+        if not cls.tried:
+            cls.tried = True
+            cls.cluster, cls.missing = postgresql.start()
+        return cls.cluster
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: about SQLite itself; not run on PostgreSQL")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if REQUIRE_POSTGRESQL and _PostgreSQL.get() is None:
+        pytest.exit(f"FRONTLINE_REQUIRE_POSTGRESQL=1 but {_PostgreSQL.missing}", returncode=3)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _PostgreSQL.cluster is not None:
+        _PostgreSQL.cluster.stop()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _PostgreSQL.skipped:
+        terminalreporter.write_line(
+            f"POSTGRESQL NOT TESTED: {_PostgreSQL.skipped} tests of the PostgreSQL half"
+            f" skipped ({_PostgreSQL.missing})",
+            red=True,
+            bold=True,
+        )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "engine" in metafunc.fixturenames:
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        engines = ("sqlite",) if only_sqlite else ENGINES
+        metafunc.parametrize("engine", engines, indirect=True)
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest) -> str:
+    """The store engine this run of the test is on: 'sqlite' or 'postgresql'."""
+    name = str(request.param)
+    if name == "postgresql" and _PostgreSQL.get() is None:
+        _PostgreSQL.skipped += 1
+        pytest.skip(f"PostgreSQL half not run: {_PostgreSQL.missing}")
+    return name
+
+
+@pytest.fixture
+def db_target(engine: str, tmp_path: Path) -> Iterator[Path | str]:
+    """Where this test's store lives: a SQLite file, or a fresh PostgreSQL database
+    holding the migrated, empty schema."""
+    if engine == "sqlite":
+        yield tmp_path / "frontline.db"
+        return
+    cluster = _PostgreSQL.get()
+    assert cluster is not None
+    url = cluster.fresh()
+    yield url
+    cluster.drop(url)
+
+
+@pytest.fixture
+def postgresql_cluster() -> postgresql.Cluster:
+    """The cluster itself, for tests that need databases of their own."""
+    cluster = _PostgreSQL.get()
+    if cluster is None:
+        _PostgreSQL.skipped += 1
+        pytest.skip(f"PostgreSQL half not run: {_PostgreSQL.missing}")
+    return cluster
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(START)
 
 
 @pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
-    application = await App.open(tmp_path / "frontline.db", {}, clock=clock)
+async def app(db_target: Path | str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
+    application = await App.open(db_target, {}, clock=clock, media_dir=tmp_path / "media")
     yield application
     await application.close()
 

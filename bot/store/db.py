@@ -19,6 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from bot.store import dialect
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -37,13 +39,23 @@ def is_busy(exc: BaseException) -> bool:
     return "locked" in message or "busy" in message
 
 
-def _migrations() -> list[tuple[int, str, str]]:
-    found = []
+VARIANT = ".postgresql.sql"
+
+
+def migrations(engine: str = "sqlite") -> list[tuple[int, str, str]]:
+    """The numbered migrations, in order. For PostgreSQL a `NNNN_name.postgresql.sql`
+    beside a migration takes its place (bot/store/dialect.py translates the rest)."""
+    found: dict[int, tuple[int, str, str]] = {}
+    variants: dict[int, tuple[int, str, str]] = {}
     for entry in resources.files("bot.store.migrations").iterdir():
         name = entry.name
         if name.endswith(".sql"):
-            found.append((int(name.split("_", 1)[0]), name, entry.read_text(encoding="utf-8")))
-    return sorted(found)
+            version = int(name.split("_", 1)[0])
+            into = variants if name.endswith(VARIANT) else found
+            into[version] = (version, name, entry.read_text(encoding="utf-8"))
+    if engine == "postgresql":
+        found.update(variants)
+    return sorted(found.values())
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -76,12 +88,12 @@ def migrate(conn: sqlite3.Connection) -> int:
         " (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
     )
     current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
-    for version, name, sql in _migrations():
+    for version, name, sql in migrations():
         if version <= current:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(sql):
+            for statement in split_statements(sql):
                 conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_version (version, name) VALUES (?, ?)", (version, name)
@@ -95,7 +107,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     return int(current)
 
 
-def _statements(sql: str) -> list[str]:
+def split_statements(sql: str) -> list[str]:
     """Split a migration into statements (our migrations hold no ';' in
     strings); a trigger's body, whose statements end in ';' too, stays whole."""
     lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
@@ -122,6 +134,36 @@ class _Job:
 
 
 class Database:
+    """The store's interface, whichever engine runs it: `transaction(fn)` runs
+    `fn(conn)` atomically, `read(fn)` outside a write transaction. A plain path
+    opens SQLite (SqliteDatabase below), a libpq URL PostgreSQL
+    (bot/store/postgres.py)."""
+
+    path: str
+
+    @classmethod
+    async def open(cls, target: str | Path) -> Database:
+        if dialect.is_postgresql(target):
+            from bot.store.postgres import PostgresDatabase
+
+            return await PostgresDatabase.open(str(target))
+        return await SqliteDatabase.open(target)
+
+    @property
+    def engine(self) -> str:
+        return "sqlite"
+
+    async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        raise NotImplementedError
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class SqliteDatabase(Database):
     """The async face of one SQLite connection, owned by one thread.
 
     `transaction(fn)` runs `fn(conn)` atomically: everything it writes commits,
@@ -151,9 +193,9 @@ class Database:
             self._checkpointer.start()
 
     @classmethod
-    async def open(cls, path: str | Path) -> Database:
-        conn = await asyncio.to_thread(connect, path)
-        return cls(conn, str(path))
+    async def open(cls, target: str | Path) -> SqliteDatabase:
+        conn = await asyncio.to_thread(connect, target)
+        return cls(conn, str(target))
 
     async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return cast(T, await self._submit(fn, write=True))

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.store import dialect
 from bot.store.desk_reads import Conn, fetch_all, fetch_one, marks
 from bot.store.hazards import CHASED_STATES, ORDER_COLUMNS, order_from_row
 from bot.store.hazards import HistoryEntry as HistoryEntry  # the desk's, too
@@ -53,7 +54,7 @@ def _fts_phrase(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def _where(query: HazardQuery) -> tuple[str, list[object]]:
+def _where(query: HazardQuery, engine: str) -> tuple[str, list[object]]:
     parts: list[str] = []
     params: list[object] = []
     if query.own_only:
@@ -91,9 +92,9 @@ def _where(query: HazardQuery) -> tuple[str, list[object]]:
         parts.append(f"h.responsible_id IN ({marks(query.responsible_ids)})")
         params += query.responsible_ids
     long_terms = [term for term in query.search if len(term) >= TRIGRAM]
-    if long_terms:
-        parts.append("h.id IN (SELECT rowid FROM hazards_search WHERE hazards_search MATCH ?)")
-        params.append(" AND ".join(_fts_phrase(term) for term in long_terms))
+    conditions, values = dialect.hazard_search(engine, long_terms, _fts_phrase)
+    parts += conditions
+    params += values
     for term in query.search:
         if len(term) < TRIGRAM:
             needle = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -149,7 +150,7 @@ async def register(
     conn: Conn, query: HazardQuery, *, limit: int, offset: int
 ) -> tuple[list[HazardLine], int]:
     """One page of the register and how many hazards the whole view holds."""
-    where, params = _where(query)
+    where, params = _where(query, dialect.engine_of(conn))
     rows = await fetch_all(
         conn,
         f"SELECT {_LINE} FROM hazards h WHERE {where} ORDER BY {_ORDER[query.sort]}"
@@ -174,7 +175,7 @@ class ExportLine:
 
 async def register_export(conn: Conn, query: HazardQuery, limit: int) -> list[ExportLine]:
     """Every hazard of the view (up to `limit`), with what the spreadsheet shows besides."""
-    where, params = _where(query)
+    where, params = _where(query, dialect.engine_of(conn))
     rows = await fetch_all(
         conn,
         f"SELECT {_LINE}, h.measure, h.funding, h.interim_measures, h.rectification,"

@@ -179,7 +179,8 @@ def next_number(conn: sqlite3.Connection, register: str, year: int) -> int:
     the caller's transaction, so numbers never repeat and never skip."""
     row = conn.execute(
         "INSERT INTO register_counters (register, year, last) VALUES (?, ?, 1)"
-        " ON CONFLICT (register, year) DO UPDATE SET last = last + 1 RETURNING last",
+        " ON CONFLICT (register, year) DO UPDATE SET last = register_counters.last + 1"
+        " RETURNING last",
         (register, year),
     ).fetchone()
     return int(row[0])
@@ -393,14 +394,14 @@ def listing(
         params = []
     ors: list[str] = []
     if every_unit:
-        ors.append("1")
+        ors.append("1 = 1")
     elif unit_ids:
         ors.append(f"unit_id IN ({','.join('?' * len(unit_ids))})")
         params += unit_ids
     mine = ""
     if person_id is not None and overdue_at is None:
         mine = " OR reported_by = ? OR responsible_id = ?"
-    where = f"({scope} AND ({' OR '.join(ors) or '0'})){mine}"
+    where = f"({scope} AND ({' OR '.join(ors) or '1 = 0'})){mine}"
     if person_id is not None and overdue_at is None:
         params += [person_id, person_id]
     sql = (

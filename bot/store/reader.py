@@ -10,12 +10,25 @@ import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import aiosqlite
 
 T = TypeVar("T")
+
+
+async def open_reader(db: Any, size: int = 4) -> Reader:
+    """The read connections for `db`, on its engine: this module's Reader for a
+    SQLite file, bot/store/postgres.py's PostgresReader (same interface) on
+    PostgreSQL. `size` 0: no pooled connections, only `run` (a connection of its
+    own per call, in a worker thread)."""
+    if db.engine == "postgresql":
+        from bot.store.postgres import PostgresReader
+
+        # Duck-typed: its connections have aiosqlite's face over psycopg's.
+        return cast(Reader, await PostgresReader(db.url, size).open())
+    return await Reader(db.path, size).open()
 
 
 class Reader:

@@ -65,7 +65,7 @@ def newest_ids(
     until: str | None,
     limit: int,
     offset: int,
-    where: str = "1",
+    where: str = "1 = 1",
 ) -> list[int]:
     """The ids of the units' visits checked in during [since, until) that
     meet `where`, latest first. Each unit is read newest first along its

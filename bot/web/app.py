@@ -23,7 +23,7 @@ from bot.clock import Clock, iso, parse_iso
 from bot.model import LANGUAGES
 from bot.store import desk, desk_reads
 from bot.store.db import Database
-from bot.store.reader import Reader
+from bot.store.reader import open_reader
 from bot.web import (
     audit,
     card,
@@ -198,7 +198,7 @@ async def opened(
     map_tiles: str | None = None,
 ) -> AsyncIterator[Desk]:
     """The desk on `db`'s file, with its read connections open while in use."""
-    reader = await Reader(db.path).open()
+    reader = await open_reader(db)
     try:
         yield Desk(
             db=db,

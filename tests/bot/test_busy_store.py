@@ -15,6 +15,9 @@ from bot.engine import Outcome
 from bot.model import InboundKind
 from bot.store import db as store_db
 
+# SQLite's write lock and its writer thread's wait.
+pytestmark = pytest.mark.sqlite_only
+
 NAMES = ("张伟", "刘强", "李静", "王建国")
 
 

@@ -60,9 +60,13 @@ def org_db(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock, transport: FakeTransport) -> AsyncIterator[App]:
+async def app(
+    db_target: Path | str, tmp_path: Path, clock: FakeClock, transport: FakeTransport
+) -> AsyncIterator[App]:
     """The shared `app`, with the fake transport as the 'test' channel."""
-    application = await App.open(tmp_path / "frontline.db", {CHANNEL: transport}, clock=clock)
+    application = await App.open(
+        db_target, {CHANNEL: transport}, clock=clock, media_dir=tmp_path / "media"
+    )
     yield application
     await application.close()
 
@@ -229,7 +233,9 @@ async def test_rows_a_dead_process_was_sending_are_delivered_once_after_restart(
 
     async def restart_and_drain() -> list[int]:
         after = FakeTransport()
-        restarted = await App.open(tmp_path / "frontline.db", {CHANNEL: after}, clock=clock)
+        restarted = await App.open(
+            app.db.path, {CHANNEL: after}, clock=clock, media_dir=tmp_path / "media"
+        )
         try:
             await restarted.recover()  # what `frontline run` does first, under its lock
             await restarted.sender.drain(CHANNEL)
@@ -275,7 +281,7 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(workdir)
 
 
-async def run_outbox_command(db: Path) -> int:
+async def run_outbox_command(db: Path | str) -> int:
     # The command runs its own event loop: give it a thread of its own.
     return await asyncio.to_thread(cli.main, ["outbox", "--db", str(db)])
 
@@ -291,7 +297,7 @@ async def test_outbox_command_lists_held_and_failed_messages(
     transport.failures = [PermanentError("403 bot was blocked by the user")]
     await app.sender.drain(CHANNEL)
 
-    assert await run_outbox_command(tmp_path / "frontline.db") == 0
+    assert await run_outbox_command(app.db.path) == 0
     lines = capsys.readouterr().out.splitlines()
     held = [line for line in lines if "刘强" in line]
     failed = [line for line in lines if "张伟" in line]
@@ -306,7 +312,7 @@ async def test_outbox_command_says_when_nothing_is_waiting(
 ) -> None:
     await one_reply(person)
     await app.sender.drain(CHANNEL)
-    assert await run_outbox_command(tmp_path / "frontline.db") == 0
+    assert await run_outbox_command(app.db.path) == 0
     assert capsys.readouterr().out.strip() == "没有待发送或发送失败的消息。"
 
 
@@ -436,7 +442,7 @@ async def test_outbox_command_says_why_each_row_waits_and_retry_redrives_failed_
     await worker.send("/help")
     transport.failures = [TransientError("502 Bad Gateway")]
     await app.sender.drain(CHANNEL)
-    db = tmp_path / "frontline.db"
+    db = app.db.path
 
     assert await run_outbox_command(db) == 0
     lines = capsys.readouterr().out.splitlines()[1:]
@@ -497,7 +503,7 @@ async def test_deactivated_person_receives_nothing_that_was_queued(
         ("cancelled", "deactivated: missing_from_roster")
     }
     # Admins see them, as cancelled, with the reason.
-    assert await run_outbox_command(tmp_path / "frontline.db") == 0
+    assert await run_outbox_command(app.db.path) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "张伟" in line]
     assert len(lines) == 2
     assert all("已取消" in line and "deactivated: missing_from_roster" in line for line in lines)

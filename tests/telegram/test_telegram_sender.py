@@ -98,10 +98,14 @@ def media(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock, tg: Bot, media: Path) -> AsyncIterator[App]:
+async def app(
+    db_target: Path | str, tmp_path: Path, clock: FakeClock, tg: Bot, media: Path
+) -> AsyncIterator[App]:
     """The shared `app`, delivering to the fake Telegram."""
     transport = TelegramTransport(tg, media)
-    application = await App.open(tmp_path / "frontline.db", {CHANNEL: transport}, clock=clock)
+    application = await App.open(
+        db_target, {CHANNEL: transport}, clock=clock, media_dir=tmp_path / "media"
+    )
     yield application
     await application.close()
 
@@ -178,7 +182,7 @@ async def queue(
     return outbox_id
 
 
-async def rows(app: App, where: str = "1", *params: Any) -> list[sqlite3.Row]:
+async def rows(app: App, where: str = "1 = 1", *params: Any) -> list[sqlite3.Row]:
     return await app.db.read(
         lambda conn: conn.execute(
             f"SELECT * FROM outbox WHERE {where} ORDER BY id", params

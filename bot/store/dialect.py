@@ -1,0 +1,316 @@
+"""Where SQLite's SQL and PostgreSQL's differ, written once. The store's queries are
+written for SQLite; on PostgreSQL each one is translated here, once per distinct
+text (cached), and the schema's migrations the same way (or replaced by a
+PostgreSQL variant, `NNNN_name.postgresql.sql`, where a translation makes no sense).
+Nothing outside this module spells a difference between the two."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgresql(target: object) -> bool:
+    """A libpq URL selects PostgreSQL; anything else is a SQLite file."""
+    return isinstance(target, str) and target.startswith(POSTGRESQL_SCHEMES)
+
+
+def engine_of(conn: Any) -> str:
+    """'postgresql' for the PostgreSQL adapters (bot/store/postgres.py), else 'sqlite'."""
+    return str(getattr(conn, "engine", "sqlite"))
+
+
+# -- queries ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Translated:
+    sql: str
+    returns_id: bool  # `RETURNING id` was added, so the cursor's lastrowid can be read
+
+
+_INSERT = re.compile(r"^\s*INSERT\s+(OR\s+(IGNORE|REPLACE)\s+)?INTO\s+(\w+)", re.I)
+_INDEXED_BY = re.compile(r"\s+INDEXED\s+BY\s+\w+", re.I)
+# SQLite's LIKE ignores ASCII case; PostgreSQL's does not.
+_LIKE = re.compile(r"\bLIKE\b", re.I)
+_GROUP_CONCAT = re.compile(r"\bGROUP_CONCAT\s*\(", re.I)
+# SQLite's CROSS JOIN … ON fixes the join order (a planner hint); PostgreSQL knows only JOIN … ON.
+_CROSS_JOIN_ON = re.compile(r"\bCROSS\s+JOIN\s+(\w+)((?:\s+AS)?\s+(?!ON\b)\w+)?\s+ON\b", re.I)
+# SQLite's `a IS ?` is equality that holds for NULLs too: PostgreSQL spells it out.
+_IS_NOT_PARAM = re.compile(r"\bIS\s+NOT\s+\?", re.I)
+_IS_PARAM = re.compile(r"\bIS\s+\?", re.I)
+_CHAR = re.compile(r"\bchar\s*\(", re.I)
+_RETURNING = re.compile(r"\bRETURNING\b", re.I)
+
+
+def _split_literals(sql: str) -> list[tuple[bool, str]]:
+    """The text cut into (is_literal, piece): quoted strings and identifiers are kept
+    whole, so that nothing below rewrites what is inside them."""
+    pieces: list[tuple[bool, str]] = []
+    i, start, n = 0, 0, len(sql)
+    while i < n:
+        quote = sql[i]
+        if quote in "'\"":
+            if start < i:
+                pieces.append((False, sql[start:i]))
+            j = i + 1
+            while j < n:
+                if sql[j] == quote:
+                    if j + 1 < n and sql[j + 1] == quote:  # '' inside a string
+                        j += 2
+                        continue
+                    break
+                j += 1
+            pieces.append((True, sql[i : j + 1]))
+            i = start = j + 1
+            continue
+        i += 1
+    if start < n:
+        pieces.append((False, sql[start:]))
+    return pieces
+
+
+def _closing(sql: str, open_at: int) -> int:
+    """Index of the parenthesis closing the one at `open_at` (outside literals)."""
+    depth = 0
+    i = open_at
+    quote = ""
+    while i < len(sql):
+        ch = sql[i]
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise ValueError(f"unbalanced parentheses in {sql!r}")
+
+
+def _top_level_comma(text: str) -> int:
+    depth, quote = 0, ""
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            return i
+    return -1
+
+
+def _group_concat(sql: str) -> str:
+    """GROUP_CONCAT(x[, sep]) -> string_agg(x, sep): ',' is SQLite's default separator."""
+    while match := _GROUP_CONCAT.search(sql):
+        open_at = match.end() - 1
+        close_at = _closing(sql, open_at)
+        inner = sql[open_at + 1 : close_at]
+        comma = _top_level_comma(inner)
+        value, separator = (inner, "','") if comma < 0 else (inner[:comma], inner[comma + 1 :])
+        value = value.strip()
+        distinct = ""
+        if value.upper().startswith("DISTINCT "):
+            distinct, value = "DISTINCT ", value[len("DISTINCT ") :].strip()
+        sql = (
+            f"{sql[: match.start()]}string_agg({distinct}({value})::text, {separator.strip()})"
+            + sql[close_at + 1 :]
+        )
+    return sql
+
+
+def _code(sql: str) -> str:
+    """The text without its quoted strings and identifiers."""
+    return " ".join(piece for literal, piece in _split_literals(sql) if not literal)
+
+
+def _outside(sql: str, fn: Any) -> str:
+    return "".join(piece if literal else fn(piece) for literal, piece in _split_literals(sql))
+
+
+@functools.lru_cache(maxsize=4096)
+def translate(sql: str) -> Translated:
+    """One SQLite statement as PostgreSQL runs it, with psycopg's placeholders."""
+    text = _outside(sql, lambda s: _INDEXED_BY.sub("", s))
+    text = _outside(text, lambda s: _LIKE.sub("ILIKE", s))
+    text = _outside(text, lambda s: _CHAR.sub("chr(", s))
+    text = _outside(text, lambda s: _IS_NOT_PARAM.sub("IS DISTINCT FROM ?", s))
+    text = _outside(text, lambda s: _IS_PARAM.sub("IS NOT DISTINCT FROM ?", s))
+    text = _outside(text, lambda s: _CROSS_JOIN_ON.sub(lambda m: f"JOIN {m[1]}{m[2] or ''} ON", s))
+    text = _group_concat(text)
+    returns_id = False
+    insert = _INSERT.match(text)
+    if insert:
+        conflict = (insert.group(2) or "").upper()
+        if conflict:
+            text = text[: insert.start(1)] + text[insert.end(1) :]
+            if conflict == "IGNORE":
+                text = _before_returning(text, " ON CONFLICT DO NOTHING")
+            else:
+                raise ValueError("INSERT OR REPLACE has no translation; write an upsert")
+        if insert.group(3).lower() in tables_with_id() and not _RETURNING.search(_code(text)):
+            text += " RETURNING id"
+            returns_id = True
+    # psycopg's placeholders: '?' becomes '%s'; a literal '%' is written '%%'.
+    pieces = []
+    for literal, piece in _split_literals(text):
+        piece = piece.replace("%", "%%")
+        pieces.append(piece if literal else piece.replace("?", "%s"))
+    return Translated("".join(pieces), returns_id)
+
+
+def _before_returning(sql: str, clause: str) -> str:
+    match = _RETURNING.search(sql)
+    if match is None:
+        return sql + clause
+    return sql[: match.start()] + clause.strip() + " " + sql[match.start() :]
+
+
+# -- the schema ---------------------------------------------------------------------------
+_ID_COLUMN = re.compile(r"^\s*id\s+INTEGER\s+PRIMARY\s+KEY\b", re.I | re.M)
+_CREATE_TABLE = re.compile(r"CREATE\s+TABLE\s+(\w+)\s*\((.*?)\n\);", re.I | re.S)
+
+
+@functools.cache
+def tables_with_id() -> frozenset[str]:
+    """Tables whose `id INTEGER PRIMARY KEY` SQLite fills in itself: on PostgreSQL an
+    identity column, read back with RETURNING for the cursor's lastrowid."""
+    found = set()
+    for entry in resources.files("bot.store.migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            for name, body in _CREATE_TABLE.findall(entry.read_text(encoding="utf-8")):
+                if _ID_COLUMN.search(body):
+                    found.add(name.lower())
+    return frozenset(found)
+
+
+_TYPES = [
+    # SQLite fills in an INTEGER PRIMARY KEY named id; PostgreSQL's identity column
+    # does the same and still takes an id given (`frontline db copy` keeps them).
+    (
+        re.compile(r"\bid\s+INTEGER\s+PRIMARY\s+KEY\b", re.I),
+        "id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+    ),
+    # SQLite's INTEGER is 64 bits, PostgreSQL's 32; its REAL is 64 bits, PostgreSQL's 32.
+    (re.compile(r"\bINTEGER\b", re.I), "BIGINT"),
+    (re.compile(r"\bREAL\b", re.I), "DOUBLE PRECISION"),
+    (re.compile(r"\bBLOB\b", re.I), "BYTEA"),
+    (re.compile(r"\bAUTOINCREMENT\b", re.I), ""),
+]
+# Ordered by rowid, which PostgreSQL has not: a column of that name in their place.
+ROWID_TABLES = frozenset({"client_workers"})
+
+
+def translate_schema(statement: str) -> str:
+    """One migration statement (a CREATE, ALTER, DROP or UPDATE) for PostgreSQL."""
+    text = statement
+    if re.match(r"^\s*PRAGMA\b", text, re.I):
+        return ""
+    if re.match(r"^\s*CREATE\s+TABLE", text, re.I):
+        for pattern, replacement in _TYPES:
+            text = pattern.sub(replacement, text)
+        name = re.match(r"^\s*CREATE\s+TABLE\s+(\w+)", text, re.I)
+        if name and name.group(1).lower() in ROWID_TABLES:
+            text = text.rstrip().removesuffix(")") + (
+                ",\n    rowid BIGINT GENERATED ALWAYS AS IDENTITY\n)"
+            )
+        return text
+    if re.match(r"^\s*ALTER\s+TABLE", text, re.I):
+        for pattern, replacement in _TYPES[1:]:
+            text = pattern.sub(replacement, text)
+        return text
+    return text
+
+
+_REFERENCES = re.compile(r"\bREFERENCES\s+(\w+)", re.I)
+_TABLE_NAME = re.compile(r"^\s*CREATE\s+TABLE\s+(\w+)", re.I)
+
+
+def order_tables(statements: list[str]) -> list[str]:
+    """SQLite lets a table refer to one created further down the same migration;
+    PostgreSQL wants it to exist: such a table's CREATE moves up before its first user."""
+    ordered = list(statements)
+    moved = True
+    while moved:
+        moved = False
+        created = {
+            m.group(1).lower(): i for i, st in enumerate(ordered) if (m := _TABLE_NAME.match(st))
+        }
+        for i, statement in enumerate(ordered):
+            name = _TABLE_NAME.match(statement)
+            if not name:
+                continue
+            for target in _REFERENCES.findall(statement):
+                later = created.get(target.lower())
+                if later is not None and later > i:
+                    ordered.insert(i, ordered.pop(later))
+                    moved = True
+                    break
+            if moved:
+                break
+    return ordered
+
+
+# Run before the migrations on every start (each one idempotent): trigram search, and
+# SUM over a comparison, which SQLite adds up as 0 and 1 and PostgreSQL has not.
+PRELUDE = [
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE OR REPLACE FUNCTION frontline_add_bool(bigint, boolean) RETURNS bigint"
+    " LANGUAGE sql IMMUTABLE AS"
+    " 'SELECT CASE WHEN $2 IS NULL THEN $1 ELSE COALESCE($1, 0) + $2::int END'",
+    "CREATE OR REPLACE AGGREGATE sum(boolean) (SFUNC = frontline_add_bool, STYPE = bigint)",
+]
+
+
+# -- the hazard register's search --------------------------------------------------------
+def hazard_search(engine: str, terms: list[str], fts_phrase: Any) -> tuple[list[str], list[str]]:
+    """SQL conditions and their parameters finding hazards whose description or place
+    holds every term (three characters or more). SQLite: FTS5's trigram index;
+    PostgreSQL: pg_trgm's GIN indexes under ILIKE, one condition per term (ILIKE ALL
+    cannot use the index)."""
+    if not terms:
+        return [], []
+    if engine == "postgresql":
+        conditions, params = [], []
+        for term in terms:
+            needle = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            # h.place bare (not COALESCEd), so that its trigram index serves it.
+            conditions.append("(h.description LIKE ? ESCAPE '\\' OR h.place LIKE ? ESCAPE '\\')")
+            params += [needle, needle]
+        return conditions, params
+    return (
+        ["h.id IN (SELECT rowid FROM hazards_search WHERE hazards_search MATCH ?)"],
+        [" AND ".join(fts_phrase(term) for term in terms)],
+    )
+
+
+# -- the visits export ----------------------------------------------------------------------
+def visit_notes_json(engine: str) -> str:
+    """A subquery giving visit `v`'s notes, in the order written, as one JSON list (text)."""
+    if engine == "postgresql":
+        return (
+            "SELECT COALESCE(json_agg(json_build_object('kind', n.kind,"
+            " 'unusual', n.unusual_kind, 'text', n.text, 'photo', n.photo,"
+            " 'readings', n.readings::json, 'at', n.at, 'hazard', h.number) ORDER BY n.id),"
+            " '[]')::text FROM visit_notes n LEFT JOIN hazards h ON h.id = n.hazard_id"
+            " WHERE n.visit_id = v.id"
+        )
+    return (
+        "SELECT json_group_array(json(note)) FROM (SELECT json_object('kind', n.kind,"
+        " 'unusual', n.unusual_kind, 'text', n.text, 'photo', n.photo,"
+        " 'readings', json(n.readings), 'at', n.at, 'hazard', h.number) AS note"
+        " FROM visit_notes n LEFT JOIN hazards h ON h.id = n.hazard_id"
+        " WHERE n.visit_id = v.id ORDER BY n.id)"
+    )

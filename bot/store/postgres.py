@@ -1,0 +1,491 @@
+"""The PostgreSQL engine: the same store interface as the SQLite Database, on
+psycopg 3 and its connection pool. A unit of work is still a plain function
+`fn(conn)`; here it runs on a worker thread with a pooled connection, inside one
+SERIALIZABLE transaction, and a serialization failure or a deadlock reruns it
+from the start (the caller never sees one). `conn` is a small adapter with
+sqlite3's face (execute, cursors, rows by name and position), so handlers and
+registers do not know which engine runs them; the SQL is translated in
+bot/store/dialect.py.
+
+Why SERIALIZABLE rather than READ COMMITTED with explicit locks: every unit of
+work was written for SQLite, where write transactions never interleave. Under
+SERIALIZABLE that guarantee holds unchanged (a read-then-write such as a
+register's next number, a claim or a conversation's version cannot race), at
+the price of a rerun when two transactions do collide."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import itertools
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator, Sequence
+from typing import Any, TypeVar, cast
+
+import psycopg
+import psycopg.errors
+from psycopg.adapt import Dumper, Loader
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from bot.store import dialect
+from bot.store.db import Database, migrations, split_statements
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Each process's connections; the desk's reads have their own (bot/store/reader.py).
+POOL_SIZE = 8
+# Two processes migrating at once wait for each other on this advisory lock's key.
+MIGRATION_LOCK = 0x66726F6E  # 'fron'
+MAX_RERUNS = 100
+_CONFLICTS = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
+
+
+class TransactionConflict(BaseException):
+    """Another transaction collided with this one: the unit of work is rerun.
+    A BaseException, so that a handler's `except Exception` (which logs a bug and
+    answers the person) lets it through to the rerun."""
+
+
+# -- sqlite3's face ---------------------------------------------------------------------
+class Row:
+    """A result row read by position or by (case-insensitive) name, like sqlite3.Row."""
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, values: Sequence[Any], index: dict[str, int]) -> None:
+        self._values = tuple(values)
+        self._index = index
+
+    def __getitem__(self, key: int | str | slice) -> Any:
+        if isinstance(key, str):
+            try:
+                return self._values[self._index[key.lower()]]
+            except KeyError:
+                raise IndexError(f"No item with that key: {key!r}") from None
+        return self._values[key]
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Row):
+            return self._values == other._values and self._index == other._index
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values)
+
+    def __repr__(self) -> str:
+        return f"Row({dict(zip(self._index, self._values, strict=False))!r})"
+
+
+def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], Row]:
+    index: dict[str, int] = {}
+    for position, column in enumerate(cursor.description or ()):
+        index.setdefault(column.name.lower(), position)
+    return lambda values: Row(values, index)
+
+
+class _BoolAsInteger(Dumper):
+    """sqlite3 stores True as 1: so do we, into the same INTEGER columns."""
+
+    oid = psycopg.postgres.types["int8"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"1" if obj else b"0"
+
+    def quote(self, obj: Any) -> bytes:
+        return self.dump(obj)
+
+
+class _Bigint(Dumper):
+    """Integers as SQLite has them, 64 bits: a bare `SELECT ?` of a recursive CTE's
+    start is then a bigint like the ids it meets."""
+
+    oid = psycopg.postgres.types["int8"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return str(int(obj)).encode()
+
+    def quote(self, obj: Any) -> bytes:
+        return b"(" + self.dump(obj) + b")::bigint"
+
+
+class _Number(Loader):
+    """SUM() of integers is numeric in PostgreSQL: back as int (or float), as SQLite has it."""
+
+    def load(self, data: Any) -> int | float:
+        text = bytes(data).decode()
+        try:
+            return int(text)
+        except ValueError:
+            return float(text)
+
+
+def configure(conn: psycopg.Connection[Any]) -> None:
+    conn.adapters.register_dumper(bool, _BoolAsInteger)
+    conn.adapters.register_dumper(int, _Bigint)
+    conn.adapters.register_loader("numeric", _Number)
+
+
+def connection_kwargs() -> dict[str, Any]:
+    # Client-side binding: parameters are quoted into the text, so an untyped
+    # `SELECT ?` (a recursive CTE's start) and SQLite's loose comparisons keep working.
+    return {"autocommit": True, "cursor_factory": psycopg.ClientCursor, "row_factory": _row_factory}
+
+
+def _sqlite_error(exc: psycopg.Error) -> BaseException:
+    """The sqlite3 exception a unit of work (or its test) expects for this failure."""
+    if isinstance(exc, _CONFLICTS):
+        return TransactionConflict(str(exc))
+    if isinstance(exc, psycopg.IntegrityError):
+        return sqlite3.IntegrityError(str(exc))
+    return sqlite3.OperationalError(str(exc))
+
+
+class Cursor:
+    """sqlite3.Cursor's face over a psycopg cursor that has run one statement."""
+
+    def __init__(self, cursor: psycopg.ClientCursor[Row], lastrowid: int | None) -> None:
+        self._cursor = cursor
+        self.lastrowid = lastrowid
+        self.rowcount = cursor.rowcount
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    def fetchone(self) -> Row | None:
+        return self._cursor.fetchone() if self._cursor.description else None
+
+    def fetchall(self) -> list[Row]:
+        return self._cursor.fetchall() if self._cursor.description else []
+
+    def fetchmany(self, size: int = 1) -> list[Row]:
+        return self._cursor.fetchmany(size) if self._cursor.description else []
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.fetchall())
+
+    def close(self) -> None:
+        self._cursor.close()
+
+
+class Connection:
+    """sqlite3.Connection's face over one pooled psycopg connection, inside the
+    transaction PostgresDatabase opened."""
+
+    engine = "postgresql"
+
+    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+        self._conn = conn
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Cursor:
+        translated = dialect.translate(sql)
+        cursor = cast("psycopg.ClientCursor[Row]", self._conn.cursor())
+        try:
+            cursor.execute(translated.sql, params if isinstance(params, dict) else tuple(params))
+        except psycopg.Error as exc:
+            raise _sqlite_error(exc) from exc
+        lastrowid = None
+        if translated.returns_id:
+            rows = cursor.fetchall()
+            lastrowid = int(rows[-1][0]) if rows else None
+        return Cursor(cursor, lastrowid)
+
+    def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> Cursor:
+        translated = dialect.translate(sql)
+        query = translated.sql.removesuffix(" RETURNING id") if translated.returns_id else None
+        cursor = cast("psycopg.ClientCursor[Row]", self._conn.cursor())
+        try:
+            cursor.executemany(query or translated.sql, [tuple(p) for p in seq])
+        except psycopg.Error as exc:
+            raise _sqlite_error(exc) from exc
+        return Cursor(cursor, None)
+
+    def executescript(self, sql: str) -> None:
+        for statement in split_statements(sql):
+            self.execute(statement)
+
+
+# -- the database -------------------------------------------------------------------------
+class PostgresDatabase(Database):
+    """`transaction(fn)`: `fn(conn)` in one SERIALIZABLE transaction, rerun on a
+    conflict, committed before its result is handed back. `read(fn)`: the same
+    at READ COMMITTED. Units of work run in parallel, up to the pool's size: `fn`
+    may run more than once, so it must not change anything outside `conn` that a
+    rerun would repeat."""
+
+    def __init__(self, url: str, pool: ConnectionPool[Any], size: int) -> None:
+        self.path = url
+        self.url = url
+        self._pool = pool
+        self._threads = concurrent.futures.ThreadPoolExecutor(size, "frontline-pg")
+        self._closed = False
+        self.reruns = 0
+
+    @property
+    def engine(self) -> str:
+        return "postgresql"
+
+    @classmethod
+    async def open(cls, target: str | Any, size: int = POOL_SIZE) -> PostgresDatabase:
+        url = str(target)
+        await asyncio.to_thread(migrate_url, url)
+        pool: ConnectionPool[Any] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=size,
+            kwargs=connection_kwargs(),
+            configure=configure,
+            open=False,
+        )
+        await asyncio.to_thread(pool.open, True, 30.0)
+        return cls(url, pool, size)
+
+    async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._submit(fn, "SERIALIZABLE")
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._submit(fn, "READ COMMITTED")
+
+    async def _submit(self, fn: Callable[[sqlite3.Connection], T], level: str) -> T:
+        if self._closed:
+            raise RuntimeError("database is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, self._run, fn, level)
+
+    def _run(self, fn: Callable[[sqlite3.Connection], T], level: str) -> T:
+        for attempt in itertools.count():
+            if attempt:
+                self.reruns += 1
+                if attempt > MAX_RERUNS:
+                    raise sqlite3.OperationalError(f"transaction conflicted {attempt} times")
+                # A little apart, so that the same two do not collide again at once.
+                time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
+                log.debug("transaction conflict; rerun attempt=%s", attempt)
+            with self._pool.connection() as raw:
+                try:
+                    raw.execute(f"BEGIN ISOLATION LEVEL {level}")
+                except psycopg.OperationalError:
+                    # A connection the server dropped (a restart, a failover): the
+                    # pool replaces it; nothing has run yet, so try again.
+                    if attempt >= 3:
+                        raise
+                    continue
+                try:
+                    result = fn(cast(sqlite3.Connection, Connection(raw)))
+                    raw.execute("COMMIT")
+                    return result
+                except TransactionConflict:
+                    raw.execute("ROLLBACK")
+                except psycopg.Error as exc:  # COMMIT itself can report a conflict
+                    with contextlib.suppress(psycopg.Error):
+                        raw.execute("ROLLBACK")
+                    if not isinstance(exc, _CONFLICTS):
+                        raise _sqlite_error(exc) from exc
+                except BaseException:
+                    with contextlib.suppress(psycopg.Error):
+                        raw.execute("ROLLBACK")
+                    raise
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.to_thread(self._threads.shutdown)
+        await asyncio.to_thread(self._pool.close)
+
+
+def migrate_url(url: str) -> int:
+    """Bring the schema at `url` up to date, under an advisory lock: of two
+    processes starting together, the second waits and then finds nothing to do."""
+    with psycopg.connect(url, **connection_kwargs()) as raw:
+        configure(raw)
+        raw.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            return migrate(raw)
+        finally:
+            raw.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+
+
+def migrate(raw: psycopg.Connection[Any]) -> int:
+    known = raw.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+    current = 0
+    if known and known[0]:
+        row = raw.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+        current = int(row[0]) if row else 0
+    wanted = migrations("postgresql")
+    if wanted and current >= wanted[-1][0]:
+        return current  # up to date: a start changes nothing in the catalog
+    for statement in dialect.PRELUDE:
+        raw.execute(statement)
+    raw.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, name TEXT NOT NULL)"
+    )
+    for version, name, sql in wanted:
+        if version <= current:
+            continue
+        with raw.transaction():
+            for statement in dialect.order_tables(split_statements(sql)):
+                translated = dialect.translate_schema(statement)
+                if translated.strip():
+                    raw.execute(translated)
+            raw.execute(
+                "INSERT INTO schema_version (version, name) VALUES (%s, %s)", (version, name)
+            )
+        log.info("migration applied version=%s name=%s engine=postgresql", version, name)
+        current = version
+    return current
+
+
+# -- the desk's reads ---------------------------------------------------------------------
+class AsyncCursor:
+    """aiosqlite's cursor face over a psycopg async cursor."""
+
+    def __init__(self, cursor: psycopg.AsyncClientCursor[Row]) -> None:
+        self._cursor = cursor
+        self.rowcount = cursor.rowcount
+        self.lastrowid: int | None = None
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    async def fetchone(self) -> Row | None:
+        return await self._cursor.fetchone() if self._cursor.description else None
+
+    async def fetchall(self) -> list[Row]:
+        return await self._cursor.fetchall() if self._cursor.description else []
+
+    async def fetchmany(self, size: int = 1) -> list[Row]:
+        return await self._cursor.fetchmany(size) if self._cursor.description else []
+
+    async def close(self) -> None:
+        await self._cursor.close()
+
+    async def __aenter__(self) -> AsyncCursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class _Executing:
+    """What AsyncConnection.execute returns: awaited, the cursor; or `async with`."""
+
+    def __init__(self, run: Callable[[], Coroutine[Any, Any, AsyncCursor]]) -> None:
+        self._run = run
+        self._cursor: AsyncCursor | None = None
+
+    def __await__(self) -> Generator[Any, None, AsyncCursor]:
+        return self._run().__await__()
+
+    async def __aenter__(self) -> AsyncCursor:
+        self._cursor = await self._run()
+        return self._cursor
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._cursor is not None:
+            await self._cursor.close()
+
+
+class AsyncConnection:
+    """aiosqlite.Connection's face over one pooled async psycopg connection."""
+
+    engine = "postgresql"
+
+    def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Executing:
+        async def run() -> AsyncCursor:
+            translated = dialect.translate(sql)
+            cursor = cast("psycopg.AsyncClientCursor[Row]", self._conn.cursor())
+            try:
+                await cursor.execute(translated.sql, tuple(params))
+            except psycopg.Error as exc:
+                raise _sqlite_error(exc) from exc
+            return AsyncCursor(cursor)
+
+        return _Executing(run)
+
+
+async def _configure_async(conn: psycopg.AsyncConnection[Any]) -> None:
+    conn.adapters.register_dumper(bool, _BoolAsInteger)
+    conn.adapters.register_dumper(int, _Bigint)
+    conn.adapters.register_loader("numeric", _Number)
+
+
+class PostgresReader:
+    """The desk's reads on PostgreSQL, with bot/store/reader.py's interface: a few
+    pooled connections, each use one read-only REPEATABLE READ transaction (one
+    consistent snapshot, like SQLite's read transaction)."""
+
+    def __init__(self, url: str, size: int = 4) -> None:
+        self.url = url
+        self.size = size
+        self._pool: AsyncConnectionPool[Any] | None = None
+
+    async def open(self) -> PostgresReader:
+        if self.size == 0:  # `run` only
+            return self
+        kwargs = connection_kwargs()
+        kwargs["cursor_factory"] = psycopg.AsyncClientCursor
+        self._pool = AsyncConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=self.size,
+            kwargs=kwargs,
+            configure=_configure_async,
+            open=False,
+        )
+        await self._pool.open(wait=True, timeout=30.0)
+        return self
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        assert self._pool is not None, "open() first"
+        async with self._pool.connection() as raw:
+            await raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                yield AsyncConnection(raw)
+            finally:
+                await raw.execute("ROLLBACK")
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn(conn)` on a synchronous connection of its own, in a worker thread,
+        inside one read-only transaction: for the store's synchronous readers."""
+
+        def call() -> T:
+            with psycopg.connect(self.url, **connection_kwargs()) as raw:
+                configure(raw)
+                raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try:
+                    return fn(cast(sqlite3.Connection, Connection(raw)))
+                finally:
+                    raw.execute("ROLLBACK")
+
+        return await asyncio.to_thread(call)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

@@ -1,0 +1,154 @@
+"""The PostgreSQL engine's own promises: two processes starting together migrate
+once; two transactions that collide are both applied, the loser rerun below a
+handler's `except Exception` (so no 'handler failed' and no apology to anyone);
+a unit of work that raises leaves nothing behind; a URL in FRONTLINE_DB selects it."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bot.app import App
+from bot.config import Settings
+from bot.store import people, postgres
+from bot.store.db import Database, migrations
+from tests.postgresql import Cluster
+
+
+def test_two_processes_starting_together_migrate_once(postgresql_cluster: Cluster) -> None:
+    url = postgresql_cluster.empty()
+    versions: list[int] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            versions.append(postgres.migrate_url(url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    starters = [threading.Thread(target=start) for _ in range(3)]
+    for starter in starters:
+        starter.start()
+    for starter in starters:
+        starter.join()
+
+    assert not errors
+    latest = migrations("postgresql")[-1][0]
+    assert versions == [latest] * 3
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+    assert [r[0] for r in rows] == [v for v, _, _ in migrations("postgresql")]
+
+
+async def test_colliding_transactions_are_rerun_below_the_handlers_error_handling(
+    postgresql_cluster: Cluster,
+) -> None:
+    db = await Database.open(postgresql_cluster.fresh())
+    both_read = threading.Barrier(2, timeout=5)
+    caught: list[BaseException] = []
+    attempts = 0
+
+    def bump(conn: sqlite3.Connection) -> int:
+        nonlocal attempts
+        attempts += 1
+        try:
+            row = conn.execute(
+                "SELECT last FROM register_counters WHERE register = 'YH' AND year = 2026"
+            ).fetchone()
+            if attempts <= 2:  # the first two attempts read before either writes
+                both_read.wait()
+            value = (row["last"] if row else 0) + 1
+            conn.execute(
+                "INSERT INTO register_counters (register, year, last) VALUES ('YH', 2026, ?)"
+                " ON CONFLICT (register, year) DO UPDATE SET last = excluded.last",
+                (value,),
+            )
+            return int(value)
+        except Exception as exc:  # what a handler does with a bug: never a conflict
+            caught.append(exc)
+            raise
+
+    try:
+        results = await asyncio.gather(db.transaction(bump), db.transaction(bump))
+        final = await db.read(
+            lambda conn: conn.execute("SELECT last FROM register_counters").fetchone()[0]
+        )
+    finally:
+        await db.close()
+    assert sorted(results) == [1, 2]
+    assert final == 2
+    assert caught == []
+    assert attempts == 3
+
+
+async def test_a_unit_of_work_that_raises_leaves_nothing(db_target: Path | str) -> None:
+    db = await Database.open(db_target)
+
+    def half(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO register_counters (register, year, last) VALUES ('SG', 2026, 5)")
+        raise ValueError("bug")
+
+    try:
+        with pytest.raises(ValueError):
+            await db.transaction(half)
+        left = await db.read(
+            lambda conn: conn.execute("SELECT COUNT(*) FROM register_counters").fetchone()[0]
+        )
+    finally:
+        await db.close()
+    assert left == 0
+
+
+def test_a_postgresql_url_selects_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRONTLINE_DB", "postgresql://frontline@db.internal/frontline")
+    settings = Settings()
+    assert settings.db == "postgresql://frontline@db.internal/frontline"
+    assert settings.media_path == Path("media")
+    monkeypatch.setenv("FRONTLINE_DB", "data/frontline.db")
+    assert Settings().db == Path("data/frontline.db")
+
+
+async def test_a_channel_to_avoid_is_tried_last_on_either_engine(
+    app: App, org: dict[str, int]
+) -> None:
+    staff_id = org["张伟"]
+
+    def bind(conn: sqlite3.Connection) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+        people.bind_identity(conn, "telegram", "1001", staff_id, "2026-11-27T01:00:00+00:00")
+        people.bind_identity(conn, "wecom", "zhangwei", staff_id, "2026-11-27T00:00:00+00:00")
+        return (
+            people.reachable_channel(conn, staff_id),
+            people.reachable_channel(conn, staff_id, avoid="telegram"),
+        )
+
+    usual, avoiding = await app.db.transaction(bind)
+    assert usual == ("telegram", "1001")
+    assert avoiding == ("wecom", "zhangwei")
+
+
+async def test_a_connection_the_server_dropped_is_replaced_without_losing_the_work(
+    postgresql_cluster: Cluster,
+) -> None:
+    url = postgresql_cluster.fresh()
+    db = await Database.open(url)
+
+    def count(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO register_counters (register, year, last) VALUES ('ZG', 2026, 1)")
+        return int(conn.execute("SELECT COUNT(*) FROM register_counters").fetchone()[0])
+
+    try:
+        await db.read(lambda conn: conn.execute("SELECT 1").fetchone())
+        with psycopg.connect(url, autocommit=True) as admin:  # a restart, a failover
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        assert await db.transaction(count) == 1
+        assert db.reruns == 1  # BEGIN met the dropped connection; the next one did the work
+    finally:
+        await db.close()
