@@ -25,6 +25,7 @@ from bot.clock import FakeClock, iso
 from bot.engine import Outcome
 from bot.model import InboundKind, Outbound
 from bot.store import hazards, outbox, people
+from bot.store.reader import open_reader
 
 # How long a test waits for something that happens at once unless the writer is held.
 PROMPTLY = 5.0
@@ -105,17 +106,18 @@ async def test_a_slow_export_build_does_not_delay_another_persons_button_press(
     worker = asyncio.create_task(app.preparer.run(idle_seconds=0.01))
     try:
         # Someone else holds a long read transaction meanwhile, as a desk page does.
-        reading = sqlite3.connect(app.db.path)
-        reading.execute("BEGIN")
-        reading.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        reader = await open_reader(app.db, size=1)
+        holding = reader.connection()
+        reading = await holding.__aenter__()
+        await (await reading.execute("SELECT COUNT(*) FROM outbox")).fetchone()
         assert await asyncio.wait_for(ask_for_export(app, liu), PROMPTLY) is Outcome.HANDLED
         assert await asyncio.to_thread(building.wait, PROMPTLY)
         # The export is being written: another person's press goes through at once.
         started = zhang.inbound(InboundKind.COMMAND, "/help")
         assert await asyncio.wait_for(app.engine.handle(started), PROMPTLY) is Outcome.HANDLED
         assert await zhang.replies()
-        reading.rollback()
-        reading.close()
+        await holding.__aexit__(None, None, None)
+        await reader.close()
         told = await rows_for(app, liu)
         assert "正在生成隐患台账" in told[-2]["text"] and told[-2]["status"] == "pending"
         assert told[-1]["status"] == "preparing"
