@@ -155,6 +155,16 @@ def _sqlite_error(exc: psycopg.Error) -> BaseException:
     return sqlite3.OperationalError(str(exc))
 
 
+def _params(params: Sequence[Any] | dict[str, Any]) -> Any:
+    """SQLite keeps a NUL character in text; PostgreSQL refuses it. Hostile input
+    (a NUL typed into a chat) is stored with U+FFFD in its place, not refused."""
+    if isinstance(params, dict):
+        return {
+            k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v for k, v in params.items()
+        }
+    return tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) else v for v in params)
+
+
 class Cursor:
     """sqlite3.Cursor's face over a psycopg cursor that has run one statement."""
 
@@ -200,7 +210,7 @@ class Connection:
         translated = dialect.translate(sql)
         cursor = cast("psycopg.ClientCursor[Row]", self._conn.cursor())
         try:
-            cursor.execute(translated.sql, params if isinstance(params, dict) else tuple(params))
+            cursor.execute(translated.sql, _params(params))
         except psycopg.Error as exc:
             raise _sqlite_error(exc) from exc
         lastrowid = None
@@ -214,7 +224,7 @@ class Connection:
         query = translated.sql.removesuffix(" RETURNING id") if translated.returns_id else None
         cursor = cast("psycopg.ClientCursor[Row]", self._conn.cursor())
         try:
-            cursor.executemany(query or translated.sql, [tuple(p) for p in seq])
+            cursor.executemany(query or translated.sql, [_params(p) for p in seq])
         except psycopg.Error as exc:
             raise _sqlite_error(exc) from exc
         return Cursor(cursor, None)
@@ -420,7 +430,7 @@ class AsyncConnection:
             translated = dialect.translate(sql)
             cursor = cast("psycopg.AsyncClientCursor[Row]", self._conn.cursor())
             try:
-                await cursor.execute(translated.sql, tuple(params))
+                await cursor.execute(translated.sql, _params(params))
             except psycopg.Error as exc:
                 raise _sqlite_error(exc) from exc
             return AsyncCursor(cursor)
