@@ -567,6 +567,7 @@ class Engine:
         reopen a channel after a restart). False if they are in no flow."""
 
         def run(conn: sqlite3.Connection) -> bool:
+            conversations.lock_person(conn, channel, user_id)
             ctx = self._context(conn, channel, user_id, f"resume:{time.time_ns()}")
             if ctx is None or not ctx.conversation.flow:
                 return False
@@ -620,6 +621,9 @@ class Engine:
         """The event's outcome, who sent it, their flow, and whether a file
         to make was queued."""
         now = iso(self.clock.now())
+        # Before anything is read: one person's events run one at a time in every
+        # process, and a redelivery to a second process finds this one's claim.
+        conversations.lock_person(conn, inbound.channel, inbound.user_id)
         if not conversations.claim_event(conn, inbound.channel, inbound.event_id, now):
             return Outcome.DUPLICATE, None, "", False
         key = f"reply:{inbound.channel}:{inbound.event_id}"

@@ -4,6 +4,7 @@ processed, so that a redelivered event changes nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -20,6 +21,22 @@ class Conversation:
     step: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     version: int = 0
+
+
+def lock_person(conn: sqlite3.Connection, channel: str, user_id: str) -> None:
+    """Serialise one person's events across processes: taken first in the event's
+    transaction, before anything is read, and held until it ends. SQLite needs
+    nothing (its one writer runs one transaction at a time); on PostgreSQL it is
+    an advisory lock on a key from (channel, user id). Two people whose keys
+    collide (one in 2**63) are merely serialised too."""
+    lock = getattr(conn, "lock", None)
+    if lock is not None:
+        lock(person_key(channel, user_id))
+
+
+def person_key(channel: str, user_id: str) -> int:
+    digest = hashlib.blake2b(f"person:{channel}:{user_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def claim_event(conn: sqlite3.Connection, channel: str, event_id: str, now: str) -> bool:

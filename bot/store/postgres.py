@@ -233,6 +233,21 @@ class Connection:
         for statement in split_statements(sql):
             self.execute(statement)
 
+    def lock(self, key: int) -> None:
+        """Hold the advisory lock `key` until this transaction ends. If another
+        transaction (in any process) holds it, wait for that one to end and then
+        rerun this unit of work from the start: this transaction's snapshot was
+        taken before the wait, so what it would read is what the other one has
+        just changed. The rerun takes the lock at once and reads afresh."""
+        try:
+            row = self._conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()
+            if row is not None and row[0]:
+                return
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        except psycopg.Error as exc:
+            raise _sqlite_error(exc) from exc
+        raise TransactionConflict(f"advisory lock {key} was held by another transaction")
+
 
 # -- the database -------------------------------------------------------------------------
 class PostgresDatabase(Database):
