@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -73,41 +74,37 @@ def _split_literals(sql: str) -> list[tuple[bool, str]]:
     return pieces
 
 
-def _closing(sql: str, open_at: int) -> int:
-    """Index of the parenthesis closing the one at `open_at` (outside literals)."""
-    depth = 0
-    i = open_at
-    quote = ""
-    while i < len(sql):
-        ch = sql[i]
+def _outside_literals(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """Each character from `start` outside quoted literals, with its index and
+    its parenthesis depth (a `(` counted after itself, a `)` before)."""
+    depth, quote = 0, ""
+    for i in range(start, len(text)):
+        ch = text[i]
         if quote:
             if ch == quote:
                 quote = ""
-        elif ch in "'\"":
+            continue
+        if ch in "'\"":
             quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
+            continue
+        if ch == ")":
             depth -= 1
-            if depth == 0:
-                return i
-        i += 1
+        yield i, ch, depth
+        if ch == "(":
+            depth += 1
+
+
+def _closing(sql: str, open_at: int) -> int:
+    """Index of the parenthesis closing the one at `open_at` (outside literals)."""
+    for i, ch, depth in _outside_literals(sql, open_at):
+        if ch == ")" and depth == 0:
+            return i
     raise ValueError(f"unbalanced parentheses in {sql!r}")
 
 
 def _top_level_comma(text: str) -> int:
-    depth, quote = 0, ""
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "," and depth == 0:
+    for i, ch, depth in _outside_literals(text):
+        if ch == "," and depth == 0:
             return i
     return -1
 
