@@ -29,10 +29,12 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings, media_beside
 from bot.engine import Engine
 from bot.preparer import Preparer
+from bot.roles import Role
 from bot.sender import Sender, Transport
 from bot.store import instance, outbox
 from bot.store.db import Database
 from bot.store.dialect import is_postgresql
+from bot.store.leases import listen
 from bot.store.reader import Reader, open_reader
 from bot.web.app import opened, serve_desk
 from bot.web.context import Desk
@@ -151,14 +153,57 @@ class App:
             reader=reader,
         )
 
-    async def recover(self) -> int:
+    async def recover(self, channel: str | None = None) -> int:
         """Rows a dead process was delivering go back to the queue, so the
-        sender decides on them again. Only the process that owns the sender
-        may do it (`serve`, under the database's run lock)."""
-        released = await self.db.transaction(outbox.release_interrupted)
+        sender decides on them again: one channel's (None: every channel's).
+        Only the process that has just become that channel's sender may do it
+        (`serve`, as it takes the role), before it sends."""
+        released = await self.db.transaction(
+            partial(outbox.release_interrupted, channel=channel)
+        )
         if released:
-            log.warning("rows left in flight by a stopped process requeued=%s", released)
+            log.warning(
+                "rows left in flight by a stopped process requeued=%s channel=%s",
+                released,
+                channel or "*",
+            )
         return int(released)
+
+    def roles(self, *, polling: bool) -> list[Role]:
+        """What one process at a time does with several processes on PostgreSQL
+        (with SQLite, this process always does all of it): send on each channel,
+        fire reminders, make files and, if `polling`, poll Telegram (the last is
+        the channel's: `serve` gives it its hooks)."""
+        target = self.db.path
+        found = [
+            Role(
+                target,
+                f"sender:{channel}",
+                on_taken=partial(self._send_on, channel),
+                on_lost=partial(_sync, partial(self.sender.give_up, channel)),
+            )
+            for channel in self.sender.transports
+        ]
+        found.append(
+            Role(target, "scheduler", on_taken=self.scheduler.start, on_lost=self.scheduler.stop)
+        )
+        found.append(
+            Role(
+                target,
+                "documents",
+                on_taken=partial(_sync, self.preparer.take),
+                on_lost=partial(_sync, self.preparer.give_up),
+            )
+        )
+        if polling and is_postgresql(target):  # with SQLite this process always polls
+            found.append(Role(target, "telegram:polling"))
+        self.sender.held = set()
+        self.preparer.active = False
+        return found
+
+    async def _send_on(self, channel: str) -> None:
+        await self.recover(channel)
+        self.sender.take(channel)
 
     def committed(self) -> None:
         """Something outside the engine (the desk) committed rows: the sender
@@ -170,6 +215,10 @@ class App:
         await self.preparer.stop()
         await self.reader.close()
         await self.db.close()
+
+
+async def _sync(call: Callable[[], object]) -> None:
+    call()
 
 
 def telegram_settings(settings: Settings) -> TelegramSettings | None:
@@ -236,12 +285,16 @@ async def serve(
             web_url=settings.web_url,
         )
         stack.push_async_callback(app.close)
-        await app.recover()
+        polling = telegram is not None and not telegram.webhook_url
+        roles = app.roles(polling=polling)
+        by_name = {role.name: role for role in roles}
         # Each channel's life: connect (retried while unreachable), then receive until stop.
         lives: dict[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = {}
         if application is not None and telegram is not None:
             channel = TelegramChannel(application, app.engine, app.db, settings.media_path, menu)
-            lives["telegram"] = partial(_telegram_life, channel, telegram, app.sender, stop)
+            lives["telegram"] = partial(
+                _telegram_life, channel, telegram, app.sender, stop, by_name.get("telegram:polling")
+            )
             # Its HTTP session serves the sender too: closed after the sender has stopped.
             stack.push_async_callback(channel.close)
         if wecom is not None:
@@ -265,6 +318,15 @@ async def serve(
             )
             lives["web"] = partial(_desk_life, the_desk, settings.web_listen, stop)
         sender = asyncio.create_task(app.sender.run(), name="sender")
+        # The roles are taken (and given up, last) by their own tasks.
+        holding = [asyncio.create_task(role.run(), name=f"role-{role.name}") for role in roles]
+        if is_postgresql(settings.db):
+            # Rows committed by any process (the desk's too) wake this one's sender.
+            holding.append(
+                asyncio.create_task(
+                    listen(str(settings.db), outbox.NOTIFY_CHANNEL, app.committed), name="listen"
+                )
+            )
         # Its first look builds what a crash left 'preparing'.
         preparer = asyncio.create_task(app.preparer.run(), name="preparer")
         receiving = {name: asyncio.Event() for name in lives}
@@ -273,7 +335,8 @@ async def serve(
             for name, life in lives.items()
         ]
         try:
-            await app.scheduler.start()
+            # Started once each role has been tried (SQLite: all taken, reminders caught up).
+            await asyncio.gather(*(role.tried.wait() for role in roles))
             announced = asyncio.create_task(_announce(receiving, started))
             stopping = asyncio.create_task(stop.wait())
             # A channel that ends before `stop` failed for good (a refused token).
@@ -298,6 +361,10 @@ async def serve(
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
+            # Only now may another process take over what this one did.
+            for task in holding:
+                task.cancel()
+            await asyncio.gather(*holding, return_exceptions=True)
             log.info("stopped")
 
 
@@ -318,22 +385,53 @@ async def _telegram_life(
     settings: TelegramSettings,
     sender: Sender,
     stop: asyncio.Event,
+    polling: Role | None,
     receiving: asyncio.Event,
 ) -> None:
+    """Webhook mode (`polling` None): every process takes the updates sent to
+    it. Long polling: only the holder of `polling` asks Telegram (a second
+    poller would get 409 Conflict); the others stand by, ready to take over."""
     try:
         if not await channel.connect(stop):
             return
+        sender.enable("telegram")
+        if polling is None:
+            await channel.receive(settings, stop, receiving)
+            return
+        receiving.set()  # standing by counts as up: the holder receives
+        while not stop.is_set():
+            if not await _first(polling.held, stop):
+                return
+            log.info("telegram polling in this process")
+            turn = asyncio.Event()  # this process's turn ends: stop, or the role lost
+            ending = asyncio.create_task(_set_on_first(turn, polling.free, stop))
+            try:
+                await channel.receive(settings, turn, asyncio.Event())
+            finally:
+                ending.cancel()
     except InvalidToken:
         raise StartError(
             "bad setting FRONTLINE_TELEGRAM_TOKEN: Telegram refused the token"
         ) from None
-    sender.enable("telegram")
+
+
+async def _first(wanted: asyncio.Event, stop: asyncio.Event) -> bool:
+    """Wait for `wanted` or `stop`; True if `wanted` came (and `stop` did not)."""
+    waits = [asyncio.ensure_future(wanted.wait()), asyncio.ensure_future(stop.wait())]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for waiting in waits:
+        waiting.cancel()
+    return wanted.is_set() and not stop.is_set()
+
+
+async def _set_on_first(event: asyncio.Event, *sources: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(source.wait()) for source in sources]
     try:
-        await channel.receive(settings, stop, receiving)
-    except InvalidToken:
-        raise StartError(
-            "bad setting FRONTLINE_TELEGRAM_TOKEN: Telegram refused the token"
-        ) from None
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        event.set()
+    finally:
+        for waiting in waits:
+            waiting.cancel()
 
 
 async def _wecom_life(

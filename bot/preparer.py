@@ -206,9 +206,21 @@ class Preparer:
         self._lanes = {EXPORT: asyncio.Lock(), "print": asyncio.Lock()}
         self._building: dict[int, asyncio.Task[None]] = {}
         self._stopping = False
+        # Whether this process makes the files (with several processes on
+        # PostgreSQL one at a time does: bot/roles.py).
+        self.active = True
 
     def wake(self) -> None:
         self._wake.set()
+
+    def take(self) -> None:
+        """This process makes the files now, starting with what another left."""
+        self.active = True
+        self.wake()
+
+    def give_up(self) -> None:
+        """Another process makes them now: start nothing more."""
+        self.active = False
 
     async def run(self, idle_seconds: float = 1.0) -> None:
         """Build until `stop`; the first look takes what a crash left."""
@@ -241,6 +253,8 @@ class Preparer:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _start_found(self) -> int:
+        if not self.active:
+            return 0
         found = await self.reader.run(outbox.preparing)
         started = 0
         for row in found:

@@ -209,6 +209,10 @@ class Sender:
         # channel are routed again to one that reaches the person.
         self.served: Collection[str] | None = None
         self._rerouted_at = 0.0
+        # The channels whose sender this process is (None: every channel). With
+        # several processes on PostgreSQL one process at a time sends on a channel
+        # (bot/roles.py): `take` and `give_up` follow that role.
+        self.held: set[str] | None = None
 
     def wake(self) -> None:
         """Called when a transaction has queued rows: look now, not at the next tick."""
@@ -219,13 +223,29 @@ class Sender:
         self.ready.add(channel)
         self.wake()
 
+    def take(self, channel: str) -> None:
+        """This process is now the channel's sender (its rows left in flight by
+        the previous one are back in the queue: `App.recover`)."""
+        if self.held is not None:
+            self.held.add(channel)
+        self.wake()
+
+    def give_up(self, channel: str) -> None:
+        """Another process sends on the channel now: claim nothing more for it
+        (messages already claimed still go)."""
+        if self.held is not None:
+            self.held.discard(channel)
+
+    def holds(self, channel: str) -> bool:
+        return self.held is None or channel in self.held
+
     async def run(self, idle_seconds: float = 1.0) -> None:
         """Hand each address with due rows to a worker, until `stop`; sleeps
         until woken or `idle_seconds` pass (for retries)."""
         while not self._stopping:
             self._wake.clear()
             await self._reroute()
-            for channel in [c for c in self.transports if c in self.ready]:
+            for channel in [c for c in self.transports if c in self.ready and self.holds(c)]:
                 await self._dispatch(channel)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), idle_seconds)
@@ -326,7 +346,7 @@ class Sender:
         pace = self._paces[channel]
         delivered = 0
         first = head.first if head else None
-        while first or not self._stopping:
+        while first or (not self._stopping and self.holds(channel)):
             if first:
                 group, first = first, None
             elif head is not None and not head.more and delivered:

@@ -5,11 +5,18 @@ connection, loses the role with it; the server frees the lock at once."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
+import logging
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
+
+log = logging.getLogger(__name__)
+
+RECONNECT_SECONDS = 2.0
 
 
 def role_key(name: str) -> int:
@@ -61,3 +68,21 @@ class Lease:
         if conn is not None:
             with contextlib.suppress(psycopg.Error):
                 conn.close()
+
+
+async def listen(url: str, channel: str, heard: Callable[[], None]) -> None:
+    """Call `heard` whenever any process's transaction that NOTIFYs `channel`
+    commits, until cancelled. A lost connection is made again (every
+    `RECONNECT_SECONDS`); `heard` is called after each (re)connect, since
+    notifications sent meanwhile are not kept for us."""
+    while True:
+        try:
+            conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=10)
+            async with conn:
+                await conn.execute(f"LISTEN {channel}")
+                heard()
+                async for _ in conn.notifies():
+                    heard()
+        except psycopg.Error as exc:
+            log.warning("listening failed channel=%s error=%s", channel, exc)
+        await asyncio.sleep(RECONNECT_SECONDS)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from bot.model import Button, DocumentRequest, Outbound
 from bot.store import people
+from bot.store.dialect import engine_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,10 @@ class Preparing:
     attachments: tuple[str, ...]
     document: DocumentRequest
 
+
+# With PostgreSQL, every process hears at commit that rows were queued (or a file
+# made), so that the one that sends (or makes files) looks at once (LISTEN).
+NOTIFY_CHANNEL = "frontline_outbox"
 
 REPLY = 0
 NOTICE = 1
@@ -82,7 +87,17 @@ def enqueue(conn: sqlite3.Connection, message: NewMessage, now: str) -> int | No
             document,
         ),
     )
-    return cursor.lastrowid if cursor.rowcount else None
+    if not cursor.rowcount:
+        return None
+    announce(conn)
+    return cursor.lastrowid
+
+
+def announce(conn: sqlite3.Connection) -> None:
+    """Tell the other processes, once this transaction commits, that the outbox
+    has work (nothing to do with SQLite: one process owns its database)."""
+    if engine_of(conn) == "postgresql":
+        conn.notify(NOTIFY_CHANNEL)  # type: ignore[attr-defined]
 
 
 def _document_json(request: DocumentRequest) -> str:
@@ -135,13 +150,16 @@ def prepared(
     """The file is made (or could not be): the message's final text and
     files, and it goes. False if it was no longer being prepared (cancelled
     meanwhile, or finished by an earlier run): nothing changes then."""
-    return bool(
+    done = bool(
         conn.execute(
             "UPDATE outbox SET status = 'pending', text = ?, attachments = ?"
             " WHERE id = ? AND status = 'preparing'",
             (text, json.dumps(list(attachments)) if attachments else None, outbox_id),
         ).rowcount
     )
+    if done:
+        announce(conn)
+    return done
 
 
 def _holds(conn: sqlite3.Connection, channel: str) -> dict[str, int]:
@@ -428,12 +446,14 @@ def release_interrupted(
 ) -> int:
     """Rows left 'sending' by a process that died: back to pending, so the
     sender decides again. Only the process that owns those rows' sender may
-    call it (at start, before its sender runs): all rows for `frontline run`,
-    one console chat's for that chat."""
+    call it, before it sends: a channel's rows when `frontline run` becomes the
+    channel's sender, one console chat's for that chat (None: every row)."""
     sql = "UPDATE outbox SET status = 'pending' WHERE status = 'sending'"
     if channel is None:
         return conn.execute(sql).rowcount
-    return conn.execute(f"{sql} AND channel = ? AND address = ?", (channel, address or "")).rowcount
+    if address is None:
+        return conn.execute(f"{sql} AND channel = ?", (channel,)).rowcount
+    return conn.execute(f"{sql} AND channel = ? AND address = ?", (channel, address)).rowcount
 
 
 def channel_message_id(conn: sqlite3.Connection, outbox_id: int) -> str | None:

@@ -201,6 +201,13 @@ class Connection:
 
     def __init__(self, conn: psycopg.Connection[Row]) -> None:
         self._conn = conn
+        # LISTEN channels to notify at commit (each once, however often asked).
+        self.notices: set[str] = set()
+
+    def notify(self, channel: str) -> None:
+        """NOTIFY `channel` when this transaction commits (`channel`: a constant
+        of ours, an identifier, never a user's text)."""
+        self.notices.add(channel)
 
     @property
     def in_transaction(self) -> bool:
@@ -315,8 +322,11 @@ class PostgresDatabase(Database):
                         raise
                     continue
                 try:
-                    result = fn(cast(sqlite3.Connection, Connection(raw)))
-                    raw.execute("COMMIT")
+                    conn = Connection(raw)
+                    result = fn(cast(sqlite3.Connection, conn))
+                    # The notifications and the COMMIT in one round trip; the server
+                    # sends the notifications only if the commit succeeds.
+                    raw.execute("".join(f"NOTIFY {c}; " for c in sorted(conn.notices)) + "COMMIT")
                     return result
                 except TransactionConflict:
                     raw.execute("ROLLBACK")

@@ -26,10 +26,51 @@ async def until(condition: Callable[[], bool], what: str) -> None:
 
 
 async def test_on_sqlite_every_role_is_held(tmp_path: Path) -> None:
-    role = Role(tmp_path / "frontline.db", "scheduler", retry=RETRY)
-    assert role.held.is_set()
-    await role.run()  # nothing to keep up
-    assert role.held.is_set()
+    events: list[str] = []
+
+    async def taken() -> None:
+        events.append("taken")
+
+    async def lost() -> None:
+        events.append("lost")
+
+    role = Role(tmp_path / "frontline.db", "scheduler", retry=RETRY, on_taken=taken, on_lost=lost)
+    task = asyncio.ensure_future(role.run())
+    await until(role.held.is_set, "held")
+    await asyncio.sleep(RETRY * 3)
+    assert events == ["taken"]  # once, not at every check
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert events == ["taken", "lost"] and not role.held.is_set()
+
+
+async def test_a_failed_take_over_gives_the_role_back_and_tries_again(
+    postgresql_cluster: Cluster,
+) -> None:
+    url = postgresql_cluster.fresh()
+    attempts: list[int] = []
+
+    async def taken() -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OSError("the database is busy")
+
+    a = Role(url, "scheduler", retry=RETRY, on_taken=taken)
+    b = Role(url, "scheduler", retry=RETRY)
+    first = asyncio.ensure_future(a.run())
+    try:
+        await until(a.held.is_set, "held at the second attempt")
+        assert len(attempts) == 2
+        # Between the attempts the lock was free: b could have had it. Now it cannot.
+        second = asyncio.ensure_future(b.run())
+        await asyncio.sleep(RETRY * 3)
+        assert not b.held.is_set()
+        second.cancel()
+        await asyncio.gather(second, return_exceptions=True)
+    finally:
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        postgresql_cluster.drop(url)
 
 
 async def test_one_holder_and_a_take_over_when_its_connection_is_lost(
