@@ -158,9 +158,7 @@ class App:
         sender decides on them again: one channel's (None: every channel's).
         Only the process that has just become that channel's sender may do it
         (`serve`, as it takes the role), before it sends."""
-        released = await self.db.transaction(
-            partial(outbox.release_interrupted, channel=channel)
-        )
+        released = await self.db.transaction(partial(outbox.release_interrupted, channel=channel))
         if released:
             log.warning(
                 "rows left in flight by a stopped process requeued=%s channel=%s",

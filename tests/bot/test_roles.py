@@ -6,12 +6,18 @@ On SQLite the one process always holds every role."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from bot.roles import Role
+from bot.store import outbox
+from bot.store.db import Database
+from bot.store.leases import listen
+from bot.store.outbox import NewMessage
 from tests.postgresql import Cluster
 
 RETRY = 0.02  # the retry period, short in tests
@@ -119,4 +125,36 @@ async def test_a_stopped_holder_hands_the_role_over(postgresql_cluster: Cluster)
         second.cancel()
         await asyncio.gather(second, return_exceptions=True)
     finally:
+        postgresql_cluster.drop(url)
+
+
+async def test_rows_queued_by_any_process_are_heard_at_commit_and_not_on_rollback(
+    postgresql_cluster: Cluster,
+) -> None:
+    url = postgresql_cluster.fresh()
+    db = await Database.open(url)
+    heard: list[float] = []
+    listening = asyncio.ensure_future(listen(url, outbox.NOTIFY_CHANNEL, lambda: heard.append(1)))
+
+    def queue(key: str, fail: bool) -> Callable[[sqlite3.Connection], None]:
+        def work(conn: sqlite3.Connection) -> None:
+            message = NewMessage(None, "telegram", "42", "hello", idempotency_key=key)
+            outbox.enqueue(conn, message, "2026-12-03T00:00:00+00:00")
+            if fail:
+                raise RuntimeError("the unit of work fails after queueing")
+
+        return work
+
+    try:
+        await until(lambda: len(heard) == 1, "the listener connected")  # called once at connect
+        with pytest.raises(RuntimeError):
+            await db.transaction(queue("a", fail=True))
+        await db.transaction(queue("b", fail=False))
+        await until(lambda: len(heard) == 2, "the commit heard")
+        await asyncio.sleep(RETRY * 5)
+        assert len(heard) == 2  # the rolled-back row was never announced
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+        await db.close()
         postgresql_cluster.drop(url)

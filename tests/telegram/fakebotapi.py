@@ -287,6 +287,7 @@ class FakeBotAPI:
         self.accepted_sends: list[float] = []
         self.rejected_429 = 0
         self.webhook_url = ""
+        self.poll_conflicts = 0  # getUpdates ended by another poller (two bot instances)
         self.webhook_secret: str | None = None
         self._queue: list[JSONDict] = []
         self._last_update_id = 0
@@ -616,6 +617,7 @@ class FakeBotAPI:
         deadline = loop.time() + float(p.get("timeout", 0))
         while True:
             if generation != self._poll_generation:
+                self.poll_conflicts += 1
                 raise ApiError(
                     409,
                     "Conflict: terminated by other getUpdates request; "
