@@ -57,41 +57,40 @@ async def test_two_processes_poll_and_send_one_at_a_time_and_hand_over(
     seeded = await App.open(url, {})
     await import_demo(seeded)
     await seeded.close()
-    async with FakeBotAPI() as api:
-        async with process(api, url, tmp_path / "media") as first:
-            async with process(api, url, tmp_path / "media"):
-                api.push_update(text_update(ZHANG, "/start"))
-                await api.wait_for_sent(ZHANG, count=1, timeout=10)
-                api.push_update(contact_update(ZHANG, "+86 138 0000 0003", contact_user_id=ZHANG))
-                await api.wait_for_sent(ZHANG, count=2, timeout=10)
-                await asyncio.sleep(3)  # a few role checks: nobody else polls or sends
-                assert api.poll_conflicts == 0
-                replies = sent_to(api, ZHANG)
-                assert len(replies) == 2 and "张伟" in replies[-1]
+    media = tmp_path / "media"
+    async with FakeBotAPI() as api, process(api, url, media) as first, process(api, url, media):
+        api.push_update(text_update(ZHANG, "/start"))
+        await api.wait_for_sent(ZHANG, count=1, timeout=10)
+        api.push_update(contact_update(ZHANG, "+86 138 0000 0003", contact_user_id=ZHANG))
+        await api.wait_for_sent(ZHANG, count=2, timeout=10)
+        await asyncio.sleep(3)  # a few role checks: nobody else polls or sends
+        assert api.poll_conflicts == 0
+        replies = sent_to(api, ZHANG)
+        assert len(replies) == 2 and "张伟" in replies[-1]
 
-                # A row queued by another process on the database (the desk's):
-                # the sender hears of it at commit (NOTIFY) and delivers it once.
-                desk = await Database.open(url)
-                message = NewMessage(
-                    staff_id=None,
-                    channel="telegram",
-                    address=str(ZHANG),
-                    text="来自工作台的通知",
-                    idempotency_key="desk-note-1",
-                )
-                await desk.transaction(lambda conn: outbox.enqueue(conn, message, "2026-12-03"))
-                await desk.close()
-                await api.wait_for_sent(ZHANG, count=3, timeout=10)
+        # A row queued by another process on the database (the desk's):
+        # the sender hears of it at commit (NOTIFY) and delivers it once.
+        desk = await Database.open(url)
+        message = NewMessage(
+            staff_id=None,
+            channel="telegram",
+            address=str(ZHANG),
+            text="来自工作台的通知",
+            idempotency_key="desk-note-1",
+        )
+        await desk.transaction(lambda conn: outbox.enqueue(conn, message, "2026-12-03"))
+        await desk.close()
+        await api.wait_for_sent(ZHANG, count=3, timeout=10)
 
-                # The first process stops; the second takes polling and sending over.
-                first.set()
-                await asyncio.sleep(0.5)
-                stopped_at = time.monotonic()
-                api.push_update(text_update(ZHANG, "/help"))
-                await api.wait_for_sent(ZHANG, count=4, timeout=TAKE_OVER_SECONDS + 5)
-                assert time.monotonic() - stopped_at < TAKE_OVER_SECONDS
-                await asyncio.sleep(1)
-                replies = sent_to(api, ZHANG)
-                assert len(replies) == 4, replies
-                assert replies[2] == "来自工作台的通知"
+        # The first process stops; the second takes polling and sending over.
+        first.set()
+        await asyncio.sleep(0.5)
+        stopped_at = time.monotonic()
+        api.push_update(text_update(ZHANG, "/help"))
+        await api.wait_for_sent(ZHANG, count=4, timeout=TAKE_OVER_SECONDS + 5)
+        assert time.monotonic() - stopped_at < TAKE_OVER_SECONDS
+        await asyncio.sleep(1)
+        replies = sent_to(api, ZHANG)
+        assert len(replies) == 4, replies
+        assert replies[2] == "来自工作台的通知"
     postgresql_cluster.drop(url)
