@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +42,13 @@ class Lease:
         """True if this process holds the role now (taken, or held already)."""
         try:
             if self._conn is None:
-                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+                # Named so that an operator (pg_stat_activity) sees who holds what.
+                self._conn = psycopg.connect(
+                    self.url,
+                    autocommit=True,
+                    connect_timeout=10,
+                    application_name=f"frontline {self.name} pid={os.getpid()}",
+                )
             row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
         except psycopg.Error:
             self.drop()
