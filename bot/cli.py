@@ -139,7 +139,8 @@ def _parser() -> argparse.ArgumentParser:
         help="run the bot: every configured channel (Telegram, WeCom), the sender and reminders",
         description="Serve every configured channel (Telegram by long polling or webhook,"
         " WeCom callbacks), deliver the outbox and fire reminders, until SIGTERM or Ctrl-C."
-        " One process per SQLite database: a second one refuses to start.",
+        " One process per SQLite database: a second one refuses to start. On PostgreSQL"
+        " several may run: each takes events, one at a time sends and fires reminders.",
     )
     run.add_argument("--db", type=db_target, help=DB_HELP)
     run.set_defaults(run=_run)
