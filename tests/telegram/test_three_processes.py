@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -116,6 +117,23 @@ class Process:
                 self.popen.wait(30)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
+
+
+def reminders_fired(url: str) -> tuple[int, int, int]:
+    """(reminders due now still waiting, training reminders fired, their notices)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        late = conn.execute(
+            "SELECT count(*) FROM reminders WHERE state = 'pending' AND due_at < %s",
+            (iso(datetime.now(UTC) - timedelta(seconds=5)),),
+        ).fetchone()
+        fired = conn.execute(
+            "SELECT count(*) FROM reminders WHERE kind = 'training_missing' AND state = 'done'"
+        ).fetchone()
+        notices = conn.execute(
+            "SELECT count(*) FROM outbox WHERE kind = 'training.missing'"
+        ).fetchone()
+    assert late is not None and fired is not None and notices is not None
+    return late[0], fired[0], notices[0]
 
 
 def breakdown(url: str) -> list[tuple[object, ...]]:
@@ -237,6 +255,12 @@ async def test_three_processes_a_kill_and_a_restart_lose_and_double_nothing(
             to_people = rows  # every row of this test goes to one of the 200 (none to admins)
             assert to_people >= len(updates)  # a reply to each message at least
             assert to_people <= calls <= to_people + IN_FLIGHT
+            # The reminders fired at the start (a training each of the 200 has not
+            # done yet), before and after the kill: each once.
+            late, fired, notices = await asyncio.to_thread(reminders_fired, url)
+            assert late == 0  # none lost
+            assert fired == PEOPLE + 1  # everyone's, the supervisor's too
+            assert notices == PEOPLE  # each worker's to the supervisor once (none above him)
             print(
                 f"sender taken over in {sender_moved:.1f} s, scheduler in {scheduler_moved:.1f} s;"
                 f" {processed} updates once each; {rows} rows, {calls - rows} sent twice"
