@@ -203,6 +203,10 @@ async def drive(
     await asyncio.gather(*(one_person(i, s) for i, s in share))
 
 
+class ChildFailed(Exception):
+    """One of run_postgresql's processes stopped without its figures (its error is on stderr)."""
+
+
 async def run_postgresql(
     url: str, people_count: int, concurrency: int, processes: int
 ) -> dict[str, float]:
@@ -228,12 +232,16 @@ async def run_postgresql(
         for child in children:
             assert child.stdin is not None
             await child.stdin.drain()
-        reports = []
+        lines = []
         for child in children:
             assert child.stdout is not None
-            reports.append(json.loads(await child.stdout.readline()))
-            if await child.wait() != 0:
-                raise RuntimeError(f"a benchmark child failed: {child.returncode}")
+            lines.append(await child.stdout.readline())
+            await child.wait()
+        failed = [n for n, c in enumerate(children) if c.returncode != 0 or not lines[n]]
+        if failed:
+            await app.close()
+            raise ChildFailed(f"process {', '.join(map(str, failed))} of {processes} failed")
+        reports = [json.loads(line) for line in lines]
         after = await app.db.read(lambda c: c.execute(COUNTS).fetchone())
         counts = [a - b for a, b in zip(after, before, strict=True)]
         await app.close()
@@ -590,8 +598,15 @@ def compare_postgresql(
     print(f"  sqlite      1 process : {line(sqlite)}")
     with databases.server(args.db) as server:
         for processes in counts:
-            with databases.fresh(server) as url:
-                result = asyncio.run(run_postgresql(url, args.people, args.concurrency, processes))
+            try:
+                with databases.fresh(server) as url:
+                    result = asyncio.run(
+                        run_postgresql(url, args.people, args.concurrency, processes)
+                    )
+            except ChildFailed as exc:
+                print(f"  postgresql {processes} processes: FAILED ({exc}; its traceback above)")
+                ok = False
+                continue
             results[processes] = result
             ok = check(f"postgresql, {processes} processes", result, wanted) and ok
             print(
@@ -620,7 +635,7 @@ def compare_postgresql(
             f"  {PG_TARGET_P99_MS / result['p99_ms']:.2f}"
             f" (target >= 1.00: p99 < {PG_TARGET_P99_MS:.0f} ms)"
         )
-    print(f"counts            {'as expected' if ok else 'WRONG (above)'}: {wanted}")
+    print(f"counts            {'as expected' if ok else 'WRONG OR MISSING (above)'}: {wanted}")
     return ok
 
 
