@@ -201,6 +201,8 @@ class Connection:
 
     def __init__(self, conn: psycopg.Connection[Row]) -> None:
         self._conn = conn
+        # The advisory locks asked for: a rerun takes them before its snapshot.
+        self.locks: set[int] = set()
 
     @property
     def in_transaction(self) -> bool:
@@ -239,6 +241,7 @@ class Connection:
         rerun this unit of work from the start: this transaction's snapshot was
         taken before the wait, so what it would read is what the other one has
         just changed. The rerun takes the lock at once and reads afresh."""
+        self.locks.add(key)
         try:
             row = self._conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()
             if row is not None and row[0]:
@@ -297,6 +300,11 @@ class PostgresDatabase(Database):
         return await loop.run_in_executor(self._threads, self._run, fn, level)
 
     def _run(self, fn: Callable[[sqlite3.Connection], T], level: str) -> T:
+        # The advisory locks earlier attempts asked for. The next attempt takes them
+        # as session locks before its BEGIN, so its snapshot is taken once they are
+        # held: a hot row behind a lock (a register's counter) cannot change under
+        # it, where each rerun would otherwise race the next writer again.
+        needed: set[int] = set()
         for attempt in itertools.count():
             if attempt:
                 self.reruns += 1
@@ -306,7 +314,10 @@ class PostgresDatabase(Database):
                 time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
                 log.debug("transaction conflict; rerun attempt=%s", attempt)
             with self._pool.connection() as raw:
+                held = sorted(needed)
                 try:
+                    for key in held:
+                        raw.execute("SELECT pg_advisory_lock(%s)", (key,))
                     raw.execute(f"BEGIN ISOLATION LEVEL {level}")
                 except psycopg.OperationalError:
                     # A connection the server dropped (a restart, a failover): the
@@ -314,8 +325,9 @@ class PostgresDatabase(Database):
                     if attempt >= 3:
                         raise
                     continue
+                conn = Connection(raw)
                 try:
-                    result = fn(cast(sqlite3.Connection, Connection(raw)))
+                    result = fn(cast(sqlite3.Connection, conn))
                     raw.execute("COMMIT")
                     return result
                 except TransactionConflict:
@@ -329,6 +341,11 @@ class PostgresDatabase(Database):
                     with contextlib.suppress(psycopg.Error):
                         raw.execute("ROLLBACK")
                     raise
+                finally:
+                    needed |= conn.locks
+                    if held:
+                        with contextlib.suppress(psycopg.Error):
+                            raw.execute("SELECT pg_advisory_unlock_all()")
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
