@@ -14,8 +14,16 @@ desk runs in a process of its own on the same database instead (as
 `frontline web` does), so that its rendering does not share the bot's
 interpreter.
 
+With --db postgresql://… (or `--db postgresql`: a throwaway cluster for the
+run) the same events run on PostgreSQL too, after SQLite's single process: for
+each count in --processes, that many processes (each an App, as `frontline run`
+is) on one fresh database, each driving its own share of the people, started
+together. Targets: one PostgreSQL process at least half SQLite's events/s;
+throughput growing with processes up to the machine's cores; p99 under 20 ms.
+
 Run: python -m bench.pipeline [--people 1000] [--concurrency 8]
          [--desk-load [--desk-scale 0.1] [--desk-process]]
+         [--db postgresql[://…] [--processes 1,2,4]]
 """
 
 from __future__ import annotations
@@ -24,7 +32,9 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import json
 import logging
+import os
 import signal
 import statistics
 import sys
@@ -49,6 +59,9 @@ from bot.web.tokens import digest
 CHANNEL = "bench"
 TARGET_RATE = 2000.0
 TARGET_P99_MS = 10.0
+PG_TARGET_SHARE = 0.5  # of SQLite's events/s, one PostgreSQL process
+PG_TARGET_P99_MS = 20.0
+START = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 
 
 def write_roster(path: Path, count: int, mark: str = "") -> None:
@@ -116,7 +129,7 @@ async def run(
         base = Path(folder)
         roster_file = base / "roster.csv"
         write_roster(roster_file, people_count, mark="" if desk_scale is None else "流水")
-        clock = FakeClock(datetime(2026, 11, 27, 1, 0, tzinfo=UTC))
+        clock = FakeClock(START)
         app = await App.open(base / "bench.db", {}, clock=clock)
         if desk_scale is not None:
             await seed_registers(app, desk_scale)
@@ -125,31 +138,15 @@ async def run(
             app.db, roster_file, deactivate_missing=False, default_language="zh-CN", now=clock.now()
         )
 
-        def bind(conn) -> list[int]:  # type: ignore[no-untyped-def]
-            ids = [r[0] for r in conn.execute("SELECT id FROM staff WHERE employee_no LIKE 'E%'")]
-            for staff_id in ids:
-                people.bind_identity(conn, CHANNEL, f"u{staff_id}", staff_id, iso(clock.now()))
-            return ids
-
-        staff_ids = await app.db.transaction(bind)
+        share = await app.db.transaction(lambda conn: bind(conn, clock, 0, 1))
         latencies: list[float] = []
         outcomes: dict[str, int] = {}
-        gate = asyncio.Semaphore(concurrency)
-
-        async def one_person(index: int, staff_id: int) -> None:
-            async with gate:
-                for number, (kind, text) in enumerate(script(index)):
-                    inbound = Inbound(CHANNEL, f"u{staff_id}", f"{staff_id}-{number}", kind, text)
-                    started = time.perf_counter()
-                    outcome = await app.engine.handle(inbound)
-                    latencies.append(time.perf_counter() - started)
-                    outcomes[outcome.value] = outcomes.get(outcome.value, 0) + 1
 
         load: dict[str, float] = {}
         loaded = desk_in_process if not desk_process else desk_beside
         async with loaded(app, clock, base, desk_scale is not None, load):
             started = time.perf_counter()
-            await asyncio.gather(*(one_person(i, s) for i, s in enumerate(staff_ids)))
+            await drive(app, share, concurrency, latencies, outcomes)
             elapsed = time.perf_counter() - started
 
         after = await app.db.read(lambda c: c.execute(COUNTS).fetchone())
@@ -170,6 +167,151 @@ async def run(
         "hazards": counts[2],
         "outbox_rows": counts[3],
     }
+
+
+def bind(conn, clock: Clock, index: int, of: int) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def]
+    """Share `index` of `of` of the roster's workers, each bound to the bench
+    channel: (person's number in the script, staff id)."""
+    ids = [
+        r[0] for r in conn.execute("SELECT id FROM staff WHERE employee_no LIKE 'E%' ORDER BY id")
+    ]
+    share = list(enumerate(ids))[index::of]
+    for _, staff_id in share:
+        people.bind_identity(conn, CHANNEL, f"u{staff_id}", staff_id, iso(clock.now()))
+    return share
+
+
+async def drive(
+    app: App,
+    share: list[tuple[int, int]],
+    concurrency: int,
+    latencies: list[float],
+    outcomes: dict[str, int],
+) -> None:
+    """Each person of `share` through their script, `concurrency` of them at once."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one_person(index: int, staff_id: int) -> None:
+        async with gate:
+            for number, (kind, text) in enumerate(script(index)):
+                inbound = Inbound(CHANNEL, f"u{staff_id}", f"{staff_id}-{number}", kind, text)
+                started = time.perf_counter()
+                outcome = await app.engine.handle(inbound)
+                latencies.append(time.perf_counter() - started)
+                outcomes[outcome.value] = outcomes.get(outcome.value, 0) + 1
+
+    await asyncio.gather(*(one_person(i, s) for i, s in share))
+
+
+class ChildFailed(Exception):
+    """One of run_postgresql's processes stopped without its figures (its error is on stderr)."""
+
+
+async def run_postgresql(
+    url: str, people_count: int, concurrency: int, processes: int
+) -> dict[str, float]:
+    """`processes` children on the fresh database `url`, after the roster is
+    imported here: each binds its share, says ready, waits for the go line on
+    its stdin, drives its share and prints its figures as one JSON line."""
+    with tempfile.TemporaryDirectory() as folder:
+        roster_file = Path(folder) / "roster.csv"
+        write_roster(roster_file, people_count)
+        clock = FakeClock(START)
+        app = await App.open(url, {}, clock=clock, media_dir=Path(folder) / "media")
+        before = await app.db.read(lambda c: c.execute(COUNTS).fetchone())
+        await roster.import_roster_file(
+            app.db, roster_file, deactivate_missing=False, default_language="zh-CN", now=clock.now()
+        )
+        children = [
+            await _child("--child", url, str(n), str(processes), str(concurrency), stdin=True)
+            for n in range(processes)
+        ]
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write(b"go\n")
+        for child in children:
+            assert child.stdin is not None
+            await child.stdin.drain()
+        lines = []
+        for child in children:
+            assert child.stdout is not None
+            lines.append(await child.stdout.readline())
+            await child.wait()
+        failed = [n for n, c in enumerate(children) if c.returncode != 0 or not lines[n]]
+        if failed:
+            await app.close()
+            raise ChildFailed(f"process {', '.join(map(str, failed))} of {processes} failed")
+        reports = [json.loads(line) for line in lines]
+        after = await app.db.read(lambda c: c.execute(COUNTS).fetchone())
+        counts = [a - b for a, b in zip(after, before, strict=True)]
+        await app.close()
+    latencies = sorted(x for report in reports for x in report["latencies"])
+    events = len(latencies)
+    elapsed = max(r["finished"] for r in reports) - min(r["started"] for r in reports)
+    return {
+        "events": events,
+        "seconds": elapsed,
+        "rate": events / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(events * 0.99) - 1] * 1000,
+        "handled": sum(r["outcomes"].get("handled", 0) for r in reports),
+        "reruns": sum(r["reruns"] for r in reports),
+        "completed_runs": counts[0],
+        "answers": counts[1],
+        "hazards": counts[2],
+        "outbox_rows": counts[3],
+    }
+
+
+async def child(url: str, index: int, of: int, concurrency: int) -> None:
+    """One of run_postgresql's processes. Its clock (time.monotonic) is the
+    machine's, so the parent can compare starts and finishes across processes."""
+    clock = FakeClock(START)
+    with tempfile.TemporaryDirectory() as folder:
+        app = await App.open(url, {}, clock=clock, media_dir=Path(folder) / "media")
+        share = await app.db.transaction(lambda conn: bind(conn, clock, index, of))
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+        latencies: list[float] = []
+        outcomes: dict[str, int] = {}
+        started = time.monotonic()
+        await drive(app, share, concurrency, latencies, outcomes)
+        finished = time.monotonic()
+        reruns = getattr(app.db, "reruns", 0)
+        await app.close()
+    report = {
+        "latencies": latencies,
+        "outcomes": outcomes,
+        "started": started,
+        "finished": finished,
+        "reruns": reruns,
+    }
+    print(json.dumps(report), flush=True)
+
+
+def expected(people_count: int) -> dict[str, int]:
+    """What the scripts must leave in the registers, whichever engine ran them."""
+    scripts = [script(n) for n in range(people_count)]
+    return {
+        "events": sum(len(s) for s in scripts),
+        "completed_runs": people_count,
+        "answers": 6 * people_count,
+        "hazards": sum(1 for s in scripts for _, text in s if text.endswith(":problem")),
+    }
+
+
+def check(name: str, result: dict[str, float], wanted: dict[str, int]) -> bool:
+    """Print and say whether `result`'s counts are the ones wanted; every event handled."""
+    wrong = [
+        f"{key} {result[key]:.0f} (expected {value})"
+        for key, value in wanted.items()
+        if result[key] != value
+    ]
+    if result["handled"] != result["events"]:
+        wrong.append(f"handled {result['handled']:.0f} of {result['events']:.0f} events")
+    if wrong:
+        print(f"COUNTS WRONG, {name}: " + "; ".join(wrong))
+    return not wrong
 
 
 async def seed_registers(app: App, scale: float) -> None:
@@ -249,16 +391,21 @@ def _opened_desk(db: Database, clock: Clock, folder: Path, url: str):  # type: i
     )
 
 
-async def _child(*args: str) -> asyncio.subprocess.Process:
+async def _child(*args: str, stdin: bool = False) -> asyncio.subprocess.Process:
     """This benchmark's own module in another process, once it says it is ready."""
-    child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.pipeline", *args, stdout=asyncio.subprocess.PIPE
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.pipeline",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.PIPE if stdin else None,
     )
-    assert child.stdout is not None
-    ready = await asyncio.wait_for(child.stdout.readline(), 120)
+    assert process.stdout is not None
+    ready = await asyncio.wait_for(process.stdout.readline(), 120)
     if ready.strip() != b"ready":
         raise RuntimeError(f"{args[0]}: {ready!r}")
-    return child
+    return process
 
 
 @contextlib.asynccontextmanager
@@ -358,9 +505,30 @@ def main() -> int:
         action="store_true",
         help="with --desk-load: the desk in a process of its own (as `frontline web`)",
     )
+    parser.add_argument(
+        "--db",
+        metavar="postgresql[://…]",
+        help="then on PostgreSQL too: this server (its user creates databases), or"
+        " `postgresql`: a throwaway cluster for the run",
+    )
+    parser.add_argument(
+        "--processes",
+        default="1",
+        help="with --db: the process counts to run on PostgreSQL, e.g. 1,2,4",
+    )
     parser.add_argument("--desk-client", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--desk-serve", nargs=2, metavar=("DB", "URL"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=4, metavar=("URL", "N", "OF", "AT_ONCE"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
+    if args.db and args.desk_load:
+        parser.error("--db runs without --desk-load")
+    if args.child:
+        url, index, of, at_once = args.child
+        logging.basicConfig(filename=os.devnull, level=logging.INFO)
+        asyncio.run(child(url, int(index), int(of), int(at_once)))
+        return 0
     if args.desk_client:
         asyncio.run(desk_client(args.desk_client))
         return 0
@@ -407,8 +575,76 @@ def main() -> int:
         f"ratio p99         {TARGET_P99_MS / result['p99_ms']:.2f}"
         f" (target >= 1.00: p99 < 10 ms{under})"
     )
+    if args.db:
+        wanted = {**expected(args.people), "outbox_rows": int(result["outbox_rows"])}
+        ok = check("sqlite", result, {k: v for k, v in wanted.items() if k != "outbox_rows"})
+        counts = [int(n) for n in args.processes.split(",")]
+        return 0 if compare_postgresql(args, result, counts, wanted) and ok else 1
     ok = result["completed_runs"] == args.people and result["handled"] == result["events"]
     return 0 if ok else 1
+
+
+def compare_postgresql(
+    args: argparse.Namespace, sqlite: dict[str, float], counts: list[int], wanted: dict[str, int]
+) -> bool:
+    """Each process count on a fresh PostgreSQL database, printed beside SQLite's
+    single process with the ratios to the targets; False if any counts are wrong."""
+    from bench import databases
+
+    ok = True
+    results: dict[int, dict[str, float]] = {}
+    print()
+    print(f"PostgreSQL ({args.db}), {os.cpu_count()} cores, {args.concurrency} people at once each")
+    print(f"  sqlite      1 process : {line(sqlite)}")
+    with databases.server(args.db) as server:
+        for processes in counts:
+            try:
+                with databases.fresh(server) as url:
+                    result = asyncio.run(
+                        run_postgresql(url, args.people, args.concurrency, processes)
+                    )
+            except ChildFailed as exc:
+                print(f"  postgresql {processes} processes: FAILED ({exc}; its traceback above)")
+                ok = False
+                continue
+            results[processes] = result
+            ok = check(f"postgresql, {processes} processes", result, wanted) and ok
+            print(
+                f"  postgresql {processes} process{'es' if processes > 1 else '  '}:"
+                f" {line(result)}; {result['reruns']:.0f} reruns"
+            )
+    if 1 in results:
+        share = results[1]["rate"] / sqlite["rate"]
+        print(
+            f"ratio 1 process / sqlite   {share:.2f}"
+            f" (target >= {PG_TARGET_SHARE:.2f}: half SQLite's events/s)"
+        )
+    previous = None
+    for processes, result in sorted(results.items()):
+        if previous is not None:
+            growth = result["rate"] / results[previous]["rate"]
+            within = "within" if processes <= (os.cpu_count() or 1) else "beyond"
+            print(
+                f"ratio {processes} / {previous} processes   {growth:.2f}"
+                f" (target > 1.00 up to the cores; {processes} is {within} {os.cpu_count()})"
+            )
+        previous = processes
+    for processes, result in sorted(results.items()):
+        print(
+            f"ratio p99 {processes} process{'es' if processes > 1 else '  '}"
+            f"  {PG_TARGET_P99_MS / result['p99_ms']:.2f}"
+            f" (target >= 1.00: p99 < {PG_TARGET_P99_MS:.0f} ms)"
+        )
+    print(f"counts            {'as expected' if ok else 'WRONG OR MISSING (above)'}: {wanted}")
+    return ok
+
+
+def line(result: dict[str, float]) -> str:
+    return (
+        f"{result['events']:.0f} events in {result['seconds']:.2f} s ="
+        f" {result['rate']:.0f} events/s; p50 {result['p50_ms']:.2f} ms,"
+        f" p99 {result['p99_ms']:.2f} ms; {result['outbox_rows']:.0f} outbox rows"
+    )
 
 
 if __name__ == "__main__":

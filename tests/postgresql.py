@@ -44,8 +44,14 @@ def binaries() -> Path | None:
 
 
 class Cluster:
-    def __init__(self, bin_dir: Path) -> None:
+    """A throwaway server in a temporary folder, for the tests and the benchmarks
+    (bench/pipeline.py --db postgresql). `durable`: PostgreSQL's own defaults
+    (fsync, full-page writes, a flush at each commit), as a deployment runs it;
+    without, the tests' fast settings."""
+
+    def __init__(self, bin_dir: Path, *, durable: bool = False) -> None:
         self.bin_dir = bin_dir
+        self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="frontline-pg-"))
         self.data = self.root / "data"
         self.socket = self.root
@@ -79,9 +85,10 @@ class Cluster:
         # CREATE DATABASE from the template a few milliseconds.
         options = (
             f"-c listen_addresses='' -c unix_socket_directories='{self.socket}'"
-            f" -c port={self.port} -c fsync=off -c synchronous_commit=off"
-            " -c full_page_writes=off -c max_connections=200"
+            f" -c port={self.port} -c max_connections=200"
         )
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
             str(self.bin_dir / "pg_ctl"),
             "-D",
@@ -149,12 +156,12 @@ class Cluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start() -> tuple[Cluster | None, str]:
+def start(*, durable: bool = False) -> tuple[Cluster | None, str]:
     """The session's cluster, or None and why there is none."""
     bin_dir = binaries()
     if bin_dir is None:
         return None, "no PostgreSQL server installed (Debian: apt-get install postgresql)"
-    cluster = Cluster(bin_dir)
+    cluster = Cluster(bin_dir, durable=durable)
     try:
         return cluster.start(), ""
     except (subprocess.CalledProcessError, psycopg.Error, OSError, KeyError) as exc:

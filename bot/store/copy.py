@@ -125,6 +125,21 @@ def _copy(
     return done
 
 
+def sequences_past(url: str) -> None:
+    """Every table's identity sequences at `url` set past the ids it holds: for
+    rows written with explicit ids outside a copy (a benchmark's seed)."""
+    with psycopg.connect(url, **postgres.connection_kwargs()) as raw:
+        tables = [
+            str(r[0])
+            for r in raw.execute(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+            )
+        ]
+        for table in tables:
+            _sequences_past(raw, table, _columns(raw, table))
+
+
 def _sequences_past(raw: psycopg.Connection[Any], table: str, columns: list[str]) -> None:
     """The next id the target hands out comes after the copied ones."""
     for column in ("id", "rowid"):

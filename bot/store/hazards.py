@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -176,7 +177,12 @@ def create(
 
 def next_number(conn: sqlite3.Connection, register: str, year: int) -> int:
     """The next sequence number of a register in a year (1, 2, ...), taken in
-    the caller's transaction, so numbers never repeat and never skip."""
+    the caller's transaction, so numbers never repeat and never skip. On
+    PostgreSQL the counter is one hot row: its writers queue on an advisory lock
+    (postgres.Connection.lock) instead of failing each other's transactions."""
+    lock = getattr(conn, "lock", None)
+    if lock is not None:
+        lock(counter_key(register, year))
     row = conn.execute(
         "INSERT INTO register_counters (register, year, last) VALUES (?, ?, 1)"
         " ON CONFLICT (register, year) DO UPDATE SET last = register_counters.last + 1"
@@ -184,6 +190,11 @@ def next_number(conn: sqlite3.Connection, register: str, year: int) -> int:
         (register, year),
     ).fetchone()
     return int(row[0])
+
+
+def counter_key(register: str, year: int) -> int:
+    digest = hashlib.blake2b(f"counter:{register}:{year}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def numbers(conn: sqlite3.Connection, hazard_ids: list[int]) -> dict[int, str]:

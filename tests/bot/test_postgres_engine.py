@@ -152,3 +152,24 @@ async def test_a_connection_the_server_dropped_is_replaced_without_losing_the_wo
         assert db.reruns == 1  # BEGIN met the dropped connection; the next one did the work
     finally:
         await db.close()
+
+
+async def test_many_reports_numbered_at_once_each_get_the_next_number(
+    postgresql_cluster: Cluster,
+) -> None:
+    """The register counter is one hot row; its writers queue on its lock, and a
+    rerun holds that lock from its start, so none of them conflicts again and again."""
+    from bot.store import hazards
+
+    db = await Database.open(postgresql_cluster.fresh())
+    try:
+
+        def take(conn: sqlite3.Connection) -> int:
+            conn.execute("SELECT pg_sleep(0.01)")  # the work before the number is taken
+            return hazards.next_number(conn, "YH", 2026)
+
+        taken = await asyncio.gather(*(db.transaction(take) for _ in range(8)))
+        assert sorted(taken) == list(range(1, 9))
+        assert getattr(db, "reruns", 0) <= 2 * len(taken)
+    finally:
+        await db.close()
