@@ -6,10 +6,10 @@ import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from bot.hazard_rules import Status, hazard_number
-from bot.store import audit
+from bot.store import audit, dialect
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,19 +177,31 @@ def create(
 
 def next_number(conn: sqlite3.Connection, register: str, year: int) -> int:
     """The next sequence number of a register in a year (1, 2, ...), taken in
-    the caller's transaction, so numbers never repeat and never skip. On
-    PostgreSQL the counter is one hot row: its writers queue on an advisory lock
-    (postgres.Connection.lock) instead of failing each other's transactions."""
-    lock = getattr(conn, "lock", None)
-    if lock is not None:
-        lock(counter_key(register, year))
-    row = conn.execute(
-        "INSERT INTO register_counters (register, year, last) VALUES (?, ?, 1)"
-        " ON CONFLICT (register, year) DO UPDATE SET last = register_counters.last + 1"
-        " RETURNING last",
-        (register, year),
-    ).fetchone()
-    return int(row[0])
+    the caller's transaction, so numbers never repeat and never skip: a
+    transaction that fails leaves its number to the next taker."""
+    if dialect.engine_of(conn) != "postgresql":
+        row = conn.execute(
+            "INSERT INTO register_counters (register, year, last) VALUES (?, ?, 1)"
+            " ON CONFLICT (register, year) DO UPDATE SET last = register_counters.last + 1"
+            " RETURNING last",
+            (register, year),
+        ).fetchone()
+        return int(row[0])
+    # PostgreSQL (migration 0019): the takers queue on the counter's lock; each reads
+    # the last number as committed now (its snapshot may predate the taker before
+    # it) and as its own transaction has it (a number it took itself), and inserts
+    # the next. Nothing is updated in place, so nothing has to be rerun.
+    pg = cast(Any, conn)
+    pg.wait_for(counter_key(register, year))
+    last = "SELECT MAX(last) FROM register_counters WHERE register = ? AND year = ?"
+    committed = pg.latest(last, (register, year))[0]
+    own = conn.execute(last, (register, year)).fetchone()[0]
+    number = max(committed or 0, own or 0) + 1
+    conn.execute(
+        "INSERT INTO register_counters (register, year, last) VALUES (?, ?, ?)",
+        (register, year, number),
+    )
+    return int(number)
 
 
 def counter_key(register: str, year: int) -> int:

@@ -206,8 +206,13 @@ class Connection:
 
     engine = "postgresql"
 
-    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection[Row],
+        latest: Callable[[str, Sequence[Any]], Row | None] | None = None,
+    ) -> None:
         self._conn = conn
+        self._latest = latest
         # LISTEN channels to notify at commit (each once, however often asked).
         self.notices: set[str] = set()
         # The advisory locks asked for: a rerun takes them before its snapshot.
@@ -265,6 +270,23 @@ class Connection:
             raise _sqlite_error(exc) from exc
         raise TransactionConflict(f"advisory lock {key} was held by another transaction")
 
+    def wait_for(self, key: int) -> None:
+        """Hold the advisory lock `key` until this transaction ends, waiting for
+        whoever holds it to finish, and go on: no rerun. For a caller that reads
+        what the lock guards with latest(), not from this transaction's snapshot."""
+        try:
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        except psycopg.Error as exc:
+            raise _sqlite_error(exc) from exc
+
+    def latest(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """The first row of `sql` as committed now, outside this transaction's
+        snapshot (a read on another connection): it sees what transactions
+        committed after this one began, and not this one's own writes."""
+        if self._latest is None:
+            raise RuntimeError("no connection for reads outside the transaction")
+        return self._latest(sql, params)
+
 
 # -- the database -------------------------------------------------------------------------
 class PostgresDatabase(Database):
@@ -278,6 +300,17 @@ class PostgresDatabase(Database):
         self.path = url
         self.url = url
         self._pool = pool
+        # latest()'s reads outside a transaction's snapshot: rare (a register's
+        # number), short, never waiting on a lock; connected when first needed.
+        self._outside: ConnectionPool[Any] = ConnectionPool(
+            url,
+            min_size=0,
+            max_size=2,
+            kwargs=connection_kwargs(),
+            configure=configure,
+            num_workers=1,
+            open=True,
+        )
         self._threads = concurrent.futures.ThreadPoolExecutor(size, "frontline-pg")
         self._closed = False
         self.reruns = 0
@@ -303,6 +336,15 @@ class PostgresDatabase(Database):
 
     async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self._submit(fn, "REPEATABLE READ")
+
+    def _read_latest(self, sql: str, params: Sequence[Any]) -> Row | None:
+        with self._outside.connection() as raw:
+            try:
+                return cast(
+                    Row | None, raw.execute(dialect.translate(sql).sql, _params(params)).fetchone()
+                )
+            except psycopg.Error as exc:
+                raise _sqlite_error(exc) from exc
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self._submit(fn, "READ COMMITTED")
@@ -339,7 +381,7 @@ class PostgresDatabase(Database):
                     if attempt >= 3:
                         raise
                     continue
-                conn = Connection(raw)
+                conn = Connection(raw, self._read_latest)
                 try:
                     result = fn(cast(sqlite3.Connection, conn))
                     # The notifications and the COMMIT in one round trip; the server
@@ -370,6 +412,7 @@ class PostgresDatabase(Database):
         self._closed = True
         await asyncio.to_thread(self._threads.shutdown)
         await asyncio.to_thread(self._pool.close)
+        await asyncio.to_thread(self._outside.close)
 
 
 def migrate_url(url: str) -> int:
