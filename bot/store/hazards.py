@@ -176,9 +176,9 @@ def create(
 
 
 def next_number(conn: sqlite3.Connection, register: str, year: int) -> int:
-    """The next sequence number of a register in a year (1, 2, ...), taken in
-    the caller's transaction, so numbers never repeat and never skip: a
-    transaction that fails leaves its number to the next taker."""
+    """The next sequence number of a register in a year (1, 2, ...). Numbers
+    never repeat, and a transaction that fails leaves its number to the next
+    taker (on PostgreSQL, see below, unless a later number was taken since)."""
     if dialect.engine_of(conn) != "postgresql":
         row = conn.execute(
             "INSERT INTO register_counters (register, year, last) VALUES (?, ?, 1)"
@@ -187,21 +187,31 @@ def next_number(conn: sqlite3.Connection, register: str, year: int) -> int:
             (register, year),
         ).fetchone()
         return int(row[0])
-    # PostgreSQL (migration 0019): the takers queue on the counter's lock; each reads
-    # the last number as committed now (its snapshot may predate the taker before
-    # it) and as its own transaction has it (a number it took itself), and inserts
-    # the next. Nothing is updated in place, so nothing has to be rerun.
+    # PostgreSQL (migration 0019): the number is a row inserted outside the caller's
+    # transaction and committed at once, so a report does not hold the counter until
+    # it commits (every report behind it waited); if the report does not commit, the
+    # row is deleted again while no later number was taken. A number is then skipped
+    # only if its process dies before the report commits, or the report fails after
+    # a later one took the next number.
     pg = cast(Any, conn)
-    pg.wait_for(counter_key(register, year))
-    last = "SELECT MAX(last) FROM register_counters WHERE register = ? AND year = ?"
-    committed = pg.latest(last, (register, year))[0]
-    own = conn.execute(last, (register, year)).fetchone()[0]
-    number = max(committed or 0, own or 0) + 1
-    conn.execute(
-        "INSERT INTO register_counters (register, year, last) VALUES (?, ?, ?)",
-        (register, year, number),
+    key = (register, year, register, year)
+    while True:
+        row = pg.outside(
+            "INSERT INTO register_counters (register, year, last)"
+            " SELECT ?, ?, COALESCE(MAX(last), 0) + 1 FROM register_counters"
+            " WHERE register = ? AND year = ? ON CONFLICT DO NOTHING RETURNING last",
+            key,
+        )
+        if row is not None:  # else another taker inserted the same number first
+            break
+    number = int(row[0])
+    pg.undo_outside(
+        "DELETE FROM register_counters WHERE register = ? AND year = ? AND last = ?"
+        " AND NOT EXISTS (SELECT 1 FROM register_counters"
+        " WHERE register = ? AND year = ? AND last > ?)",
+        (register, year, number, register, year, number),
     )
-    return int(number)
+    return number
 
 
 def counter_key(register: str, year: int) -> int:

@@ -28,6 +28,7 @@ import contextlib
 import itertools
 import logging
 import random
+import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator, Sequence
@@ -53,6 +54,15 @@ MAX_RERUNS = 100
 _CONFLICTS = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
 
 
+# Sent with the next statement, in its round trip: nothing reads their results.
+_DEFERRABLE = re.compile(r"^\s*(SAVEPOINT|RELEASE)\s+\w+\s*$", re.I)
+
+
+class ConnectionDropped(BaseException):
+    """The transaction's first round trip met a connection the server had
+    dropped (a restart, a failover): nothing ran, and it is tried again."""
+
+
 class TransactionConflict(BaseException):
     """Another transaction collided with this one: the unit of work is rerun.
     A BaseException, so that a handler's `except Exception` (which logs a bug and
@@ -71,10 +81,12 @@ class Row:
 
     def __getitem__(self, key: int | str | slice) -> Any:
         if isinstance(key, str):
-            try:
-                return self._values[self._index[key.lower()]]
-            except KeyError:
-                raise IndexError(f"No item with that key: {key!r}") from None
+            position = self._index.get(key)  # our SQL's names are lower case already
+            if position is None:
+                position = self._index.get(key.lower())
+                if position is None:
+                    raise IndexError(f"No item with that key: {key!r}")
+            return self._values[position]
         return self._values[key]
 
     def keys(self) -> list[str]:
@@ -99,10 +111,21 @@ class Row:
 
 
 def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], Row]:
-    index: dict[str, int] = {}
-    for position, column in enumerate(cursor.description or ()):
-        index.setdefault(column.name.lower(), position)
+    # The result's column names straight from libpq (cursor.description builds
+    # an object per column, for every statement), and one index per set of names.
+    result = cursor.pgresult
+    names = tuple(result.fname(i) for i in range(result.nfields)) if result is not None else ()
+    index = _indexes.get(names)
+    if index is None:
+        index = {}
+        for position, name in enumerate(names):
+            index.setdefault(bytes(name or b"").decode("utf-8", "replace").lower(), position)
+        if len(_indexes) < 10_000:
+            _indexes[names] = index
     return lambda values: Row(values, index)
+
+
+_indexes: dict[tuple[bytes | None, ...], dict[str, int]] = {}
 
 
 class _BoolAsInteger(Dumper):
@@ -173,31 +196,50 @@ def _params(params: Sequence[Any] | dict[str, Any]) -> Any:
 
 
 class Cursor:
-    """sqlite3.Cursor's face over a psycopg cursor that has run one statement."""
+    """sqlite3.Cursor's face over the result of one statement, its rows taken at
+    once (libpq holds them all already), so the connection's psycopg cursor is
+    free for the next statement while this one is read."""
 
-    def __init__(self, cursor: psycopg.ClientCursor[Row], lastrowid: int | None) -> None:
-        self._cursor = cursor
+    def __init__(self, cursor: psycopg.ClientCursor[Row] | None, lastrowid: int | None) -> None:
+        """`cursor` None: a statement deferred (Connection.deferred), with no result."""
         self.lastrowid = lastrowid
-        self.rowcount = cursor.rowcount
+        self.rowcount = cursor.rowcount if cursor is not None else -1
+        self._result = cursor.pgresult if cursor is not None else None
+        has_rows = self._result is not None and self._result.nfields
+        self._rows = cursor.fetchall() if cursor is not None and has_rows else []
+        self._next = 0
 
     @property
     def description(self) -> Any:
-        return self._cursor.description
+        result = self._result
+        if result is None or not result.nfields:
+            return None
+        return tuple(
+            (bytes(result.fname(i) or b"").decode(), None, None, None, None, None, None)
+            for i in range(result.nfields)
+        )
 
     def fetchone(self) -> Row | None:
-        return self._cursor.fetchone() if self._cursor.description else None
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
 
     def fetchall(self) -> list[Row]:
-        return self._cursor.fetchall() if self._cursor.description else []
+        rows = self._rows[self._next :]
+        self._next = len(self._rows)
+        return rows
 
     def fetchmany(self, size: int = 1) -> list[Row]:
-        return self._cursor.fetchmany(size) if self._cursor.description else []
+        rows = self._rows[self._next : self._next + size]
+        self._next += len(rows)
+        return rows
 
     def __iter__(self) -> Iterator[Row]:
         return iter(self.fetchall())
 
     def close(self) -> None:
-        self._cursor.close()
+        self._rows = []
 
 
 class Connection:
@@ -209,14 +251,27 @@ class Connection:
     def __init__(
         self,
         conn: psycopg.Connection[Row],
-        latest: Callable[[str, Sequence[Any]], Row | None] | None = None,
+        outside: Callable[[str, Sequence[Any]], Row | None] | None = None,
     ) -> None:
         self._conn = conn
-        self._latest = latest
+        self._outside = outside
+        # outside()'s undo statements, run if this transaction does not commit.
+        self.undo: list[tuple[str, Sequence[Any]]] = []
         # LISTEN channels to notify at commit (each once, however often asked).
         self.notices: set[str] = set()
         # The advisory locks asked for: a rerun takes them before its snapshot.
         self.locks: set[int] = set()
+        # Statements with no result to read (BEGIN, SAVEPOINT, RELEASE), sent
+        # ahead of the next statement in its round trip.
+        self.deferred: list[str] = []
+        self.begun = False
+        self._cursor: psycopg.ClientCursor[Row] | None = None
+
+    def _psycopg_cursor(self) -> psycopg.ClientCursor[Row]:
+        """One psycopg cursor for every statement (Cursor takes its rows at once)."""
+        if self._cursor is None:
+            self._cursor = cast("psycopg.ClientCursor[Row]", self._conn.cursor())
+        return self._cursor
 
     def notify(self, channel: str) -> None:
         """NOTIFY `channel` when this transaction commits (`channel`: a constant
@@ -228,22 +283,43 @@ class Connection:
         return self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Cursor:
+        if not params and _DEFERRABLE.match(sql):
+            self.deferred.append(sql)
+            return Cursor(None, None)
         translated = dialect.translate(sql)
-        cursor = cast("psycopg.ClientCursor[Row]", self._conn.cursor())
+        result = Cursor(self._send(translated.sql, _params(params)), None)
+        if translated.returns_id:  # the id RETURNING was added for, as sqlite3's lastrowid
+            rows = result.fetchall()
+            result.lastrowid = int(rows[-1][0]) if rows else None
+        return result
+
+    def _send(self, sql: str, params: Any) -> psycopg.ClientCursor[Row]:
+        """Run `sql` on the connection with the deferred statements ahead of it,
+        and leave the cursor at its result."""
+        ahead, self.deferred = self.deferred, []
+        cursor = self._psycopg_cursor()
         try:
-            cursor.execute(translated.sql, _params(params))
+            cursor.execute("".join(f"{s}; " for s in ahead) + sql, params)
         except psycopg.Error as exc:
+            if not self.begun and isinstance(exc, psycopg.OperationalError) and self._conn.broken:
+                raise ConnectionDropped(str(exc)) from exc
             raise _sqlite_error(exc) from exc
-        lastrowid = None
-        if translated.returns_id:
-            rows = cursor.fetchall()
-            lastrowid = int(rows[-1][0]) if rows else None
-        return Cursor(cursor, lastrowid)
+        self.begun = True
+        for _ in ahead:
+            cursor.nextset()
+        return cursor
+
+    def take_deferred(self) -> str:
+        """The deferred statements, for the caller to send ahead of its own."""
+        ahead, self.deferred = self.deferred, []
+        return "".join(f"{s}; " for s in ahead)
 
     def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> Cursor:
         translated = dialect.translate(sql)
         query = translated.sql.removesuffix(" RETURNING id") if translated.returns_id else None
-        cursor = cast("psycopg.ClientCursor[Row]", self._conn.cursor())
+        if self.deferred:
+            self._send("SELECT 1", ())
+        cursor = self._psycopg_cursor()
         try:
             cursor.executemany(query or translated.sql, [_params(p) for p in seq])
         except psycopg.Error as exc:
@@ -262,30 +338,26 @@ class Connection:
         just changed. The rerun takes the lock at once and reads afresh."""
         self.locks.add(key)
         try:
-            row = self._conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()
+            row = self._send("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()
             if row is not None and row[0]:
                 return
-            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            self._send("SELECT pg_advisory_xact_lock(%s)", (key,))
         except psycopg.Error as exc:
             raise _sqlite_error(exc) from exc
         raise TransactionConflict(f"advisory lock {key} was held by another transaction")
 
-    def wait_for(self, key: int) -> None:
-        """Hold the advisory lock `key` until this transaction ends, waiting for
-        whoever holds it to finish, and go on: no rerun. For a caller that reads
-        what the lock guards with latest(), not from this transaction's snapshot."""
-        try:
-            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
-        except psycopg.Error as exc:
-            raise _sqlite_error(exc) from exc
+    def outside(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """Run `sql` on a connection of its own, committed at once whatever becomes
+        of this transaction, and return its first row: for what must neither wait
+        for this transaction's end nor be held by it (a register's next number)."""
+        if self._outside is None:
+            raise RuntimeError("no connection for statements outside the transaction")
+        return self._outside(sql, params)
 
-    def latest(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        """The first row of `sql` as committed now, outside this transaction's
-        snapshot (a read on another connection): it sees what transactions
-        committed after this one began, and not this one's own writes."""
-        if self._latest is None:
-            raise RuntimeError("no connection for reads outside the transaction")
-        return self._latest(sql, params)
+    def undo_outside(self, sql: str, params: Sequence[Any]) -> None:
+        """Run `sql` as outside() does if this transaction does not commit (it is
+        rerun, or fails): what undoes a statement run outside it."""
+        self.undo.append((sql, params))
 
 
 # -- the database -------------------------------------------------------------------------
@@ -300,8 +372,8 @@ class PostgresDatabase(Database):
         self.path = url
         self.url = url
         self._pool = pool
-        # latest()'s reads outside a transaction's snapshot: rare (a register's
-        # number), short, never waiting on a lock; connected when first needed.
+        # Connection.outside()'s statements: rare (a register's number), short,
+        # never waiting on a transaction; connected when first needed.
         self._outside: ConnectionPool[Any] = ConnectionPool(
             url,
             min_size=0,
@@ -337,7 +409,14 @@ class PostgresDatabase(Database):
     async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self._submit(fn, "REPEATABLE READ")
 
-    def _read_latest(self, sql: str, params: Sequence[Any]) -> Row | None:
+    def _undo(self, statements: list[tuple[str, Sequence[Any]]]) -> None:
+        for sql, params in reversed(statements):
+            try:
+                self._run_outside(sql, params)
+            except (sqlite3.Error, psycopg.Error):
+                log.exception("undo outside the transaction failed sql=%s", sql.split()[0])
+
+    def _run_outside(self, sql: str, params: Sequence[Any]) -> Row | None:
         with self._outside.connection() as raw:
             try:
                 return cast(
@@ -374,20 +453,37 @@ class PostgresDatabase(Database):
                 try:
                     for key in held:
                         raw.execute("SELECT pg_advisory_lock(%s)", (key,))
-                    raw.execute(f"BEGIN ISOLATION LEVEL {level}")
                 except psycopg.OperationalError:
-                    # A connection the server dropped (a restart, a failover): the
-                    # pool replaces it; nothing has run yet, so try again.
                     if attempt >= 3:
                         raise
                     continue
-                conn = Connection(raw, self._read_latest)
+                conn = Connection(raw, self._run_outside)
+                conn.begun = bool(held)
+                # BEGIN goes with the first statement, in its round trip.
+                conn.deferred.append(f"BEGIN ISOLATION LEVEL {level}")
+                # What this attempt did outside its transaction is undone unless it
+                # commits (or a lost connection leaves its COMMIT's outcome unknown).
+                undo = True
                 try:
                     result = fn(cast(sqlite3.Connection, conn))
-                    # The notifications and the COMMIT in one round trip; the server
-                    # sends the notifications only if the commit succeeds.
-                    raw.execute("".join(f"NOTIFY {c}; " for c in sorted(conn.notices)) + "COMMIT")
+                    try:
+                        # The notifications and the COMMIT in one round trip; the server
+                        # sends the notifications only if the commit succeeds.
+                        raw.execute(
+                            conn.take_deferred()
+                            + "".join(f"NOTIFY {c}; " for c in sorted(conn.notices))
+                            + "COMMIT"
+                        )
+                    except psycopg.Error as exc:
+                        undo = isinstance(exc, _CONFLICTS)
+                        raise
+                    undo = False
                     return result
+                except ConnectionDropped:
+                    # The pool replaces the connection; nothing has run yet, so try again.
+                    if attempt >= 3:
+                        raise
+                    continue
                 except TransactionConflict:
                     raw.execute("ROLLBACK")
                 except psycopg.Error as exc:  # COMMIT itself can report a conflict
@@ -401,6 +497,8 @@ class PostgresDatabase(Database):
                     raise
                 finally:
                     needed |= conn.locks
+                    if undo:
+                        self._undo(conn.undo)
                     if held:
                         with contextlib.suppress(psycopg.Error):
                             raw.execute("SELECT pg_advisory_unlock_all()")

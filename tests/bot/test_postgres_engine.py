@@ -161,9 +161,10 @@ async def test_a_connection_the_server_dropped_is_replaced_without_losing_the_wo
 async def test_many_reports_numbered_at_once_each_get_the_next_number(
     postgresql_cluster: Cluster,
 ) -> None:
-    """The register counter is one hot key: its takers queue on its lock and each
-    reads the last number taken afresh, so none of them is rerun (a rerun of a
-    whole report, holding the counter, made every report behind it wait)."""
+    """The register counter is one hot key: a number is taken outside the
+    report's transaction, so no taker waits for another's commit or is rerun
+    (a rerun of a whole report, holding the counter, made every report behind
+    it wait)."""
     from bot.store import hazards
 
     db = await Database.open(postgresql_cluster.fresh())
@@ -207,3 +208,63 @@ async def test_a_number_taken_by_a_unit_of_work_that_fails_is_taken_again(
         await db.close()
     assert both == [2, 3]
     assert other_year == 1
+
+
+async def test_a_report_rerun_after_taking_its_number_takes_the_same_number(
+    postgresql_cluster: Cluster,
+) -> None:
+    from bot.store import hazards
+
+    db = await Database.open(postgresql_cluster.fresh())
+    attempts = 0
+
+    def collides_once(conn: sqlite3.Connection) -> int:
+        nonlocal attempts
+        attempts += 1
+        number = hazards.next_number(conn, "YH", 2026)
+        if attempts == 1:
+            raise postgres.TransactionConflict("another transaction changed a row read here")
+        return number
+
+    try:
+        first = await db.transaction(collides_once)
+        second = await db.transaction(lambda conn: hazards.next_number(conn, "YH", 2026))
+        rows = await db.read(
+            lambda conn: conn.execute("SELECT last FROM register_counters ORDER BY last").fetchall()
+        )
+    finally:
+        await db.close()
+    assert (attempts, first, second) == (2, 1, 2)
+    assert [r[0] for r in rows] == [1, 2]
+
+
+async def test_savepoints_and_earlier_results_behave_as_on_sqlite(db_target: Path | str) -> None:
+    """On PostgreSQL a SAVEPOINT or RELEASE goes with the next statement, in its
+    round trip, and a result is read after the next statement ran: neither
+    shows."""
+    db = await Database.open(db_target)
+
+    def step(conn: sqlite3.Connection) -> tuple[list[int], list[str], int]:
+        conn.execute("INSERT INTO register_counters (register, year, last) VALUES ('SG', 2026, 1)")
+        conn.execute("SAVEPOINT step")
+        conn.execute("INSERT INTO register_counters (register, year, last) VALUES ('SG', 2027, 1)")
+        try:
+            conn.execute(
+                "INSERT INTO register_counters (register, year, last) VALUES ('SG', 2026, 1)"
+            )
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK TO step")
+        conn.execute("RELEASE step")
+        earlier = conn.execute("SELECT year FROM register_counters ORDER BY year")
+        conn.execute("INSERT INTO register_counters (register, year, last) VALUES ('ZG', 2026, 1)")
+        later = conn.execute("SELECT register FROM register_counters ORDER BY register")
+        first = later.fetchone()
+        return [r[0] for r in earlier], [first["register"], *[r[0] for r in later]], len(first)
+
+    try:
+        years, registers, width = await db.transaction(step)
+    finally:
+        await db.close()
+    assert years == [2026]
+    assert registers == ["SG", "ZG"]
+    assert width == 1

@@ -1,4 +1,4 @@
--- Version 19: on PostgreSQL a register's numbers are taken by inserting a row
--- per number (bot/store/migrations/0019_register_numbers.postgresql.sql, and
--- hazards.next_number); SQLite keeps one row per register and year, which its
--- one writer updates in place. Nothing changes here.
+-- Version 19: on PostgreSQL a register's numbers become one row per number
+-- taken (0019_register_numbers.postgresql.sql, hazards.next_number). SQLite
+-- keeps one row per register and year, which its one writer updates in place:
+-- nothing changes here.
