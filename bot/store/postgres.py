@@ -11,11 +11,12 @@ Why REPEATABLE READ: every unit of work was written for SQLite, where write
 transactions never interleave. Each sees one snapshot, and a row that another
 transaction changed after that snapshot cannot be changed again (PostgreSQL
 fails the second writer, and it is rerun): a conversation's version, a claim of
-an outbox row, a hazard's state and a register's counter cannot race. What it
-does not stop, write skew between rows that two transactions only read, cannot
-happen where it matters: one person's events hold a lock on that person
+an outbox row and a hazard's state cannot race. What it does not stop, write
+skew between rows that two transactions only read, cannot happen where it
+matters: one person's events hold a lock on that person
 (conversations.lock_person), the sender and the scheduler run in one process at
-a time (bot/roles.py), and a register's counter is behind a lock of its own.
+a time (bot/roles.py), and a register's numbers are rows inserted under a
+primary key, outside the transaction (hazards.next_number).
 SERIALIZABLE was measured first: its page-level predicate locks failed
 unrelated people's events against each other (~600 reruns per 2,000 events
 with 200 people, p99 over 300 ms), REPEATABLE READ only real collisions."""
