@@ -32,7 +32,15 @@ import random
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Coroutine,
+    Generator,
+    Iterator,
+    Sequence,
+)
 from typing import Any, TypeVar, cast
 
 import psycopg
@@ -253,18 +261,21 @@ class Connection:
         self,
         conn: psycopg.Connection[Row],
         outside: Callable[[str, Sequence[Any]], Row | None] | None = None,
+        held: Collection[int] = (),
     ) -> None:
         self._conn = conn
         self._outside = outside
+        # Advisory locks this session holds already (a rerun takes them before BEGIN).
+        self._held = frozenset(held)
         # outside()'s undo statements, run if this transaction does not commit.
         self.undo: list[tuple[str, Sequence[Any]]] = []
         # LISTEN channels to notify at commit (each once, however often asked).
         self.notices: set[str] = set()
         # The advisory locks asked for: a rerun takes them before its snapshot.
         self.locks: set[int] = set()
-        # Statements with no result to read (BEGIN, SAVEPOINT, RELEASE), sent
-        # ahead of the next statement in its round trip.
-        self.deferred: list[str] = []
+        # Statements sent ahead of the next one in its round trip: with no result
+        # to read (BEGIN, SAVEPOINT, RELEASE), or a lock's try (with its key).
+        self.deferred: list[tuple[str, int | None]] = []
         self.begun = False
         self._cursor: psycopg.ClientCursor[Row] | None = None
 
@@ -285,7 +296,7 @@ class Connection:
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Cursor:
         if not params and _DEFERRABLE.match(sql):
-            self.deferred.append(sql)
+            self.deferred.append((sql, None))
             return Cursor(None, None)
         translated = dialect.translate(sql)
         result = Cursor(self._send(translated.sql, _params(params)), None)
@@ -296,24 +307,37 @@ class Connection:
 
     def _send(self, sql: str, params: Any) -> psycopg.ClientCursor[Row]:
         """Run `sql` on the connection with the deferred statements ahead of it,
-        and leave the cursor at its result."""
+        and leave the cursor at its result. A lock tried ahead of it that another
+        transaction held makes this a conflict: the rerun waits for it."""
         ahead, self.deferred = self.deferred, []
         cursor = self._psycopg_cursor()
+        trying = any(key is not None for _, key in ahead)
         try:
-            cursor.execute("".join(f"{s}; " for s in ahead) + sql, params)
+            cursor.execute("".join(f"{s}; " for s, _ in ahead) + sql, params)
         except psycopg.Error as exc:
             if not self.begun and isinstance(exc, psycopg.OperationalError) and self._conn.broken:
                 raise ConnectionDropped(str(exc)) from exc
+            if trying and not isinstance(exc, psycopg.OperationalError):
+                # Whether the lock was had is not known: the rerun takes it first.
+                raise TransactionConflict(f"with a lock tried: {exc}") from exc
             raise _sqlite_error(exc) from exc
         self.begun = True
-        for _ in ahead:
+        for _, key in ahead:
+            if key is not None:
+                row = cursor.fetchone()
+                if not (row and row[0]):
+                    raise TransactionConflict(
+                        f"advisory lock {key} was held by another transaction"
+                    )
             cursor.nextset()
         return cursor
 
     def take_deferred(self) -> str:
         """The deferred statements, for the caller to send ahead of its own."""
+        if any(key is not None for _, key in self.deferred):
+            self._send("SELECT 1", ())
         ahead, self.deferred = self.deferred, []
-        return "".join(f"{s}; " for s in ahead)
+        return "".join(f"{s}; " for s, _ in ahead)
 
     def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> Cursor:
         translated = dialect.translate(sql)
@@ -333,19 +357,15 @@ class Connection:
 
     def lock(self, key: int) -> None:
         """Hold the advisory lock `key` until this transaction ends. If another
-        transaction (in any process) holds it, wait for that one to end and then
-        rerun this unit of work from the start: this transaction's snapshot was
-        taken before the wait, so what it would read is what the other one has
-        just changed. The rerun takes the lock at once and reads afresh."""
+        transaction (in any process) holds it, this unit of work is rerun from
+        the start once that one has ended: this transaction's snapshot was taken
+        before the wait, so what it would read is what the other one has just
+        changed. The rerun takes the lock before its snapshot. The try goes with
+        the next statement, in its round trip."""
         self.locks.add(key)
-        try:
-            row = self._send("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()
-            if row is not None and row[0]:
-                return
-            self._send("SELECT pg_advisory_xact_lock(%s)", (key,))
-        except psycopg.Error as exc:
-            raise _sqlite_error(exc) from exc
-        raise TransactionConflict(f"advisory lock {key} was held by another transaction")
+        if key in self._held:
+            return
+        self.deferred.append((f"SELECT pg_try_advisory_xact_lock({int(key)})", key))
 
     def outside(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         """Run `sql` on a connection of its own, committed at once whatever becomes
@@ -458,10 +478,10 @@ class PostgresDatabase(Database):
                     if attempt >= 3:
                         raise
                     continue
-                conn = Connection(raw, self._run_outside)
+                conn = Connection(raw, self._run_outside, held)
                 conn.begun = bool(held)
                 # BEGIN goes with the first statement, in its round trip.
-                conn.deferred.append(f"BEGIN ISOLATION LEVEL {level}")
+                conn.deferred.append((f"BEGIN ISOLATION LEVEL {level}", None))
                 # What this attempt did outside its transaction is undone unless it
                 # commits (or a lost connection leaves its COMMIT's outcome unknown).
                 undo = True
