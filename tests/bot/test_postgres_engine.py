@@ -15,7 +15,7 @@ import pytest
 
 from bot.app import App
 from bot.config import Settings
-from bot.store import people, postgres
+from bot.store import conversations, people, postgres
 from bot.store.db import Database, migrations
 from tests.postgresql import Cluster
 
@@ -268,3 +268,36 @@ async def test_savepoints_and_earlier_results_behave_as_on_sqlite(db_target: Pat
     assert years == [2026]
     assert registers == ["SG", "ZG"]
     assert width == 1
+
+
+async def test_an_error_beside_a_lock_tried_is_the_units_own_on_its_rerun(
+    postgresql_cluster: Cluster,
+) -> None:
+    """A lock is tried in the round trip of the statement after it; if that
+    statement fails, whether the lock was had is not known, so the unit is
+    rerun with the lock taken first, and there the error is its own to catch."""
+    db = await Database.open(postgresql_cluster.fresh())
+    await db.transaction(
+        lambda conn: conn.execute(
+            "INSERT INTO register_counters (register, year, last) VALUES ('SG', 2026, 1)"
+        )
+    )
+    caught: list[str] = []
+
+    def duplicate(conn: sqlite3.Connection) -> str:
+        conversations.lock_person(conn, "telegram", "1001")
+        try:
+            conn.execute(
+                "INSERT INTO register_counters (register, year, last) VALUES ('SG', 2026, 1)"
+            )
+        except sqlite3.IntegrityError:
+            caught.append("integrity")
+            return "caught"
+        return "inserted"
+
+    try:
+        assert await db.transaction(duplicate) == "caught"
+        assert getattr(db, "reruns", 0) == 1
+    finally:
+        await db.close()
+    assert caught == ["integrity"]
