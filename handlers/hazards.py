@@ -26,13 +26,14 @@ def _scope(ctx: Ctx) -> dict[str, Any]:
 
 
 def _lines(ctx: Ctx, rows: list) -> str:  # type: ignore[type-arg]
+    paths = people.unit_paths(ctx.conn, [int(row["unit_id"]) for row in rows])
     return "\n".join(
         ctx.text(
             "hazards.line",
             number=row["number"] or f"#{row['id']}",
             status=ctx.text(f"hazards.status_{row['status']}"),
             deadline=local_time_text(parse_iso(row["deadline_at"]), ctx.timezone),
-            unit=people.unit_path(ctx.conn, int(row["unit_id"])),
+            unit=paths.get(int(row["unit_id"]), ""),
             description=str(row["description"])[:40],
         )
         for row in rows

@@ -14,6 +14,14 @@ _STAFF_COLUMNS = (
     " s.active"
 )
 
+# The unit (the statement's first parameter) and its ancestors, `depth` 0 nearest.
+_CHAIN = (
+    "WITH RECURSIVE chain(id, parent_id, depth) AS ("
+    " SELECT id, parent_id, 0 FROM units WHERE id = ?"
+    " UNION ALL SELECT u.id, u.parent_id, c.depth + 1"
+    " FROM units u JOIN chain c ON u.id = c.parent_id)"
+)
+
 
 def _staff(row: sqlite3.Row) -> Staff:
     return Staff(
@@ -178,13 +186,11 @@ def group_binding(conn: sqlite3.Connection, channel: str, chat_id: str) -> Group
 def alert_groups(conn: sqlite3.Connection, unit_id: int) -> list[tuple[str, str, str]]:
     """Group chats bound to the unit or any unit above it, as (channel, chat
     id, language): a group reads the language of the supervisor who bound it."""
-    ids = [row["id"] for row in unit_chain(conn, unit_id)]
-    marks = ",".join("?" * len(ids))
     rows = conn.execute(
-        f"SELECT g.channel, g.chat_id, s.language FROM alert_groups g"
-        f" JOIN staff s ON s.id = g.bound_by WHERE g.unit_id IN ({marks})"
+        f"{_CHAIN} SELECT g.channel, g.chat_id, s.language FROM alert_groups g"
+        " JOIN staff s ON s.id = g.bound_by WHERE g.unit_id IN (SELECT id FROM chain)"
         " ORDER BY g.channel, g.chat_id",
-        ids,
+        (unit_id,),
     ).fetchall()
     return [(row["channel"], row["chat_id"], row["language"]) for row in rows]
 
@@ -240,6 +246,17 @@ def unit_path(conn: sqlite3.Connection, unit_id: int) -> str:
     return str(row["path"]) if row else ""
 
 
+def unit_paths(conn: sqlite3.Connection, unit_ids: Collection[int]) -> dict[int, str]:
+    """The path of each of these units, by id, in one query; an unknown id is left out."""
+    ids = sorted(set(unit_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(
+        f"SELECT id, path FROM units WHERE id IN ({','.join('?' * len(ids))})", ids
+    ).fetchall()
+    return {int(row["id"]): str(row["path"]) for row in rows}
+
+
 def supervisors_for_unit(conn: sqlite3.Connection, unit_id: int) -> list[Staff]:
     """The active supervisors of the nearest unit, walking up the tree, that has any."""
     for unit in unit_chain(conn, unit_id):
@@ -255,10 +272,12 @@ def supervisors_for_unit(conn: sqlite3.Connection, unit_id: int) -> list[Staff]:
 
 def chain_supervisors(conn: sqlite3.Connection, unit_id: int) -> list[Staff]:
     """The active supervisors of the unit and of every unit above it, nearest first."""
-    found: list[Staff] = []
-    for unit in unit_chain(conn, unit_id):
-        found += [m for m in members(conn, int(unit["id"])) if m.has(Role.SUPERVISOR)]
-    return found
+    rows = conn.execute(
+        f"{_CHAIN} SELECT {_STAFF_COLUMNS} FROM chain c JOIN staff s ON s.unit_id = c.id"
+        " WHERE s.active = 1 AND (',' || s.roles || ',') LIKE ? ORDER BY c.depth, s.id",
+        (unit_id, f"%,{Role.SUPERVISOR.value},%"),
+    ).fetchall()
+    return [_staff(row) for row in rows]
 
 
 def supervises(conn: sqlite3.Connection, staff: Staff, unit_id: int) -> bool:

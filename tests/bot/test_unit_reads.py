@@ -1,0 +1,103 @@
+"""The store's reads over the unit tree that answer for many units or a whole
+chain in one query give what asking unit by unit gives (both engines)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from conftest import START
+
+from bot.app import App
+from bot.clock import iso
+from bot.model import Role, Staff
+from bot.store import people
+
+
+def _unit_ids(conn: sqlite3.Connection) -> list[int]:
+    return [int(row["id"]) for row in conn.execute("SELECT id FROM units ORDER BY id")]
+
+
+def _add_supervisors(conn: sqlite3.Connection, names: dict[str, int]) -> None:
+    """A second supervisor in 保安部 (roles listed after another), an
+    inactive one in 一班, and a worker who only has a role like it."""
+    team = people.staff_by_id(conn, names["张伟"])
+    head = people.staff_by_id(conn, names["刘强"])
+    assert team is not None and head is not None
+    for n, (name, unit, roles, active) in enumerate(
+        (
+            ("钱进", head.unit_id, "staff,supervisor", 1),
+            ("许可", team.unit_id, "supervisor", 0),
+            ("卫东", team.unit_id, "staff", 1),
+        )
+    ):
+        conn.execute(
+            "INSERT INTO staff (name, phone, unit_id, roles, language, active, created_at,"
+            " updated_at) VALUES (?, ?, ?, ?, 'zh-CN', ?, ?, ?)",
+            (name, f"+8613900000{n:03d}", unit, roles, active, iso(START), iso(START)),
+        )
+
+
+def _chain_supervisors_one_by_one(conn: sqlite3.Connection, unit_id: int) -> list[Staff]:
+    return [
+        member
+        for unit in people.unit_chain(conn, unit_id)
+        for member in people.members(conn, int(unit["id"]))
+        if member.has(Role.SUPERVISOR)
+    ]
+
+
+async def test_unit_paths_are_each_units_path_and_leave_out_unknown_ids(
+    app: App, org: dict[str, int]
+) -> None:
+    def read(conn: sqlite3.Connection) -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
+        ids = _unit_ids(conn)
+        one_by_one = {uid: people.unit_path(conn, uid) for uid in ids}
+        batched = people.unit_paths(conn, [*ids, ids[0], 999_999])
+        return one_by_one, batched, people.unit_paths(conn, [])
+
+    one_by_one, batched, none = await app.db.read(read)
+    assert len(one_by_one) > 5
+    assert batched == one_by_one
+    assert none == {}
+
+
+async def test_chain_supervisors_are_the_active_supervisors_up_the_tree_nearest_first(
+    app: App, org: dict[str, int]
+) -> None:
+    await app.db.transaction(lambda conn: _add_supervisors(conn, org))
+
+    def read(conn: sqlite3.Connection) -> list[tuple[list[Staff], list[Staff]]]:
+        return [
+            (people.chain_supervisors(conn, uid), _chain_supervisors_one_by_one(conn, uid))
+            for uid in [*_unit_ids(conn), 999_999]
+        ]
+
+    pairs = await app.db.read(read)
+    for batched, one_by_one in pairs:
+        assert batched == one_by_one
+    team = await app.db.read(lambda conn: people.staff_by_id(conn, org["张伟"]))
+    assert team is not None
+    found = await app.db.read(lambda conn: people.chain_supervisors(conn, team.unit_id))
+    assert [s.name for s in found] == ["刘强", "钱进"]
+
+
+async def test_alert_groups_are_those_bound_to_the_unit_or_above(
+    app: App, org: dict[str, int]
+) -> None:
+    def bind(conn: sqlite3.Connection) -> dict[str, int]:
+        units = {
+            path: people.unit_id(conn, path)
+            for path in ("物业服务中心", "物业服务中心/保安部", "物业服务中心/工程部")
+        }
+        for n, uid in enumerate(units.values()):
+            assert uid is not None
+            people.bind_group(conn, "telegram", f"-{100 + n}", uid, org["刘强"], iso(START))
+        people.set_language(conn, org["刘强"], "en", iso(START))
+        return {path: uid for path, uid in units.items() if uid is not None}
+
+    await app.db.transaction(bind)
+    team = await app.db.read(lambda conn: people.unit_id(conn, "物业服务中心/保安部/一班"))
+    assert team is not None
+    groups = await app.db.read(lambda conn: people.alert_groups(conn, team))
+    assert groups == [("telegram", "-100", "en"), ("telegram", "-101", "en")]
+    assert await app.db.read(lambda conn: people.alert_groups(conn, 999_999)) == []
