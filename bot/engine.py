@@ -588,9 +588,10 @@ class Engine:
     def _context(
         self, conn: sqlite3.Connection, channel: str, user_id: str, key: str, address: str = ""
     ) -> Ctx | None:
-        found = people.identify(conn, channel, user_id)
-        if found is None or not found.staff.active:
+        arrived = conversations.arrive(conn, channel, user_id)
+        if arrived is None or not arrived[0].staff.active:
             return None
+        found, conversation = arrived
         now = self.clock.now()
         # Last-seen picks the channel that reaches a person; minutes are precise enough,
         # and skipping the write on most events keeps a page out of every commit.
@@ -603,7 +604,7 @@ class Engine:
         ctx = Ctx(
             conn,
             found.staff,
-            conversations.load(conn, found.staff.id),
+            conversation,
             channel=channel,
             user_id=user_id,
             address=address or user_id,

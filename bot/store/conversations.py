@@ -10,6 +10,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.store import people
+
 
 @dataclass(slots=True)
 class Conversation:
@@ -53,6 +55,30 @@ def load(conn: sqlite3.Connection, staff_id: int) -> Conversation:
     row = conn.execute(
         "SELECT flow, step, data, version FROM conversations WHERE staff_id = ?", (staff_id,)
     ).fetchone()
+    return _conversation(staff_id, row)
+
+
+def arrive(
+    conn: sqlite3.Connection, channel: str, user_id: str
+) -> tuple[people.Identity, Conversation] | None:
+    """people.identify and load in one query: who is behind a channel identity
+    and where their conversation stands (an event's first read; on PostgreSQL
+    a round trip saved on every event)."""
+    row = conn.execute(
+        f"SELECT {people.STAFF_COLUMNS}, i.last_seen_at, i.reachable,"
+        " c.staff_id AS talking, c.flow, c.step, c.data, c.version FROM channel_identities i"
+        " JOIN staff s ON s.id = i.staff_id LEFT JOIN conversations c ON c.staff_id = s.id"
+        " WHERE i.channel = ? AND i.user_id = ?",
+        (channel, user_id),
+    ).fetchone()
+    if row is None:
+        return None
+    staff = people.staff_from_row(row)
+    found = people.Identity(staff, row["last_seen_at"], bool(row["reachable"]))
+    return found, _conversation(staff.id, row if row["talking"] is not None else None)
+
+
+def _conversation(staff_id: int, row: sqlite3.Row | None) -> Conversation:
     if row is None:
         return Conversation(staff_id=staff_id)
     return Conversation(

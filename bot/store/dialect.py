@@ -271,6 +271,16 @@ PRELUDE = [
 ]
 
 
+# -- who holds a role ------------------------------------------------------------------------
+def has_role(engine: str, role: str) -> tuple[str, str]:
+    """The condition that `s` (staff) holds `role`, and its parameter. `roles` is
+    a comma-separated list. SQLite: a LIKE over the whole table; PostgreSQL: the
+    array containment that its index (migration 0020) serves."""
+    if engine == "postgresql":
+        return "string_to_array(s.roles, ',') @> ARRAY[?]", role
+    return "(',' || s.roles || ',') LIKE ?", f"%,{role},%"
+
+
 # -- the hazard register's search --------------------------------------------------------
 def hazard_search(engine: str, terms: list[str], fts_phrase: Any) -> tuple[list[str], list[str]]:
     """SQL conditions and their parameters finding hazards whose description or place

@@ -4,12 +4,16 @@ identity, who supervises a unit, which channel reaches a person."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 from bot.model import Role, Staff
+from bot.store import dialect
 
-_STAFF_COLUMNS = (
+T = TypeVar("T")
+
+STAFF_COLUMNS = (
     "s.id, s.name, s.phone, s.phone_display, s.employee_no, s.unit_id, s.roles, s.language,"
     " s.active"
 )
@@ -23,7 +27,7 @@ _CHAIN = (
 )
 
 
-def _staff(row: sqlite3.Row) -> Staff:
+def staff_from_row(row: sqlite3.Row) -> Staff:
     return Staff(
         id=row["id"],
         name=row["name"],
@@ -53,20 +57,20 @@ def identify(conn: sqlite3.Connection, channel: str, user_id: str) -> Identity |
     """Who is behind a channel identity, when they were last seen there, and
     whether the channel still delivers to them."""
     row = conn.execute(
-        f"SELECT {_STAFF_COLUMNS}, i.last_seen_at, i.reachable FROM channel_identities i"
+        f"SELECT {STAFF_COLUMNS}, i.last_seen_at, i.reachable FROM channel_identities i"
         " JOIN staff s ON s.id = i.staff_id WHERE i.channel = ? AND i.user_id = ?",
         (channel, user_id),
     ).fetchone()
     if row is None:
         return None
-    return Identity(_staff(row), row["last_seen_at"], bool(row["reachable"]))
+    return Identity(staff_from_row(row), row["last_seen_at"], bool(row["reachable"]))
 
 
 def staff_by_id(conn: sqlite3.Connection, staff_id: int) -> Staff | None:
     row = conn.execute(
-        f"SELECT {_STAFF_COLUMNS} FROM staff s WHERE s.id = ?", (staff_id,)
+        f"SELECT {STAFF_COLUMNS} FROM staff s WHERE s.id = ?", (staff_id,)
     ).fetchone()
-    return _staff(row) if row else None
+    return staff_from_row(row) if row else None
 
 
 def find_staff(conn: sqlite3.Connection, who: str) -> list[Staff]:
@@ -75,11 +79,11 @@ def find_staff(conn: sqlite3.Connection, who: str) -> list[Staff]:
     phones = {who, f"+{digits}", f"+86{digits}"} if digits else {who}
     marks = ",".join("?" * len(phones))
     rows = conn.execute(
-        f"SELECT {_STAFF_COLUMNS} FROM staff s WHERE s.phone IN ({marks})"
+        f"SELECT {STAFF_COLUMNS} FROM staff s WHERE s.phone IN ({marks})"
         " OR s.employee_no = ? OR s.name = ? ORDER BY s.active DESC, s.id",
         (*phones, who, who),
     ).fetchall()
-    return [_staff(row) for row in rows]
+    return [staff_from_row(row) for row in rows]
 
 
 def bind_identity(
@@ -134,27 +138,27 @@ def admins(conn: sqlite3.Connection) -> list[Staff]:
 def members(conn: sqlite3.Connection, unit_id: int) -> list[Staff]:
     """The unit's own active staff (not its sub-units')."""
     rows = conn.execute(
-        f"SELECT {_STAFF_COLUMNS} FROM staff s WHERE s.unit_id = ? AND s.active = 1 ORDER BY s.id",
+        f"SELECT {STAFF_COLUMNS} FROM staff s WHERE s.unit_id = ? AND s.active = 1 ORDER BY s.id",
         (unit_id,),
     ).fetchall()
-    return [_staff(row) for row in rows]
+    return [staff_from_row(row) for row in rows]
 
 
 def with_role(conn: sqlite3.Connection, role: Role) -> list[Staff]:
     """Every active member of staff who holds `role`."""
+    holds, param = dialect.has_role(dialect.engine_of(conn), role.value)
     rows = conn.execute(
-        f"SELECT {_STAFF_COLUMNS} FROM staff s WHERE s.active = 1"
-        " AND (',' || s.roles || ',') LIKE ? ORDER BY s.id",
-        (f"%,{role.value},%",),
+        f"SELECT {STAFF_COLUMNS} FROM staff s WHERE s.active = 1 AND {holds} ORDER BY s.id",
+        (param,),
     ).fetchall()
-    return [_staff(row) for row in rows]
+    return [staff_from_row(row) for row in rows]
 
 
 def active_by_phone(conn: sqlite3.Connection, phone: str) -> Staff | None:
     row = conn.execute(
-        f"SELECT {_STAFF_COLUMNS} FROM staff s WHERE s.phone = ? AND s.active = 1", (phone,)
+        f"SELECT {STAFF_COLUMNS} FROM staff s WHERE s.phone = ? AND s.active = 1", (phone,)
     ).fetchone()
-    return _staff(row) if row else None
+    return staff_from_row(row) if row else None
 
 
 def bind_group(
@@ -201,26 +205,47 @@ def set_language(conn: sqlite3.Connection, staff_id: int, language: str, now: st
     )
 
 
+def _remembered(conn: sqlite3.Connection, key: tuple[str, int], read: Callable[[], T]) -> T:
+    """`read()`, remembered for the rest of the transaction where the engine keeps
+    unit tree reads (PostgreSQL's Connection.unit_reads, forgotten when the units
+    table is written): one event asks for the same unit's chain several times, a
+    round trip each there. SQLite reads in-process: nothing to save."""
+    memo = getattr(conn, "unit_reads", None)
+    if memo is None:
+        return read()
+    if key not in memo:
+        memo[key] = read()
+    return cast(T, memo[key])
+
+
 def unit_chain(conn: sqlite3.Connection, unit_id: int) -> list[sqlite3.Row]:
     """The unit and its ancestors, nearest first (id, name, path, timezone)."""
-    return conn.execute(
-        "WITH RECURSIVE chain(id, parent_id, name, path, timezone, depth) AS ("
-        " SELECT id, parent_id, name, path, timezone, 0 FROM units WHERE id = ?"
-        " UNION ALL SELECT u.id, u.parent_id, u.name, u.path, u.timezone, c.depth + 1"
-        " FROM units u JOIN chain c ON u.id = c.parent_id)"
-        " SELECT id, name, path, timezone FROM chain ORDER BY depth",
-        (unit_id,),
-    ).fetchall()
+
+    def read() -> list[sqlite3.Row]:
+        return conn.execute(
+            "WITH RECURSIVE chain(id, parent_id, name, path, timezone, depth) AS ("
+            " SELECT id, parent_id, name, path, timezone, 0 FROM units WHERE id = ?"
+            " UNION ALL SELECT u.id, u.parent_id, u.name, u.path, u.timezone, c.depth + 1"
+            " FROM units u JOIN chain c ON u.id = c.parent_id)"
+            " SELECT id, name, path, timezone FROM chain ORDER BY depth",
+            (unit_id,),
+        ).fetchall()
+
+    return list(_remembered(conn, ("chain", unit_id), read))
 
 
 def subtree_units(conn: sqlite3.Connection, unit_id: int) -> list[int]:
     """The unit and every unit below it."""
-    rows = conn.execute(
-        "WITH RECURSIVE tree(id) AS (SELECT ? UNION ALL"
-        " SELECT u.id FROM units u JOIN tree t ON u.parent_id = t.id) SELECT id FROM tree",
-        (unit_id,),
-    ).fetchall()
-    return [int(row[0]) for row in rows]
+
+    def read() -> list[int]:
+        rows = conn.execute(
+            "WITH RECURSIVE tree(id) AS (SELECT ? UNION ALL"
+            " SELECT u.id FROM units u JOIN tree t ON u.parent_id = t.id) SELECT id FROM tree",
+            (unit_id,),
+        ).fetchall()
+        return [int(row[0]) for row in rows]
+
+    return list(_remembered(conn, ("subtree", unit_id), read))
 
 
 def unit_timezone(conn: sqlite3.Connection, unit_id: int, default: str) -> str:
@@ -242,8 +267,11 @@ def unit_id(conn: sqlite3.Connection, path: str) -> int | None:
 
 
 def unit_path(conn: sqlite3.Connection, unit_id: int) -> str:
-    row = conn.execute("SELECT path FROM units WHERE id = ?", (unit_id,)).fetchone()
-    return str(row["path"]) if row else ""
+    def read() -> str:
+        row = conn.execute("SELECT path FROM units WHERE id = ?", (unit_id,)).fetchone()
+        return str(row["path"]) if row else ""
+
+    return _remembered(conn, ("path", unit_id), read)
 
 
 def unit_paths(conn: sqlite3.Connection, unit_ids: Collection[int]) -> dict[int, str]:
@@ -260,24 +288,26 @@ def unit_paths(conn: sqlite3.Connection, unit_ids: Collection[int]) -> dict[int,
 def supervisors_for_unit(conn: sqlite3.Connection, unit_id: int) -> list[Staff]:
     """The active supervisors of the nearest unit, walking up the tree, that has any."""
     for unit in unit_chain(conn, unit_id):
+        holds, param = dialect.has_role(dialect.engine_of(conn), Role.SUPERVISOR.value)
         rows = conn.execute(
-            f"SELECT {_STAFF_COLUMNS} FROM staff s WHERE s.unit_id = ? AND s.active = 1"
-            " AND (',' || s.roles || ',') LIKE ? ORDER BY s.id",
-            (unit["id"], f"%,{Role.SUPERVISOR.value},%"),
+            f"SELECT {STAFF_COLUMNS} FROM staff s WHERE s.unit_id = ? AND s.active = 1"
+            f" AND {holds} ORDER BY s.id",
+            (unit["id"], param),
         ).fetchall()
         if rows:
-            return [_staff(row) for row in rows]
+            return [staff_from_row(row) for row in rows]
     return []
 
 
 def chain_supervisors(conn: sqlite3.Connection, unit_id: int) -> list[Staff]:
     """The active supervisors of the unit and of every unit above it, nearest first."""
+    holds, param = dialect.has_role(dialect.engine_of(conn), Role.SUPERVISOR.value)
     rows = conn.execute(
-        f"{_CHAIN} SELECT {_STAFF_COLUMNS} FROM chain c JOIN staff s ON s.unit_id = c.id"
-        " WHERE s.active = 1 AND (',' || s.roles || ',') LIKE ? ORDER BY c.depth, s.id",
-        (unit_id, f"%,{Role.SUPERVISOR.value},%"),
+        f"{_CHAIN} SELECT {STAFF_COLUMNS} FROM chain c JOIN staff s ON s.unit_id = c.id"
+        f" WHERE s.active = 1 AND {holds} ORDER BY c.depth, s.id",
+        (unit_id, param),
     ).fetchall()
-    return [_staff(row) for row in rows]
+    return [staff_from_row(row) for row in rows]
 
 
 def supervises(conn: sqlite3.Connection, staff: Staff, unit_id: int) -> bool:
@@ -331,11 +361,11 @@ def search_active(
             return []
         within = f" AND s.unit_id IN ({','.join('?' * len(units))})"
     rows = conn.execute(
-        f"SELECT {_STAFF_COLUMNS} FROM staff s WHERE s.active = 1 AND (s.name LIKE ? ESCAPE '\\'"
+        f"SELECT {STAFF_COLUMNS} FROM staff s WHERE s.active = 1 AND (s.name LIKE ? ESCAPE '\\'"
         f" OR s.phone = ? OR s.employee_no = ?){within} ORDER BY s.name, s.id LIMIT ?",
         (f"%{needle}%", text.strip(), text.strip(), *(units or ()), limit),
     ).fetchall()
-    return [_staff(row) for row in rows]
+    return [staff_from_row(row) for row in rows]
 
 
 def in_units(conn: sqlite3.Connection, unit_ids: list[int], limit: int, offset: int) -> list[Staff]:
@@ -345,8 +375,8 @@ def in_units(conn: sqlite3.Connection, unit_ids: list[int], limit: int, offset: 
     marks = ",".join("?" * len(unit_ids))
     order = " ".join(f"WHEN {int(uid)} THEN {rank}" for rank, uid in enumerate(unit_ids))
     rows = conn.execute(
-        f"SELECT {_STAFF_COLUMNS} FROM staff s WHERE s.active = 1 AND s.unit_id IN ({marks})"
+        f"SELECT {STAFF_COLUMNS} FROM staff s WHERE s.active = 1 AND s.unit_id IN ({marks})"
         f" ORDER BY CASE s.unit_id {order} END, s.id LIMIT ? OFFSET ?",
         (*unit_ids, limit, offset),
     ).fetchall()
-    return [_staff(row) for row in rows]
+    return [staff_from_row(row) for row in rows]

@@ -67,6 +67,12 @@ _CONFLICTS = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetect
 _DEFERRABLE = re.compile(r"^\s*(SAVEPOINT|RELEASE)\s+\w+\s*$", re.I)
 
 
+# A statement that may change the unit tree (Connection.unit_reads).
+_WRITES_UNITS = re.compile(
+    r"\b(INSERT\s+(OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+units\b", re.I
+)
+
+
 class ConnectionDropped(BaseException):
     """The transaction's first round trip met a connection the server had
     dropped (a restart, a failover): nothing ran, and it is tried again."""
@@ -278,6 +284,9 @@ class Connection:
         self.deferred: list[tuple[str, int | None]] = []
         self.begun = False
         self._cursor: psycopg.ClientCursor[Row] | None = None
+        # Unit tree reads remembered for this transaction (bot/store/people.py),
+        # forgotten by any statement that writes the units table.
+        self.unit_reads: dict[tuple[str, int], Any] = {}
 
     def _psycopg_cursor(self) -> psycopg.ClientCursor[Row]:
         """One psycopg cursor for every statement (Cursor takes its rows at once)."""
@@ -298,6 +307,8 @@ class Connection:
         if not params and _DEFERRABLE.match(sql):
             self.deferred.append((sql, None))
             return Cursor(None, None)
+        if self.unit_reads and _WRITES_UNITS.search(sql):
+            self.unit_reads.clear()
         translated = dialect.translate(sql)
         result = Cursor(self._send(translated.sql, _params(params)), None)
         if translated.returns_id:  # the id RETURNING was added for, as sqlite3's lastrowid
@@ -340,6 +351,8 @@ class Connection:
         return "".join(f"{s}; " for s, _ in ahead)
 
     def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> Cursor:
+        if _WRITES_UNITS.search(sql):
+            self.unit_reads.clear()
         translated = dialect.translate(sql)
         query = translated.sql.removesuffix(" RETURNING id") if translated.returns_id else None
         if self.deferred:

@@ -101,3 +101,31 @@ async def test_alert_groups_are_those_bound_to_the_unit_or_above(
     groups = await app.db.read(lambda conn: people.alert_groups(conn, team))
     assert groups == [("telegram", "-100", "en"), ("telegram", "-101", "en")]
     assert await app.db.read(lambda conn: people.alert_groups(conn, 999_999)) == []
+
+
+async def test_a_unit_read_again_after_the_tree_changed_in_the_same_transaction_is_fresh(
+    app: App, org: dict[str, int]
+) -> None:
+    """PostgreSQL remembers unit tree reads for the transaction; a write to the
+    units table in it forgets them."""
+
+    def change(conn: sqlite3.Connection) -> tuple[str, str, str, list[int], list[int]]:
+        team = people.unit_id(conn, "物业服务中心/保安部/一班")
+        head = people.unit_id(conn, "物业服务中心/保安部")
+        assert team is not None and head is not None
+        before = people.unit_timezone(conn, team, "Asia/Shanghai")
+        people.set_unit_timezone(conn, head, "Asia/Urumqi")
+        after = people.unit_timezone(conn, team, "Asia/Shanghai")
+        path = people.unit_path(conn, team)
+        below = people.subtree_units(conn, head)
+        conn.execute(
+            "INSERT INTO units (parent_id, name, path, timezone, created_at)"
+            " VALUES (?, '二班', '物业服务中心/保安部/二班', NULL, ?)",
+            (head, iso(START)),
+        )
+        return before, after, path, below, people.subtree_units(conn, head)
+
+    before, after, path, below, grown = await app.db.transaction(change)
+    assert (before, after) == ("Asia/Shanghai", "Asia/Urumqi")
+    assert path == "物业服务中心/保安部/一班"
+    assert len(grown) == len(below) + 1

@@ -1,0 +1,3 @@
+-- Version 20: on PostgreSQL an index finds the holders of a role
+-- (0020_role_index.postgresql.sql; bot/store/dialect.py's has_role). SQLite
+-- reads the staff table through; nothing changes here.
