@@ -3,6 +3,7 @@ it. Production reads the system clock; tests move a `FakeClock` by hand."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -76,3 +77,15 @@ __all__ = [
     "local_time_text",
     "parse_iso",
 ]
+
+
+async def woken(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until `event` is set (True) or `seconds` pass (False). A cancel
+    always cancels it: Python 3.11's asyncio.wait_for, cancelled in the turn of
+    the loop that set the event, returned and dropped the cancel."""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

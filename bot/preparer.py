@@ -10,7 +10,6 @@ written, and the builders the one place they are read."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import documents, export
-from bot.clock import iso, parse_iso
+from bot.clock import iso, parse_iso, woken
 from bot.i18n import t
 from bot.model import DocumentRequest
 from bot.store import incidents, outbox
@@ -229,8 +228,7 @@ class Preparer:
         while not self._stopping:
             self._wake.clear()
             await self._start_found()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), idle_seconds)
+            await woken(self._wake, idle_seconds)
 
     async def drain(self) -> int:
         """Build everything queued now, and wait for it (tests, the console);

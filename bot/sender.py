@@ -6,7 +6,6 @@ hands messages to channels, and it never sends a row twice."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import sqlite3
@@ -18,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from bot.clock import Clock, iso, parse_iso
+from bot.clock import Clock, iso, parse_iso, woken
 from bot.i18n import t
 from bot.model import Outbound
 from bot.store import media, outbox, people
@@ -247,8 +246,7 @@ class Sender:
             await self._reroute()
             for channel in [c for c in self.transports if c in self.ready and self.holds(c)]:
                 await self._dispatch(channel)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), idle_seconds)
+            await woken(self._wake, idle_seconds)
 
     async def _reroute(self, every_seconds: float = 30.0) -> None:
         served = self.served

@@ -269,6 +269,25 @@ async def test_wake_delivers_without_waiting_for_the_idle_tick(person, app: App,
     assert len(keys) == 3 and len(set(keys)) == 3
 
 
+async def test_a_sender_stopped_just_as_it_is_woken_stops(app: App) -> None:
+    """Cancelled in the same turn of the loop as it was woken, the sender still
+    stops (Python 3.11's wait_for returned the wake and dropped the cancel: the
+    sender then slept its idle hour, and a shutdown waited for it)."""
+    runner = asyncio.create_task(app.sender.run(idle_seconds=3600))
+    await asyncio.sleep(0.3)  # idle now
+    app.sender.wake()
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(runner, 2)
+    app.preparer.take()
+    building = asyncio.create_task(app.preparer.run(idle_seconds=3600))
+    await asyncio.sleep(1.5)  # its font loaded, idle now
+    app.preparer.wake()
+    building.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(building, 2)
+
+
 # -- what admins see: `frontline outbox` ----------------------------------------------
 @pytest.fixture
 def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
