@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -194,13 +193,13 @@ def next_number(conn: sqlite3.Connection, register: str, year: int) -> int:
     # only if its process dies before the report commits, or the report fails after
     # a later one took the next number.
     pg = cast(Any, conn)
-    key = (register, year, register, year)
+    params = (register, year, register, year)
     while True:
         row = pg.outside(
             "INSERT INTO register_counters (register, year, last)"
             " SELECT ?, ?, COALESCE(MAX(last), 0) + 1 FROM register_counters"
             " WHERE register = ? AND year = ? ON CONFLICT DO NOTHING RETURNING last",
-            key,
+            params,
         )
         if row is not None:  # else another taker inserted the same number first
             break
@@ -212,11 +211,6 @@ def next_number(conn: sqlite3.Connection, register: str, year: int) -> int:
         (register, year, number, register, year, number),
     )
     return number
-
-
-def counter_key(register: str, year: int) -> int:
-    digest = hashlib.blake2b(f"counter:{register}:{year}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 def numbers(conn: sqlite3.Connection, hazard_ids: list[int]) -> dict[int, str]:

@@ -287,8 +287,8 @@ def unit_paths(conn: sqlite3.Connection, unit_ids: Collection[int]) -> dict[int,
 
 def supervisors_for_unit(conn: sqlite3.Connection, unit_id: int) -> list[Staff]:
     """The active supervisors of the nearest unit, walking up the tree, that has any."""
+    holds, param = dialect.has_role(dialect.engine_of(conn), Role.SUPERVISOR.value)
     for unit in unit_chain(conn, unit_id):
-        holds, param = dialect.has_role(dialect.engine_of(conn), Role.SUPERVISOR.value)
         rows = conn.execute(
             f"SELECT {STAFF_COLUMNS} FROM staff s WHERE s.unit_id = ? AND s.active = 1"
             f" AND {holds} ORDER BY s.id",
