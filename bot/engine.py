@@ -297,7 +297,7 @@ class Visitor:
                 raise ValueError("a button action is longer than channels carry")
             if msg.document is not None:
                 self.documents_queued = True
-            outbox.enqueue(
+            outbox.queue(
                 self.conn,
                 NewMessage(
                     staff_id=msg.staff_id,
@@ -589,6 +589,19 @@ class Engine:
         self, conn: sqlite3.Connection, channel: str, user_id: str, key: str, address: str = ""
     ) -> Ctx | None:
         arrived = conversations.arrive(conn, channel, user_id)
+        return self._arrived(conn, arrived, channel, user_id, key, address)
+
+    def _arrived(
+        self,
+        conn: sqlite3.Connection,
+        arrived: tuple[people.Identity, Conversation] | None,
+        channel: str,
+        user_id: str,
+        key: str,
+        address: str = "",
+    ) -> Ctx | None:
+        """What a handler sees of the person conversations.arrive found (None:
+        no one, or someone inactive)."""
         if arrived is None or not arrived[0].staff.active:
             return None
         found, conversation = arrived
@@ -625,13 +638,16 @@ class Engine:
         # Before anything is read: one person's events run one at a time in every
         # process, and a redelivery to a second process finds this one's claim.
         conversations.lock_person(conn, inbound.channel, inbound.user_id)
-        if not conversations.claim_event(conn, inbound.channel, inbound.event_id, now):
+        claimed = conversations.claim_event(conn, inbound.channel, inbound.event_id, now)
+        # Read before the claim's answer is asked: on PostgreSQL the claim goes with it.
+        arrived = conversations.arrive(conn, inbound.channel, inbound.user_id)
+        if not claimed():
             return Outcome.DUPLICATE, None, "", False
         key = f"reply:{inbound.channel}:{inbound.event_id}"
         address = str(inbound.data.get("chat") or inbound.user_id)
         if inbound.text and inbound.data.get("file_id") and inbound.kind in _MEDIA:
             media.remember(conn, inbound.channel, str(inbound.data["file_id"]), inbound.text, now)
-        ctx = self._context(conn, inbound.channel, inbound.user_id, key, address)
+        ctx = self._arrived(conn, arrived, inbound.channel, inbound.user_id, key, address)
         if inbound.data.get("group"):
             visitor = ctx or self._visitor(conn, inbound, key, address)
             outcome = self._guarded(conn, visitor, inbound, self.router.group)

@@ -114,7 +114,7 @@ def plan(
     }
     for kind, due in moments.items():
         if due > now:
-            reminders.schedule(
+            reminders.plan(
                 conn,
                 kind=kind,
                 due_at=iso(due),

@@ -626,7 +626,7 @@ def _tell_admins(
     they have one (else it waits for that one to come back)."""
     for admin in people.admins(conn):
         route = people.reachable_channel(conn, admin.id, avoid=channel, served=served)
-        outbox.enqueue(
+        outbox.queue(
             conn,
             NewMessage(
                 staff_id=admin.id,
@@ -654,7 +654,7 @@ def _report_unreachable(
         if admin.id == person.id:
             continue
         route = people.reachable_channel(conn, admin.id, served=served)
-        outbox.enqueue(
+        outbox.queue(
             conn,
             NewMessage(
                 staff_id=admin.id,

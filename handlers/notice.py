@@ -150,7 +150,7 @@ def send(ctx: Ctx) -> None:
             sender=ctx.staff.name,
             text=data["text"],
         )
-    reminders.schedule(
+    reminders.plan(
         ctx.conn,
         kind="notice_reread",
         due_at=iso(ctx.now + REMIND_AFTER),

@@ -60,7 +60,7 @@ def plan(visitor: Visitor, drill_id: int, at: datetime) -> Announcement:
             passed = True
             continue
         hours = int(ahead.total_seconds() // 3600)
-        reminders.schedule(
+        reminders.plan(
             visitor.conn,
             kind="drill_notice",
             due_at=iso(due),

@@ -36,7 +36,7 @@ def plan_request(
         ("visit_missed", starts + SUPERVISOR_AFTER),
     ):
         if due > now:
-            reminders.schedule(
+            reminders.plan(
                 conn,
                 kind=kind,
                 due_at=iso(due),
@@ -55,7 +55,7 @@ def plan_open_visit(conn: sqlite3.Connection, visit_id: int, checkin: datetime) 
         ("visit_checkout_due", checkin + CHECKOUT_AFTER),
         ("visit_open_long", checkin + OPEN_TOO_LONG),
     ):
-        reminders.schedule(
+        reminders.plan(
             conn,
             kind=kind,
             due_at=iso(due),

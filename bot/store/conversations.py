@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,14 +42,18 @@ def person_key(channel: str, user_id: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def claim_event(conn: sqlite3.Connection, channel: str, event_id: str, now: str) -> bool:
-    """Record an inbound event; False if it was processed before."""
+def claim_event(
+    conn: sqlite3.Connection, channel: str, event_id: str, now: str
+) -> Callable[[], bool]:
+    """Record an inbound event. The answer, asked when needed, is False if it was
+    processed before: asked after the next read, the claim goes with that read
+    in one round trip on PostgreSQL (bot/store/postgres.py)."""
     cursor = conn.execute(
         "INSERT INTO processed_events (channel, event_id, processed_at) VALUES (?, ?, ?)"
         " ON CONFLICT DO NOTHING",
         (channel, event_id, now),
     )
-    return cursor.rowcount == 1
+    return lambda: cursor.rowcount == 1
 
 
 def load(conn: sqlite3.Connection, staff_id: int) -> Conversation:

@@ -53,8 +53,20 @@ NOTICE = 1
 
 
 def enqueue(conn: sqlite3.Connection, message: NewMessage, now: str) -> int | None:
-    """Queue a message; a second row with the same idempotency key is ignored
-    (None is returned), so a retried decision never sends twice."""
+    """Queue a message and return its row's id; a second row with the same
+    idempotency key is ignored (None is returned), so a retried decision never
+    sends twice."""
+    cursor = _insert(conn, message, now)
+    return cursor.lastrowid if cursor.rowcount else None
+
+
+def queue(conn: sqlite3.Connection, message: NewMessage, now: str) -> None:
+    """enqueue() for a caller that needs no answer: on PostgreSQL the row then
+    goes with the transaction's next round trip (or its COMMIT)."""
+    _insert(conn, message, now)
+
+
+def _insert(conn: sqlite3.Connection, message: NewMessage, now: str) -> sqlite3.Cursor:
     buttons = (
         json.dumps(
             [[[b.label, b.action] for b in row] for row in message.buttons], ensure_ascii=False
@@ -87,10 +99,9 @@ def enqueue(conn: sqlite3.Connection, message: NewMessage, now: str) -> int | No
             document,
         ),
     )
-    if not cursor.rowcount:
-        return None
+    # Told whether or not the row was new: a needless wake costs the sender one look.
     announce(conn)
-    return cursor.lastrowid
+    return cursor
 
 
 def announce(conn: sqlite3.Connection) -> None:
@@ -490,16 +501,18 @@ def latest_question(conn: sqlite3.Connection, channel: str, address: str) -> Out
 def latest_reply_question(conn: sqlite3.Connection, channel: str, address: str) -> Outbound | None:
     """The newest reply with buttons for a chat, delivered or still queued:
     the question a person answers from its reply keyboard."""
-    found: sqlite3.Row | None = None
-    for status in ("pending", "sending", "sent"):  # one indexed look-up each
-        row = conn.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE channel = ? AND address = ? AND status = ?"
-            " AND priority = ? AND buttons IS NOT NULL AND replaces_id IS NULL"
-            " ORDER BY id DESC LIMIT 1",
-            (channel, address, status, REPLY),
-        ).fetchone()
-        if row is not None and (found is None or row["id"] > found["id"]):
-            found = row
+    one = (
+        f"SELECT * FROM (SELECT {_COLUMNS} FROM outbox WHERE channel = ? AND address = ?"
+        " AND status = ? AND priority = ? AND buttons IS NOT NULL AND replaces_id IS NULL"
+        " ORDER BY id DESC LIMIT 1) AS newest"
+    )
+    # One indexed look-up per status, in one statement.
+    statuses = ("pending", "sending", "sent")
+    rows = conn.execute(
+        " UNION ALL ".join([one] * len(statuses)),
+        [value for status in statuses for value in (channel, address, status, REPLY)],
+    ).fetchall()
+    found = max(rows, key=lambda row: row["id"], default=None)
     return _outbound(found) if found else None
 
 

@@ -63,8 +63,10 @@ MAX_RERUNS = 100
 _CONFLICTS = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
 
 
-# Sent with the next statement, in its round trip: nothing reads their results.
-_DEFERRABLE = re.compile(r"^\s*(SAVEPOINT|RELEASE)\s+\w+\s*$", re.I)
+# Statements with no result to read: they wait for the next round trip.
+_NO_RESULT = re.compile(r"^\s*(SAVEPOINT|RELEASE)\s+\w+\s*$", re.I)
+# Writes: they wait for the next round trip unless their cursor is read.
+_WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.I)
 
 
 # A statement that may change the unit tree (Connection.unit_reads).
@@ -82,6 +84,13 @@ class TransactionConflict(BaseException):
     """Another transaction collided with this one: the unit of work is rerun.
     A BaseException, so that a handler's `except Exception` (which logs a bug and
     answers the person) lets it through to the rerun."""
+
+
+class UnplacedError(TransactionConflict):
+    """A statement failed in a round trip that carried others ahead of their
+    answer (Connection): which one, and so where its error belongs, is not
+    known. The unit is rerun sending each statement at its place, where the
+    error reaches the code that made it (a handler's savepoint, its caller)."""
 
 
 # -- sqlite3's face ---------------------------------------------------------------------
@@ -213,19 +222,51 @@ def _params(params: Sequence[Any] | dict[str, Any]) -> Any:
 class Cursor:
     """sqlite3.Cursor's face over the result of one statement, its rows taken at
     once (libpq holds them all already), so the connection's psycopg cursor is
-    free for the next statement while this one is read."""
+    free for the next statement while this one is read. A write's result comes
+    when it is first read: until then the write waits to go with the next
+    statement that needs an answer (Connection.execute)."""
 
-    def __init__(self, cursor: psycopg.ClientCursor[Row] | None, lastrowid: int | None) -> None:
-        """`cursor` None: a statement deferred (Connection.deferred), with no result."""
-        self.lastrowid = lastrowid
-        self.rowcount = cursor.rowcount if cursor is not None else -1
-        self._result = cursor.pgresult if cursor is not None else None
-        has_rows = self._result is not None and self._result.nfields
-        self._rows = cursor.fetchall() if cursor is not None and has_rows else []
+    __slots__ = ("_conn", "_lastrowid", "_next", "_result", "_returns_id", "_rowcount", "_rows")
+
+    def __init__(self, conn: Connection | None = None, returns_id: bool = False) -> None:
+        """`conn`: the connection that still has to send the statement (None: a
+        statement with no result to read, such as SAVEPOINT)."""
+        self._conn = conn
+        self._returns_id = returns_id
+        self._lastrowid: int | None = None
+        self._rowcount = -1
+        self._result: Any = None
+        self._rows: list[Row] = []
         self._next = 0
+
+    def _take(self, cursor: psycopg.ClientCursor[Row]) -> None:
+        """The statement's result, where `cursor` stands now."""
+        self._conn = None
+        self._rowcount = cursor.rowcount
+        self._result = cursor.pgresult
+        if self._result is not None and self._result.nfields:
+            self._rows = cursor.fetchall()
+        if self._returns_id:  # the id RETURNING was added for, as sqlite3's lastrowid
+            self._lastrowid = int(self._rows[-1][0]) if self._rows else None
+            self._next = len(self._rows)
+
+    def _ready(self) -> None:
+        if self._conn is not None:
+            self._conn.flush()
+
+    @property
+    def lastrowid(self) -> int | None:
+        self._ready()
+        return self._lastrowid
+
+    @property
+    def rowcount(self) -> int:
+        self._ready()
+        return self._rowcount
 
     @property
     def description(self) -> Any:
+        self._ready()
         result = self._result
         if result is None or not result.nfields:
             return None
@@ -235,17 +276,20 @@ class Cursor:
         )
 
     def fetchone(self) -> Row | None:
+        self._ready()
         if self._next >= len(self._rows):
             return None
         self._next += 1
         return self._rows[self._next - 1]
 
     def fetchall(self) -> list[Row]:
+        self._ready()
         rows = self._rows[self._next :]
         self._next = len(self._rows)
         return rows
 
     def fetchmany(self, size: int = 1) -> list[Row]:
+        self._ready()
         rows = self._rows[self._next : self._next + size]
         self._next += len(rows)
         return rows
@@ -254,12 +298,22 @@ class Cursor:
         return iter(self.fetchall())
 
     def close(self) -> None:
+        self._ready()
         self._rows = []
 
 
 class Connection:
     """sqlite3.Connection's face over one pooled psycopg connection, inside the
-    transaction PostgresDatabase opened."""
+    transaction PostgresDatabase opened.
+
+    Round trips: a statement goes to the server when its answer is needed. A
+    read is sent at once; a write (INSERT, UPDATE, DELETE) and BEGIN, SAVEPOINT,
+    RELEASE and a lock's try wait, in order, and go ahead of the next statement
+    sent, or with COMMIT, in one round trip. A write's cursor sends at once if
+    it is read (its rowcount, its lastrowid). An error in a round trip that
+    carried statements ahead of their answer cannot be raised at the place of
+    the statement that made it: the unit is rerun with every statement sent at
+    its place (`eager`), where its own code sees the error (UnplacedError)."""
 
     engine = "postgresql"
 
@@ -268,9 +322,11 @@ class Connection:
         conn: psycopg.Connection[Row],
         outside: Callable[[str, Sequence[Any]], Row | None] | None = None,
         held: Collection[int] = (),
+        eager: bool = False,
     ) -> None:
         self._conn = conn
         self._outside = outside
+        self._eager = eager
         # Advisory locks this session holds already (a rerun takes them before BEGIN).
         self._held = frozenset(held)
         # outside()'s undo statements, run if this transaction does not commit.
@@ -279,9 +335,9 @@ class Connection:
         self.notices: set[str] = set()
         # The advisory locks asked for: a rerun takes them before its snapshot.
         self.locks: set[int] = set()
-        # Statements sent ahead of the next one in its round trip: with no result
-        # to read (BEGIN, SAVEPOINT, RELEASE), or a lock's try (with its key).
-        self.deferred: list[tuple[str, int | None]] = []
+        # Statements waiting for the next round trip, in order: their text with
+        # the parameters bound, a lock's key (for its try), the cursor for a result.
+        self.waiting: list[tuple[str, int | None, Cursor | None]] = []
         self.begun = False
         self._cursor: psycopg.ClientCursor[Row] | None = None
         # Unit tree reads remembered for this transaction (bot/store/people.py),
@@ -304,69 +360,90 @@ class Connection:
         return self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Cursor:
-        if not params and _DEFERRABLE.match(sql):
-            self.deferred.append((sql, None))
-            return Cursor(None, None)
+        if not params and _NO_RESULT.match(sql):
+            self.waiting.append((sql, None, None))
+            if self._eager:
+                self.flush()
+            return Cursor()
         if self.unit_reads and _WRITES_UNITS.search(sql):
             self.unit_reads.clear()
         translated = dialect.translate(sql)
-        result = Cursor(self._send(translated.sql, _params(params)), None)
-        if translated.returns_id:  # the id RETURNING was added for, as sqlite3's lastrowid
-            rows = result.fetchall()
-            result.lastrowid = int(rows[-1][0]) if rows else None
+        try:
+            text = self._psycopg_cursor().mogrify(translated.sql, _params(params))
+        except psycopg.Error as exc:  # the wrong number of parameters, one that cannot be adapted
+            raise sqlite3.ProgrammingError(str(exc)) from exc
+        result = Cursor(self, translated.returns_id)
+        self.waiting.append((text, None, result))
+        if self._eager or not _WRITE.match(sql):
+            self.flush(result)
         return result
 
-    def _send(self, sql: str, params: Any) -> psycopg.ClientCursor[Row]:
-        """Run `sql` on the connection with the deferred statements ahead of it,
-        and leave the cursor at its result. A lock tried ahead of it that another
-        transaction held makes this a conflict: the rerun waits for it."""
-        ahead, self.deferred = self.deferred, []
+    def flush(self, own: Cursor | None = None) -> None:
+        """Send the waiting statements in one round trip and hand each cursor its
+        result. `own`: the statement being executed, the last one, whose error
+        is raised as its own if nothing that could fail waited ahead of it."""
+        ahead, self.waiting = self.waiting, []
+        if not ahead:
+            return
         cursor = self._psycopg_cursor()
-        trying = any(key is not None for _, key in ahead)
+        # Only a statement sent alone raises its error as its own. With others ahead
+        # of it, the one that failed is not known (a write waiting), nor what ran: a
+        # syntax error anywhere stops the whole round trip before any of it runs,
+        # so a SAVEPOINT sent with it was never made.
+        # Sent eagerly, each statement is alone but for NOTIFY and COMMIT, whose
+        # errors are the transaction's.
+        unplaced = not self._eager and (len(ahead) > 1 or ahead[0][2] is not own)
         try:
-            cursor.execute("".join(f"{s}; " for s, _ in ahead) + sql, params)
+            cursor.execute("; ".join(text for text, _, _ in ahead))
         except psycopg.Error as exc:
-            if not self.begun and isinstance(exc, psycopg.OperationalError) and self._conn.broken:
+            for _, _, c in ahead:
+                if c is not None:
+                    c._conn = None
+            dropped = isinstance(exc, psycopg.OperationalError) and self._conn.broken
+            if dropped and not self.begun:
                 raise ConnectionDropped(str(exc)) from exc
-            if trying and not isinstance(exc, psycopg.OperationalError):
-                # Whether the lock was had is not known: the rerun takes it first.
-                raise TransactionConflict(f"with a lock tried: {exc}") from exc
+            if unplaced and not dropped and not isinstance(exc, _CONFLICTS):
+                raise UnplacedError(str(exc)) from exc
             raise _sqlite_error(exc) from exc
         self.begun = True
-        for _, key in ahead:
+        for _, key, c in ahead:
             if key is not None:
                 row = cursor.fetchone()
                 if not (row and row[0]):
                     raise TransactionConflict(
                         f"advisory lock {key} was held by another transaction"
                     )
+            elif c is not None:
+                c._take(cursor)
             cursor.nextset()
-        return cursor
 
-    def take_deferred(self) -> str:
-        """The deferred statements, for the caller to send ahead of its own."""
-        if any(key is not None for _, key in self.deferred):
-            self._send("SELECT 1", ())
-        ahead, self.deferred = self.deferred, []
-        return "".join(f"{s}; " for s, _ in ahead)
+    def commit(self) -> None:
+        """What waits, the notifications and COMMIT, in one round trip (the
+        server sends the notifications only if the commit succeeds)."""
+        for channel in sorted(self.notices):
+            self.waiting.append((f"NOTIFY {channel}", None, None))
+        self.waiting.append(("COMMIT", None, None))
+        self.flush()
 
     def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> Cursor:
         if _WRITES_UNITS.search(sql):
             self.unit_reads.clear()
         translated = dialect.translate(sql)
         query = translated.sql.removesuffix(" RETURNING id") if translated.returns_id else None
-        if self.deferred:
-            self._send("SELECT 1", ())
+        self.flush()
         cursor = self._psycopg_cursor()
         try:
             cursor.executemany(query or translated.sql, [_params(p) for p in seq])
         except psycopg.Error as exc:
             raise _sqlite_error(exc) from exc
-        return Cursor(cursor, None)
+        result = Cursor()
+        result._take(cursor)
+        return result
 
     def executescript(self, sql: str) -> None:
         for statement in split_statements(sql):
             self.execute(statement)
+        self.flush()
 
     def lock(self, key: int) -> None:
         """Hold the advisory lock `key` until this transaction ends. If another
@@ -378,7 +455,9 @@ class Connection:
         self.locks.add(key)
         if key in self._held:
             return
-        self.deferred.append((f"SELECT pg_try_advisory_xact_lock({int(key)})", key))
+        self.waiting.append((f"SELECT pg_try_advisory_xact_lock({int(key)})", key, None))
+        if self._eager:
+            self.flush()
 
     def outside(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         """Run `sql` on a connection of its own, committed at once whatever becomes
@@ -474,6 +553,8 @@ class PostgresDatabase(Database):
         # held: a hot row behind a lock (a register's counter) cannot change under
         # it, where each rerun would otherwise race the next writer again.
         needed: set[int] = set()
+        # After an error that could not be placed, every statement goes at its place.
+        eager = False
         for attempt in itertools.count():
             if attempt:
                 self.reruns += 1
@@ -481,7 +562,7 @@ class PostgresDatabase(Database):
                     raise sqlite3.OperationalError(f"transaction conflicted {attempt} times")
                 # A little apart, so that the same two do not collide again at once.
                 time.sleep(random.uniform(0, 0.002 * min(attempt, 10)))
-                log.debug("transaction conflict; rerun attempt=%s", attempt)
+                log.debug("transaction conflict; rerun attempt=%s eager=%s", attempt, eager)
             with self._pool.connection() as raw:
                 held = sorted(needed)
                 try:
@@ -491,26 +572,23 @@ class PostgresDatabase(Database):
                     if attempt >= 3:
                         raise
                     continue
-                conn = Connection(raw, self._run_outside, held)
+                conn = Connection(raw, self._run_outside, held, eager)
                 conn.begun = bool(held)
                 # BEGIN goes with the first statement, in its round trip.
-                conn.deferred.append((f"BEGIN ISOLATION LEVEL {level}", None))
+                conn.waiting.append((f"BEGIN ISOLATION LEVEL {level}", None, None))
                 # What this attempt did outside its transaction is undone unless it
                 # commits (or a lost connection leaves its COMMIT's outcome unknown).
                 undo = True
                 try:
+                    if eager:
+                        conn.flush()
                     result = fn(cast(sqlite3.Connection, conn))
-                    try:
-                        # The notifications and the COMMIT in one round trip; the server
-                        # sends the notifications only if the commit succeeds.
-                        raw.execute(
-                            conn.take_deferred()
-                            + "".join(f"NOTIFY {c}; " for c in sorted(conn.notices))
-                            + "COMMIT"
-                        )
-                    except psycopg.Error as exc:
-                        undo = isinstance(exc, _CONFLICTS)
-                        raise
+                    if conn.begun or len(conn.waiting) > 1 or conn.notices:
+                        try:
+                            conn.commit()
+                        except BaseException:
+                            undo = not raw.broken
+                            raise
                     undo = False
                     return result
                 except ConnectionDropped:
@@ -518,7 +596,8 @@ class PostgresDatabase(Database):
                     if attempt >= 3:
                         raise
                     continue
-                except TransactionConflict:
+                except TransactionConflict as exc:
+                    eager = eager or isinstance(exc, UnplacedError)
                     raw.execute("ROLLBACK")
                 except psycopg.Error as exc:  # COMMIT itself can report a conflict
                     with contextlib.suppress(psycopg.Error):

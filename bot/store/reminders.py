@@ -32,18 +32,44 @@ def schedule(
     """Add a reminder; False if one with the same key exists (planning twice is
     harmless). With `revive`, a cancelled one with the key is pending again: a
     plan that was withdrawn (a unit's old shift times) and is wanted once more."""
+    return _insert(conn, kind, due_at, target, key, now, revive).rowcount == 1
+
+
+def plan(
+    conn: sqlite3.Connection,
+    *,
+    kind: str,
+    due_at: str,
+    target: dict[str, Any],
+    key: str,
+    now: str,
+    revive: bool = False,
+) -> None:
+    """schedule() for a caller that needs no answer: on PostgreSQL the insert
+    then goes with the transaction's next round trip (or its COMMIT)."""
+    _insert(conn, kind, due_at, target, key, now, revive)
+
+
+def _insert(
+    conn: sqlite3.Connection,
+    kind: str,
+    due_at: str,
+    target: dict[str, Any],
+    key: str,
+    now: str,
+    revive: bool,
+) -> sqlite3.Cursor:
     conflict = (
         "DO UPDATE SET state = 'pending', due_at = excluded.due_at, target = excluded.target,"
         " created_at = excluded.created_at WHERE reminders.state = 'cancelled'"
         if revive
         else "DO NOTHING"
     )
-    cursor = conn.execute(
+    return conn.execute(
         "INSERT INTO reminders (kind, due_at, target, idempotency_key, created_at)"
         f" VALUES (?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) {conflict}",
         (kind, due_at, json.dumps(target, ensure_ascii=False), key, now),
     )
-    return cursor.rowcount == 1
 
 
 def due(conn: sqlite3.Connection, now: str, limit: int) -> list[Reminder]:

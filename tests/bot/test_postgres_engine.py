@@ -9,6 +9,7 @@ import asyncio
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -301,3 +302,125 @@ async def test_an_error_beside_a_lock_tried_is_the_units_own_on_its_rerun(
     finally:
         await db.close()
     assert caught == ["integrity"]
+
+
+async def test_writes_go_with_the_next_statement_that_needs_an_answer(
+    postgresql_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes whose cursors nobody reads wait and go, in order, with the next
+    read (or the COMMIT): three inserts, a read and the commit are two round
+    trips, and the read sees the inserts. A write's cursor read at once sends it."""
+    db = await Database.open(postgresql_cluster.fresh())
+    sent: list[str] = []
+    execute = psycopg.ClientCursor.execute
+
+    def counting(self: psycopg.ClientCursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(query))
+        return execute(self, query, *args, **kwargs)
+
+    def unit(conn: sqlite3.Connection) -> tuple[int, int]:
+        for year in (2026, 2027, 2028):
+            conn.execute(
+                "INSERT INTO register_counters (register, year, last) VALUES ('SG', ?, 1)", (year,)
+            )
+        seen = int(conn.execute("SELECT COUNT(*) FROM register_counters").fetchone()[0])
+        changed = conn.execute("UPDATE register_counters SET last = 2 WHERE year > 2026").rowcount
+        return seen, changed
+
+    monkeypatch.setattr(psycopg.ClientCursor, "execute", counting)
+    try:
+        assert await db.transaction(unit) == (3, 2)
+    finally:
+        monkeypatch.undo()
+        await db.close()
+    assert len(sent) == 3  # the inserts with the read; the update; the COMMIT
+    assert sent[0].count("INSERT INTO register_counters") == 3
+    assert sent[-1].endswith("COMMIT")
+
+
+async def test_an_error_among_waiting_writes_is_the_units_own_on_its_rerun(
+    postgresql_cluster: Cluster,
+) -> None:
+    """A write that fails while it waits would raise at a later statement,
+    outside the `try` around it: the unit is rerun with each statement sent at
+    its place, where its own code catches the error; what it did is done once."""
+    db = await Database.open(postgresql_cluster.fresh())
+    await db.transaction(
+        lambda conn: conn.execute(
+            "INSERT INTO register_counters (register, year, last) VALUES ('SG', 2026, 1)"
+        )
+    )
+    caught: list[str] = []
+
+    def unit(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+        conn.execute("INSERT INTO register_counters (register, year, last) VALUES ('YH', 2026, 1)")
+        conn.execute("SAVEPOINT step")
+        try:
+            conn.execute(
+                "INSERT INTO register_counters (register, year, last) VALUES ('SG', 2026, 1)"
+            )
+        except sqlite3.IntegrityError:
+            caught.append("integrity")
+            conn.execute("ROLLBACK TO step")
+        conn.execute("RELEASE step")
+        conn.execute("INSERT INTO register_counters (register, year, last) VALUES ('ZG', 2026, 1)")
+        rows = conn.execute("SELECT register, last FROM register_counters ORDER BY register")
+        return [(r[0], r[1]) for r in rows]
+
+    try:
+        assert await db.transaction(unit) == [("SG", 1), ("YH", 1), ("ZG", 1)]
+        assert db.reruns == 1
+        kept = await db.read(
+            lambda conn: conn.execute("SELECT COUNT(*) FROM register_counters").fetchone()[0]
+        )
+    finally:
+        await db.close()
+    assert caught == ["integrity"]
+    assert kept == 3
+
+
+async def test_a_write_that_fails_at_commit_raises_to_the_caller(db_target: Path | str) -> None:
+    """The last writes go with the COMMIT; one that fails there reaches the
+    caller as it would on SQLite, and nothing of the unit is kept."""
+    db = await Database.open(db_target)
+
+    def unit(conn: sqlite3.Connection) -> None:
+        for _ in range(2):
+            conn.execute(
+                "INSERT INTO register_counters (register, year, last) VALUES ('YH', 2026, 1)"
+            )
+
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            await db.transaction(unit)
+        left = await db.read(
+            lambda conn: conn.execute("SELECT COUNT(*) FROM register_counters").fetchone()[0]
+        )
+    finally:
+        await db.close()
+    assert left == 0
+
+
+async def test_a_syntax_error_just_after_a_savepoint_can_be_rolled_back_to_it(
+    db_target: Path | str,
+) -> None:
+    """A handler's savepoint goes with its next statement on PostgreSQL, and a
+    syntax error there stops the round trip before the savepoint is made: the
+    handler's ROLLBACK TO must still find it (else the event fails and is
+    redelivered for ever), as it does on SQLite."""
+    db = await Database.open(db_target)
+
+    def step(conn: sqlite3.Connection) -> list[str]:
+        conn.execute("INSERT INTO register_counters (register, year, last) VALUES ('SG', 2026, 1)")
+        conn.execute("SAVEPOINT step")
+        try:
+            conn.execute("SELEC 1")  # a bug in a handler
+        except sqlite3.OperationalError:
+            conn.execute("ROLLBACK TO step")
+        conn.execute("RELEASE step")
+        return [r[0] for r in conn.execute("SELECT register FROM register_counters")]
+
+    try:
+        assert await db.transaction(step) == ["SG"]
+    finally:
+        await db.close()
