@@ -376,9 +376,9 @@ def alert_people(
     if hazard.severity != "major" and supervisors:
         nearest = supervisors[0].unit_id
         supervisors = [person for person in supervisors if person.unit_id == nearest]
-    officers = people.with_role(ctx.conn, Role.SAFETY_OFFICER)
     recipients = [(person, Role.SUPERVISOR) for person in supervisors]
     if hazard.severity == "major" or not supervisors:
+        officers = people.with_role(ctx.conn, Role.SAFETY_OFFICER)
         recipients += [(person, Role.SAFETY_OFFICER) for person in officers]
     told: list[tuple[Staff, Role]] = []
     seen = {ctx.staff.id}

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.store import people
+from bot.store import dialect, people
 
 
 @dataclass(slots=True)
@@ -79,6 +79,7 @@ def arrive(
     if row is None:
         return None
     staff = people.staff_from_row(row)
+    dialect.keep(conn, "staff", staff.id, staff)
     found = people.Identity(staff, row["last_seen_at"], bool(row["reachable"]))
     return found, _conversation(staff.id, row if row["talking"] is not None else None)
 

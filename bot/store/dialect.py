@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar, cast
+
+T = TypeVar("T")
 
 POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -45,6 +47,29 @@ _IS_NOT_PARAM = re.compile(r"\bIS\s+NOT\s+\?", re.I)
 _IS_PARAM = re.compile(r"\bIS\s+\?", re.I)
 _CHAR = re.compile(r"\bchar\s*\(", re.I)
 _RETURNING = re.compile(r"\bRETURNING\b", re.I)
+
+
+def remember(conn: Any, table: str, key: object, read: Callable[[], T]) -> T:
+    """`read()` of `table`, remembered under `key` for the rest of the transaction
+    where the engine keeps reads (PostgreSQL's Connection.remembered, each
+    table's forgotten whenever that table is written): one event asks for the
+    same unit's chain, or the same person, several times, a round trip each
+    there. SQLite reads in-process: nothing to save."""
+    memo = getattr(conn, "remembered", None)
+    if memo is None:
+        return read()
+    kept = memo.setdefault(table, {})
+    if key not in kept:
+        kept[key] = read()
+    return cast(T, kept[key])
+
+
+def keep(conn: Any, table: str, key: object, value: object) -> None:
+    """What remember() would read of `table` under `key`, known already (a row
+    just written with RETURNING, a person just read with their conversation)."""
+    memo = getattr(conn, "remembered", None)
+    if memo is not None:
+        memo.setdefault(table, {})[key] = value
 
 
 def _split_literals(sql: str) -> list[tuple[bool, str]]:

@@ -134,7 +134,8 @@ def create(
     cursor = conn.execute(
         "INSERT INTO hazards (unit_id, reported_by, source, description, photo, severity, status,"
         " deadline_at, created_at, number, category, place, lat, lon, photos, repeat_of,"
-        " failed_rectification) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " failed_rectification) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " RETURNING *",
         (
             unit_id,
             reported_by,
@@ -154,7 +155,10 @@ def create(
             int(failed_rectification),
         ),
     )
-    hazard_id = int(cursor.lastrowid or 0)
+    hazard = _hazard(cursor.fetchone())
+    hazard_id = hazard.id
+    # The caller reads it next (to alert people): not again from the server.
+    dialect.keep(conn, "hazards", hazard_id, hazard)
     audit.record(
         conn,
         at=now,
@@ -224,8 +228,11 @@ def numbers(conn: sqlite3.Connection, hazard_ids: list[int]) -> dict[int, str]:
 
 
 def get(conn: sqlite3.Connection, hazard_id: int) -> Hazard | None:
-    row = conn.execute("SELECT * FROM hazards WHERE id = ?", (hazard_id,)).fetchone()
-    return _hazard(row) if row is not None else None
+    def read() -> Hazard | None:
+        row = conn.execute("SELECT * FROM hazards WHERE id = ?", (hazard_id,)).fetchone()
+        return _hazard(row) if row is not None else None
+
+    return dialect.remember(conn, "hazards", hazard_id, read)
 
 
 def by_number(conn: sqlite3.Connection, number: str) -> Hazard | None:

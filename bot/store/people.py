@@ -4,14 +4,11 @@ identity, who supervises a unit, which channel reaches a person."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import TypeVar, cast
 
 from bot.model import Role, Staff
 from bot.store import dialect
-
-T = TypeVar("T")
 
 STAFF_COLUMNS = (
     "s.id, s.name, s.phone, s.phone_display, s.employee_no, s.unit_id, s.roles, s.language,"
@@ -67,10 +64,13 @@ def identify(conn: sqlite3.Connection, channel: str, user_id: str) -> Identity |
 
 
 def staff_by_id(conn: sqlite3.Connection, staff_id: int) -> Staff | None:
-    row = conn.execute(
-        f"SELECT {STAFF_COLUMNS} FROM staff s WHERE s.id = ?", (staff_id,)
-    ).fetchone()
-    return staff_from_row(row) if row else None
+    def read() -> Staff | None:
+        row = conn.execute(
+            f"SELECT {STAFF_COLUMNS} FROM staff s WHERE s.id = ?", (staff_id,)
+        ).fetchone()
+        return staff_from_row(row) if row else None
+
+    return dialect.remember(conn, "staff", staff_id, read)
 
 
 def find_staff(conn: sqlite3.Connection, who: str) -> list[Staff]:
@@ -205,19 +205,6 @@ def set_language(conn: sqlite3.Connection, staff_id: int, language: str, now: st
     )
 
 
-def _remembered(conn: sqlite3.Connection, key: tuple[str, int], read: Callable[[], T]) -> T:
-    """`read()`, remembered for the rest of the transaction where the engine keeps
-    unit tree reads (PostgreSQL's Connection.unit_reads, forgotten when the units
-    table is written): one event asks for the same unit's chain several times, a
-    round trip each there. SQLite reads in-process: nothing to save."""
-    memo = getattr(conn, "unit_reads", None)
-    if memo is None:
-        return read()
-    if key not in memo:
-        memo[key] = read()
-    return cast(T, memo[key])
-
-
 def unit_chain(conn: sqlite3.Connection, unit_id: int) -> list[sqlite3.Row]:
     """The unit and its ancestors, nearest first (id, name, path, timezone)."""
 
@@ -231,7 +218,7 @@ def unit_chain(conn: sqlite3.Connection, unit_id: int) -> list[sqlite3.Row]:
             (unit_id,),
         ).fetchall()
 
-    return list(_remembered(conn, ("chain", unit_id), read))
+    return list(dialect.remember(conn, "units", ("chain", unit_id), read))
 
 
 def subtree_units(conn: sqlite3.Connection, unit_id: int) -> list[int]:
@@ -245,7 +232,7 @@ def subtree_units(conn: sqlite3.Connection, unit_id: int) -> list[int]:
         ).fetchall()
         return [int(row[0]) for row in rows]
 
-    return list(_remembered(conn, ("subtree", unit_id), read))
+    return list(dialect.remember(conn, "units", ("subtree", unit_id), read))
 
 
 def unit_timezone(conn: sqlite3.Connection, unit_id: int, default: str) -> str:
@@ -271,7 +258,7 @@ def unit_path(conn: sqlite3.Connection, unit_id: int) -> str:
         row = conn.execute("SELECT path FROM units WHERE id = ?", (unit_id,)).fetchone()
         return str(row["path"]) if row else ""
 
-    return _remembered(conn, ("path", unit_id), read)
+    return dialect.remember(conn, "units", ("path", unit_id), read)
 
 
 def unit_paths(conn: sqlite3.Connection, unit_ids: Collection[int]) -> dict[int, str]:

@@ -69,9 +69,10 @@ _NO_RESULT = re.compile(r"^\s*(SAVEPOINT|RELEASE)\s+\w+\s*$", re.I)
 _WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.I)
 
 
-# A statement that may change the unit tree (Connection.unit_reads).
-_WRITES_UNITS = re.compile(
-    r"\b(INSERT\s+(OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+units\b", re.I
+# A statement that may change what Connection.remembered holds.
+_WRITES_REMEMBERED = re.compile(
+    r"\b(INSERT\s+(OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+(units|staff|hazards)\b",
+    re.I,
 )
 
 
@@ -340,9 +341,14 @@ class Connection:
         self.waiting: list[tuple[str, int | None, Cursor | None]] = []
         self.begun = False
         self._cursor: psycopg.ClientCursor[Row] | None = None
-        # Unit tree reads remembered for this transaction (bot/store/people.py),
-        # forgotten by any statement that writes the units table.
-        self.unit_reads: dict[tuple[str, int], Any] = {}
+        # Reads remembered for this transaction by table (dialect.remember), each
+        # table's forgotten by any statement that writes it (units, staff, hazards).
+        self.remembered: dict[str, dict[object, Any]] = {}
+
+    def _forget(self, sql: str) -> None:
+        """Forget the remembered reads of each table `sql` may write."""
+        for written in _WRITES_REMEMBERED.finditer(sql):
+            self.remembered.pop(written.group(3).lower(), None)
 
     def _psycopg_cursor(self) -> psycopg.ClientCursor[Row]:
         """One psycopg cursor for every statement (Cursor takes its rows at once)."""
@@ -365,8 +371,8 @@ class Connection:
             if self._eager:
                 self.flush()
             return Cursor()
-        if self.unit_reads and _WRITES_UNITS.search(sql):
-            self.unit_reads.clear()
+        if self.remembered:
+            self._forget(sql)
         translated = dialect.translate(sql)
         try:
             text = self._psycopg_cursor().mogrify(translated.sql, _params(params))
@@ -426,8 +432,8 @@ class Connection:
         self.flush()
 
     def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> Cursor:
-        if _WRITES_UNITS.search(sql):
-            self.unit_reads.clear()
+        if self.remembered:
+            self._forget(sql)
         translated = dialect.translate(sql)
         query = translated.sql.removesuffix(" RETURNING id") if translated.returns_id else None
         self.flush()

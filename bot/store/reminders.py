@@ -93,13 +93,14 @@ def finish(conn: sqlite3.Connection, reminder_id: int, state: str, now: str, lat
     )
 
 
-def cancel(conn: sqlite3.Connection, key_prefix: str) -> int:
-    """Cancel pending reminders whose key starts with `key_prefix`."""
-    return conn.execute(
+def cancel(conn: sqlite3.Connection, key_prefix: str) -> None:
+    """Cancel pending reminders whose key starts with `key_prefix` (on PostgreSQL
+    with the transaction's next round trip: nothing waits for how many)."""
+    conn.execute(
         "UPDATE reminders SET state = 'cancelled' WHERE state = 'pending'"
         " AND idempotency_key >= ? AND idempotency_key < ?",
         (key_prefix, key_prefix + "\uffff"),
-    ).rowcount
+    )
 
 
 def pending_count(conn: sqlite3.Connection) -> int:

@@ -10,7 +10,7 @@ from conftest import START
 from bot.app import App
 from bot.clock import iso
 from bot.model import Role, Staff
-from bot.store import people
+from bot.store import conversations, hazards, people
 
 
 def _unit_ids(conn: sqlite3.Connection) -> list[int]:
@@ -129,3 +129,51 @@ async def test_a_unit_read_again_after_the_tree_changed_in_the_same_transaction_
     assert (before, after) == ("Asia/Shanghai", "Asia/Urumqi")
     assert path == "物业服务中心/保安部/一班"
     assert len(grown) == len(below) + 1
+
+
+async def test_a_person_or_hazard_read_again_after_a_write_in_the_same_transaction_is_fresh(
+    app: App, org: dict[str, int]
+) -> None:
+    """PostgreSQL remembers a person read (with their event's conversation, or
+    by id) and a hazard just recorded for the transaction; a write to the staff
+    or hazards table in it forgets them."""
+
+    def change(conn: sqlite3.Connection) -> tuple[str, str, str, str, str]:
+        arrived = conversations.arrive(conn, "telegram", "1001")
+        assert arrived is not None
+        staff_id = arrived[0].staff.id
+        first = people.staff_by_id(conn, staff_id)
+        assert first is not None
+        people.set_language(conn, staff_id, "en", iso(START))
+        changed = people.staff_by_id(conn, staff_id)
+        assert changed is not None
+        hazard_id = hazards.create(
+            conn,
+            unit_id=first.unit_id,
+            reported_by=staff_id,
+            source="report",
+            description="通道堵塞",
+            photo=None,
+            severity="general",
+            deadline_at=iso(START),
+            now=iso(START),
+        )
+        recorded = hazards.get(conn, hazard_id)
+        conn.execute("UPDATE hazards SET description = '通道已清' WHERE id = ?", (hazard_id,))
+        updated = hazards.get(conn, hazard_id)
+        assert recorded is not None and updated is not None
+        return (
+            first.language,
+            changed.language,
+            recorded.description,
+            updated.description,
+            recorded.number,
+        )
+
+    await app.db.transaction(
+        lambda conn: people.bind_identity(conn, "telegram", "1001", org["张伟"], iso(START))
+    )
+    first, changed, recorded, updated, number = await app.db.transaction(change)
+    assert (first, changed) == ("zh-CN", "en")
+    assert (recorded, updated) == ("通道堵塞", "通道已清")
+    assert number.startswith("YH")
