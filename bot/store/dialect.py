@@ -33,6 +33,9 @@ def engine_of(conn: Any) -> str:
 class Translated:
     sql: str
     returns_id: bool  # `RETURNING id` was added, so the cursor's lastrowid can be read
+    # The statement with PostgreSQL's own placeholders ($1, $2, ...), for PREPARE.
+    numbered: str = ""
+    placeholders: int = 0
 
 
 _INSERT = re.compile(r"^\s*INSERT\s+(OR\s+(IGNORE|REPLACE)\s+)?INTO\s+(\w+)", re.I)
@@ -187,10 +190,20 @@ def translate(sql: str) -> Translated:
             returns_id = True
     # psycopg's placeholders: '?' becomes '%s'; a literal '%' is written '%%'.
     pieces = []
+    numbered = []
+    count = 0
     for literal, piece in _split_literals(text):
+        if literal:
+            numbered.append(piece)
+        else:
+            parts = piece.split("?")
+            numbered.append(parts[0])
+            for part in parts[1:]:
+                count += 1
+                numbered.append(f"${count}{part}")
         piece = piece.replace("%", "%%")
         pieces.append(piece if literal else piece.replace("?", "%s"))
-    return Translated("".join(pieces), returns_id)
+    return Translated("".join(pieces), returns_id, "".join(numbered), count)
 
 
 def _before_returning(sql: str, clause: str) -> str:

@@ -334,7 +334,8 @@ async def test_writes_go_with_the_next_statement_that_needs_an_answer(
         monkeypatch.undo()
         await db.close()
     assert len(sent) == 3  # the inserts with the read; the update; the COMMIT
-    assert sent[0].count("INSERT INTO register_counters") == 3
+    assert all(f"({year})::bigint" in sent[0] for year in (2026, 2027, 2028))
+    assert "SELECT COUNT(*)" in sent[0]
     assert sent[-1].endswith("COMMIT")
 
 
@@ -422,5 +423,80 @@ async def test_a_syntax_error_just_after_a_savepoint_can_be_rolled_back_to_it(
 
     try:
         assert await db.transaction(step) == ["SG"]
+    finally:
+        await db.close()
+
+
+async def test_a_statement_postgresql_cannot_prepare_is_sent_with_its_values(
+    postgresql_cluster: Cluster,
+) -> None:
+    """Statements are prepared on the server the first time a connection sends
+    them; one it cannot prepare (`? IS NULL` with a text, whose type nothing
+    says) is sent with its values written in from then on, and gives what it
+    would have given."""
+    db = await Database.open(postgresql_cluster.fresh())
+
+    def count(conn: sqlite3.Connection, *values: str | None) -> list[int]:
+        return [
+            int(
+                conn.execute(
+                    "SELECT COUNT(*) FROM register_counters WHERE ? IS NULL", (value,)
+                ).fetchone()[0]
+            )
+            for value in values
+        ]
+
+    try:
+        await db.transaction(
+            lambda conn: conn.execute(
+                "INSERT INTO register_counters (register, year, last) VALUES ('SG', 2026, 1)"
+            )
+        )
+        assert await db.transaction(lambda conn: count(conn, None, "x")) == [1, 0]
+        reruns = db.reruns
+        assert reruns >= 1  # the PREPARE failed once
+        assert await db.transaction(lambda conn: count(conn, "x", None)) == [0, 1]
+        assert db.reruns == reruns  # sent with its values at once, now
+    finally:
+        await db.close()
+
+
+async def test_prepared_statements_outlive_a_failed_round_trip_and_a_migration_elsewhere(
+    postgresql_cluster: Cluster,
+) -> None:
+    """A PREPARE that went in a failed round trip may have run (PREPARE is not
+    undone by the rollback): the next attempt finds out rather than prepare the
+    name twice. A column added by another process (a rolling upgrade) changes
+    what `SELECT *` returns: the connection's prepared statements are dropped
+    and the unit is rerun, not failed."""
+    url = postgresql_cluster.fresh()
+    db = await postgres.PostgresDatabase.open(url, size=1)
+
+    def failing(conn: sqlite3.Connection) -> None:
+        conn.execute("SELECT * FROM register_counters WHERE year = ?", (2026,)).fetchall()
+        conn.execute("INSERT INTO register_counters (register, year, last) VALUES ('SG', 2026, 1)")
+        conn.execute("INSERT INTO register_counters (register, year, last) VALUES ('SG', 2026, 1)")
+
+    def reading(conn: sqlite3.Connection) -> list[str]:
+        rows = conn.execute("SELECT * FROM register_counters WHERE year = ?", (2026,)).fetchall()
+        return [row.keys()[-1] for row in rows] or ["none"]
+
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            await db.transaction(failing)
+        # Its PREPARE was found to have run: the insert stays prepared.
+        assert not [
+            sql for sql in postgres._not_preparable if "INSERT INTO register_counters" in sql
+        ]
+        assert await db.transaction(reading) == ["none"]
+        await db.transaction(
+            lambda conn: conn.execute(
+                "INSERT INTO register_counters (register, year, last) VALUES ('SG', 2026, 1)"
+            )
+        )
+        assert await db.transaction(reading) == ["last"]
+        with psycopg.connect(url, autocommit=True) as other:
+            other.execute("ALTER TABLE register_counters ADD COLUMN note TEXT")
+        assert await db.transaction(reading) == ["note"]
     finally:
         await db.close()
