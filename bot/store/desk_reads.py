@@ -176,7 +176,8 @@ async def open_hazards(conn: Conn, now: str) -> list[OpenCount]:
     chased = set(CHASED_STATES)
     rows = await fetch_all(
         conn,
-        "SELECT status, unit_id, severity, COUNT(*), SUM(deadline_at < ?) FROM hazards"
+        "SELECT status, unit_id, severity, COUNT(*), COUNT(CASE WHEN deadline_at < ? THEN 1 END)"
+        " FROM hazards"
         f" WHERE status IN ({marks(OPEN_STATES)}) GROUP BY status, unit_id, severity",
         (now, *OPEN_STATES),
     )
@@ -217,7 +218,8 @@ async def reports_per_unit(conn: Conn, now: str) -> dict[int, tuple[int, int]]:
     """Per unit: incidents whose report is not yet submitted, and how many of them are late."""
     rows = await fetch_all(
         conn,
-        "SELECT unit_id, COUNT(*), SUM(report_due_at < ?) FROM incidents"
+        "SELECT unit_id, COUNT(*), COUNT(CASE WHEN report_due_at < ? THEN 1 END)"
+        " FROM incidents"
         " WHERE report_submitted_at IS NULL GROUP BY unit_id",
         (now,),
     )
@@ -247,7 +249,8 @@ async def visits_per_unit(conn: Conn, since: str, until: str, now: str) -> dict[
     found: dict[int, VisitDay] = {}
     planned = await fetch_all(
         conn,
-        "SELECT c.unit_id, COUNT(*), SUM(r.state IN ('assigned', 'accepted') AND r.starts_at < ?)"
+        "SELECT c.unit_id, COUNT(*), COUNT(CASE WHEN r.state IN ('assigned', 'accepted')"
+        " AND r.starts_at < ? THEN 1 END)"
         " FROM visit_requests r JOIN clients c ON c.id = r.client_id"
         " WHERE r.starts_at >= ? AND r.starts_at < ?"
         " AND r.state IN ('assigned', 'accepted', 'visited') GROUP BY c.unit_id",
@@ -258,8 +261,8 @@ async def visits_per_unit(conn: Conn, since: str, until: str, now: str) -> dict[
         day.planned, day.late = int(r[1]), int(r[2] or 0)
     done = await fetch_all(
         conn,
-        "SELECT unit_id, SUM(state = 'done'), SUM(checkin_exception IS NOT NULL"
-        " OR checkout_exception IS NOT NULL) FROM visits"
+        "SELECT unit_id, COUNT(CASE WHEN state = 'done' THEN 1 END), COUNT(CASE WHEN"
+        " checkin_exception IS NOT NULL OR checkout_exception IS NOT NULL THEN 1 END) FROM visits"
         " WHERE checkin_at >= ? AND checkin_at < ? GROUP BY unit_id",
         (since, until),
     )

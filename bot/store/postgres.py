@@ -864,19 +864,27 @@ class _Executing:
 
 
 class AsyncConnection:
-    """aiosqlite.Connection's face over one pooled async psycopg connection."""
+    """aiosqlite.Connection's face over one pooled async psycopg connection.
+    `begin`: the statement that opens its transaction, sent with the first
+    statement, in its round trip."""
 
     engine = "postgresql"
 
-    def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Row], begin: str | None = None) -> None:
         self._conn = conn
+        self.begin = begin
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _Executing:
         async def run() -> AsyncCursor:
             translated = dialect.translate(sql)
             cursor = cast("psycopg.AsyncClientCursor[Row]", self._conn.cursor())
+            begin, self.begin = self.begin, None
             try:
-                await cursor.execute(translated.sql, _params(params))
+                if begin:
+                    await cursor.execute(f"{begin}; {translated.sql}", _params(params))
+                    cursor.nextset()
+                else:
+                    await cursor.execute(translated.sql, _params(params))
             except psycopg.Error as exc:
                 raise _sqlite_error(exc) from exc
             return AsyncCursor(cursor)
@@ -920,11 +928,12 @@ class PostgresReader:
     async def connection(self) -> AsyncIterator[Any]:
         assert self._pool is not None, "open() first"
         async with self._pool.connection() as raw:
-            await raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            conn = AsyncConnection(raw, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
-                yield AsyncConnection(raw)
+                yield conn
             finally:
-                await raw.execute("ROLLBACK")
+                if conn.begin is None:  # its first statement went
+                    await raw.execute("ROLLBACK")
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """`fn(conn)` on a synchronous connection of its own, in a worker thread,

@@ -87,8 +87,8 @@ def visits(
     """Visits checked in during the span, and how many of them had a
     check-in or check-out exception."""
     row = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(checkin_exception IS NOT NULL"
-        " OR checkout_exception IS NOT NULL), 0) FROM visits"
+        "SELECT COUNT(*), COUNT(CASE WHEN checkin_exception IS NOT NULL"
+        " OR checkout_exception IS NOT NULL THEN 1 END) FROM visits"
         f" WHERE unit_id IN ({_in(unit_ids)}) AND checkin_at >= ? AND checkin_at < ?",
         (*unit_ids, since, until),
     ).fetchone()

@@ -37,7 +37,8 @@ def counts(
     """Visits done, and visits with a location exception, in these units
     during [since, until): read from the `visits_unit` index alone."""
     row = conn.execute(
-        "SELECT COALESCE(SUM(v.state = 'done'), 0), COALESCE(SUM(" + _EXCEPTION + "), 0)"
+        "SELECT COUNT(CASE WHEN v.state = 'done' THEN 1 END),"
+        " COUNT(CASE WHEN " + _EXCEPTION + " THEN 1 END)"
         f" FROM visits v WHERE v.unit_id IN ({_marks(unit_ids)})"
         " AND v.checkin_at >= ? AND v.checkin_at < ?",
         (*unit_ids, since, until),

@@ -500,3 +500,46 @@ async def test_prepared_statements_outlive_a_failed_round_trip_and_a_migration_e
         assert await db.transaction(reading) == ["note"]
     finally:
         await db.close()
+
+
+async def test_the_desks_reads_are_one_read_only_snapshot_begun_with_their_first_statement(
+    postgresql_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The desk's connection opens its transaction in its first statement's round
+    trip; what another connection commits meanwhile is not seen; a write is
+    refused; a use that sent nothing leaves no transaction behind."""
+    url = postgresql_cluster.fresh()
+    db = await Database.open(url)
+    reader = await postgres.PostgresReader(url, size=1).open()
+    sent: list[str] = []
+    execute = psycopg.AsyncClientCursor.execute
+
+    async def counting(
+        self: psycopg.AsyncClientCursor[Any], query: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        sent.append(str(query))
+        return await execute(self, query, *args, **kwargs)
+
+    count = "SELECT COUNT(*) FROM register_counters WHERE year > ?"
+    insert = "INSERT INTO register_counters (register, year, last) VALUES ('SG', ?, 1)"
+    try:
+        monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", counting)
+        async with reader.connection() as conn:
+            first = await (await conn.execute(count, (2000,))).fetchone()
+            await db.transaction(lambda c: c.execute(insert, (2030,)))
+            again = await (await conn.execute(count, (2000,))).fetchone()
+        monkeypatch.undo()
+        assert (first[0], again[0]) == (0, 0)
+        assert sent[0].startswith("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT")
+        assert sent[1:] == [sent[1], "ROLLBACK"]  # three round trips, not four
+        async with reader.connection() as conn:
+            with pytest.raises(sqlite3.OperationalError, match="read-only"):
+                await conn.execute(insert, (2031,))
+        async with reader.connection() as conn:
+            pass
+        async with reader.connection() as conn:
+            assert (await (await conn.execute(count, (2000,))).fetchone())[0] == 1
+    finally:
+        monkeypatch.undo()
+        await reader.close()
+        await db.close()

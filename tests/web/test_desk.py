@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from conftest import START
@@ -165,6 +166,25 @@ async def test_search_finds_chinese_substrings_long_and_short(
     ):
         page = await (await officer.get(f"/hazards?q={words}")).text()
         assert hazards[found] in page and hazards[missing] not in page, words
+
+
+async def test_search_ignores_latin_case_and_takes_wildcards_literally(
+    app: App, org: dict[str, int], hazards: dict[str, str], browser: Callable[[], Any]
+) -> None:
+    led = await report(
+        app, unit_path=SECURITY, reporter=org["张伟"], description="LED应急灯不亮，电量100%耗尽"
+    )
+    officer = await browser()
+    await officer.sign_in(org["李静"])
+    for words, found in (
+        ("led应急", True),  # letters in another case
+        ("应急灯", True),  # no letter with a case: plain LIKE on PostgreSQL
+        ("100%耗", True),  # % as itself
+        ("10_%耗", False),  # _ and % as themselves, not wildcards
+    ):
+        page = await (await officer.get(f"/hazards?q={quote(words)}")).text()
+        assert (led in page) is found, words
+        assert hazards["theirs"] not in page, words
 
 
 async def test_the_export_holds_exactly_the_rows_of_the_view(
