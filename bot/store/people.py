@@ -209,7 +209,7 @@ def unit_chain(conn: sqlite3.Connection, unit_id: int) -> list[sqlite3.Row]:
     """The unit and its ancestors, nearest first (id, name, path, timezone)."""
 
     def read() -> list[sqlite3.Row]:
-        return conn.execute(
+        rows = conn.execute(
             "WITH RECURSIVE chain(id, parent_id, name, path, timezone, depth) AS ("
             " SELECT id, parent_id, name, path, timezone, 0 FROM units WHERE id = ?"
             " UNION ALL SELECT u.id, u.parent_id, u.name, u.path, u.timezone, c.depth + 1"
@@ -217,6 +217,9 @@ def unit_chain(conn: sqlite3.Connection, unit_id: int) -> list[sqlite3.Row]:
             " SELECT id, name, path, timezone FROM chain ORDER BY depth",
             (unit_id,),
         ).fetchall()
+        for row in rows:  # unit_path() of any of them needs no read of its own
+            dialect.keep(conn, "units", ("path", int(row["id"])), str(row["path"]))
+        return rows
 
     return list(dialect.remember(conn, "units", ("chain", unit_id), read))
 

@@ -4,7 +4,10 @@ chain in one query give what asking unit by unit gives (both engines)."""
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
+import psycopg
+import pytest
 from conftest import START
 
 from bot.app import App
@@ -177,3 +180,30 @@ async def test_a_person_or_hazard_read_again_after_a_write_in_the_same_transacti
     assert (first, changed) == ("zh-CN", "en")
     assert (recorded, updated) == ("通道堵塞", "通道已清")
     assert number.startswith("YH")
+
+
+async def test_a_units_path_after_its_chain_is_the_chains_and_needs_no_read(
+    app: App, org: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the chain read keeps each unit's path for the transaction
+    (a hazard's report reads the chain, then the path for its alerts)."""
+    sent: list[str] = []
+    execute = psycopg.ClientCursor.execute
+
+    def counting(self: psycopg.ClientCursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(query))
+        return execute(self, query, *args, **kwargs)
+
+    def paths(conn: sqlite3.Connection) -> tuple[list[str], list[str], int]:
+        team = people.unit_id(conn, "物业服务中心/保安部/一班")
+        assert team is not None
+        chain = people.unit_chain(conn, team)
+        before = len(sent)
+        kept = [people.unit_path(conn, int(unit["id"])) for unit in chain]
+        return [str(unit["path"]) for unit in chain], kept, len(sent) - before
+
+    monkeypatch.setattr(psycopg.ClientCursor, "execute", counting)
+    chain, kept, reads = await app.db.transaction(paths)
+    monkeypatch.undo()
+    assert chain == ["物业服务中心/保安部/一班", "物业服务中心/保安部", "物业服务中心"]
+    assert kept == chain and reads == 0
