@@ -223,7 +223,7 @@ async def reports_per_unit(conn: Conn, now: str) -> dict[int, tuple[int, int]]:
         " WHERE report_submitted_at IS NULL GROUP BY unit_id",
         (now,),
     )
-    return {int(r[0]): (int(r[1]), int(r[2] or 0)) for r in rows}
+    return {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
 
 async def drills_done_per_unit(conn: Conn, since: str, until: str) -> dict[int, int]:
@@ -258,7 +258,7 @@ async def visits_per_unit(conn: Conn, since: str, until: str, now: str) -> dict[
     )
     for r in planned:
         day = found.setdefault(int(r[0]), VisitDay())
-        day.planned, day.late = int(r[1]), int(r[2] or 0)
+        day.planned, day.late = int(r[1]), int(r[2])
     done = await fetch_all(
         conn,
         "SELECT unit_id, COUNT(CASE WHEN state = 'done' THEN 1 END), COUNT(CASE WHEN"
@@ -268,7 +268,7 @@ async def visits_per_unit(conn: Conn, since: str, until: str, now: str) -> dict[
     )
     for r in done:
         day = found.setdefault(int(r[0]), VisitDay())
-        day.done, day.exceptions = int(r[1] or 0), int(r[2] or 0)
+        day.done, day.exceptions = int(r[1]), int(r[2])
     unusual = await fetch_all(
         conn,
         "SELECT v.unit_id, COUNT(*) FROM visit_notes n JOIN visits v ON v.id = n.visit_id"

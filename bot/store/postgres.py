@@ -431,7 +431,7 @@ class Connection:
             self._forget(sql)
         translated = dialect.translate(sql)
         try:
-            text = self._bound(sql, translated, _params(params))
+            text = self._bound(kind, translated, _params(params))
         except psycopg.Error as exc:  # the wrong number of parameters, one that cannot be adapted
             raise sqlite3.ProgrammingError(str(exc)) from exc
         result = Cursor(self, translated.returns_id)
@@ -440,7 +440,7 @@ class Connection:
             self.flush(result)
         return result
 
-    def _bound(self, sql: str, translated: dialect.Translated, values: Any) -> str:
+    def _bound(self, kind: _Kind, translated: dialect.Translated, values: Any) -> str:
         """The statement as sent: EXECUTE of its prepared form with the values
         (the PREPARE waits ahead of it the first time on this connection), or
         the statement with the values written in."""
@@ -449,7 +449,7 @@ class Connection:
             isinstance(values, dict)
             or len(values) != translated.placeholders
             or translated.numbered in _not_preparable
-            or not _kind(sql).preparable
+            or not kind.preparable
         ):
             return cursor.mogrify(translated.sql, values)
         types = tuple(_PARAMETER_TYPES.get(type(value), "unknown") for value in values)
@@ -880,11 +880,11 @@ class AsyncConnection:
             cursor = cast("psycopg.AsyncClientCursor[Row]", self._conn.cursor())
             begin, self.begin = self.begin, None
             try:
+                await cursor.execute(
+                    f"{begin}; {translated.sql}" if begin else translated.sql, _params(params)
+                )
                 if begin:
-                    await cursor.execute(f"{begin}; {translated.sql}", _params(params))
-                    cursor.nextset()
-                else:
-                    await cursor.execute(translated.sql, _params(params))
+                    cursor.nextset()  # to the statement's own result
             except psycopg.Error as exc:
                 raise _sqlite_error(exc) from exc
             return AsyncCursor(cursor)

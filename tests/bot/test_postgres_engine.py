@@ -507,7 +507,8 @@ async def test_the_desks_reads_are_one_read_only_snapshot_begun_with_their_first
 ) -> None:
     """The desk's connection opens its transaction in its first statement's round
     trip; what another connection commits meanwhile is not seen; a write is
-    refused; a use that sent nothing leaves no transaction behind."""
+    refused; a use that sent nothing, or whose first statement failed, leaves
+    no transaction behind."""
     url = postgresql_cluster.fresh()
     db = await Database.open(url)
     reader = await postgres.PostgresReader(url, size=1).open()
@@ -537,7 +538,10 @@ async def test_the_desks_reads_are_one_read_only_snapshot_begun_with_their_first
                 await conn.execute(insert, (2031,))
         async with reader.connection() as conn:
             pass
-        async with reader.connection() as conn:
+        async with reader.connection() as conn:  # its first statement, with the BEGIN, fails
+            with pytest.raises(sqlite3.OperationalError):
+                await conn.execute("SELECT * FROM no_such_table")
+        async with reader.connection() as conn:  # the one pooled connection, clean again
             assert (await (await conn.execute(count, (2000,))).fetchone())[0] == 1
     finally:
         monkeypatch.undo()
