@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import SecretStr
 from telegram.error import InvalidToken
 
-from bot import charts, documents
+from bot import charts, documents, i18n
 from bot.channels.telegram.channel import TelegramChannel, TelegramSettings, build_application
 from bot.channels.telegram.transport import TelegramTransport
 from bot.channels.wecom.api import WeComAPI
@@ -82,6 +82,7 @@ class App:
         routed to one it does not run (None: any, for tests and commands).
         `web_url`: the desk's public base, for the links `/web` sends."""
         load_all()  # a bad checklist file stops the start, not the first /check
+        i18n.load_catalogs()  # and a bad catalog too, not the first reply
         clock = clock or SystemClock()
         media_dir = media_dir or media_beside(db_path)
         charts.configure(media_dir)

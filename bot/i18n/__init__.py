@@ -46,6 +46,14 @@ def catalog(language: str) -> dict[str, str]:
     return merged
 
 
+def load_catalogs() -> None:
+    """Every language's catalog, parsed now: a start loads them, so that a broken
+    one stops it, and the first people after a start (a failover's burst among
+    them) do not wait while each worker thread parses the same files."""
+    for language in LANGUAGES:
+        catalog(language)
+
+
 def _flatten(table: dict[str, Any], prefix: str, into: dict[str, str]) -> None:
     for key, value in table.items():
         name = f"{prefix}{key}"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import App
 from bot.i18n import PLURAL_BY, PLURAL_FORMS, catalog, is_plural, t
 from bot.model import LANGUAGES, Role
 from handlers.checklist import ANSWERS
@@ -220,3 +221,15 @@ def test_english_plurals_read_right() -> None:
     assert t("zh-CN", "notice.sent", notice=3, count=1) == t(
         "zh-CN", "notice.sent", notice=3, count=2
     ).replace("2", "1")
+
+
+async def test_a_start_parses_every_catalog_before_the_first_message(tmp_path: Path) -> None:
+    """The first replies after a start (a failover's burst: every worker thread at
+    once) must not each wait while the same TOML files are parsed, and a broken
+    catalog must stop the start, not the first reply."""
+    catalog.cache_clear()
+    app = await App.open(tmp_path / "frontline.db", {})
+    try:
+        assert catalog.cache_info().currsize == len(LANGUAGES)
+    finally:
+        await app.close()
