@@ -67,6 +67,17 @@ def remember(conn: Any, table: str, key: object, read: Callable[[], T]) -> T:
     return cast(T, kept[key])
 
 
+def unit_tree(conn: Any, load: Callable[[Any], tuple[int, T]]) -> T | None:
+    """The unit tree as `conn`'s transaction sees it, where the engine keeps a copy
+    for the process (PostgreSQL: Connection.unit_tree, checked against the tree's
+    version in the transaction's first round trip); `load(conn)` reads it with
+    its version when the copy is not that version. None where no copy is kept
+    (SQLite reads in-process) or the transaction has changed units itself:
+    read the units."""
+    shared = getattr(conn, "unit_tree", None)
+    return None if shared is None else cast("T | None", shared(load))
+
+
 def keep(conn: Any, table: str, key: object, value: object) -> None:
     """What remember() would read of `table` under `key`, known already (a row
     just written with RETURNING, a person just read with their conversation)."""

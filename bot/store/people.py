@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.model import Role, Staff
 from bot.store import dialect
@@ -205,8 +206,59 @@ def set_language(conn: sqlite3.Connection, staff_id: int, language: str, now: st
     )
 
 
+@dataclass(frozen=True, slots=True)
+class UnitTree:
+    """Every unit as one transaction saw it (rows of id, name, path, timezone,
+    parent_id): a unit's chain, subtree and path without a read, where the
+    engine keeps a copy of the tree for the process (dialect.unit_tree)."""
+
+    units: dict[int, Any]
+    children: dict[int, tuple[int, ...]]
+
+    def chain(self, unit_id: int) -> list[Any]:
+        rows: list[Any] = []
+        row = self.units.get(unit_id)
+        while row is not None and len(rows) <= len(self.units):  # a cycle cannot loop
+            rows.append(row)
+            parent = row["parent_id"]
+            row = self.units.get(int(parent)) if parent is not None else None
+        return rows
+
+    def subtree(self, unit_id: int) -> list[int]:
+        ids = [unit_id]
+        for below in ids:  # grows as it goes: breadth first
+            if len(ids) > len(self.units):
+                break
+            ids.extend(self.children.get(below, ()))
+        return ids
+
+    def path(self, unit_id: int) -> str:
+        row = self.units.get(unit_id)
+        return str(row["path"]) if row is not None else ""
+
+
+def _load_tree(conn: sqlite3.Connection) -> tuple[int, UnitTree]:
+    """The whole tree and the version it is (PostgreSQL's unit_tree_version,
+    migration 0021), in one statement: one snapshot at any isolation level."""
+    rows = conn.execute(
+        "SELECT u.id, u.name, u.path, u.timezone, u.parent_id, v.n AS version"
+        " FROM (SELECT COALESCE(MAX(n), 0) AS n FROM unit_tree_version) v"
+        " LEFT JOIN units u ON 1 = 1 ORDER BY u.id"
+    ).fetchall()
+    units = {int(row["id"]): row for row in rows if row["id"] is not None}
+    children: dict[int, list[int]] = {}
+    for row in units.values():
+        if row["parent_id"] is not None:
+            children.setdefault(int(row["parent_id"]), []).append(int(row["id"]))
+    tree = UnitTree(units, {parent: tuple(ids) for parent, ids in children.items()})
+    return int(rows[0]["version"]), tree
+
+
 def unit_chain(conn: sqlite3.Connection, unit_id: int) -> list[sqlite3.Row]:
     """The unit and its ancestors, nearest first (id, name, path, timezone)."""
+    tree = dialect.unit_tree(conn, _load_tree)
+    if tree is not None:
+        return tree.chain(unit_id)
 
     def read() -> list[sqlite3.Row]:
         rows = conn.execute(
@@ -226,6 +278,9 @@ def unit_chain(conn: sqlite3.Connection, unit_id: int) -> list[sqlite3.Row]:
 
 def subtree_units(conn: sqlite3.Connection, unit_id: int) -> list[int]:
     """The unit and every unit below it."""
+    tree = dialect.unit_tree(conn, _load_tree)
+    if tree is not None:
+        return tree.subtree(unit_id)
 
     def read() -> list[int]:
         rows = conn.execute(
@@ -257,6 +312,10 @@ def unit_id(conn: sqlite3.Connection, path: str) -> int | None:
 
 
 def unit_path(conn: sqlite3.Connection, unit_id: int) -> str:
+    tree = dialect.unit_tree(conn, _load_tree)
+    if tree is not None:
+        return tree.path(unit_id)
+
     def read() -> str:
         row = conn.execute("SELECT path FROM units WHERE id = ?", (unit_id,)).fetchone()
         return str(row["path"]) if row else ""
@@ -269,6 +328,9 @@ def unit_paths(conn: sqlite3.Connection, unit_ids: Collection[int]) -> dict[int,
     ids = sorted(set(unit_ids))
     if not ids:
         return {}
+    tree = dialect.unit_tree(conn, _load_tree)
+    if tree is not None:
+        return {i: tree.path(i) for i in ids if i in tree.units}
     rows = conn.execute(
         f"SELECT id, path FROM units WHERE id IN ({','.join('?' * len(ids))})", ids
     ).fetchall()

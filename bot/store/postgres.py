@@ -144,6 +144,30 @@ class UnplacedError(TransactionConflict):
     error reaches the code that made it (a handler's savepoint, its caller)."""
 
 
+# The unit tree's version (migration 0021), which each transaction reads with its
+# first statement.
+TREE_VERSION = "SELECT COALESCE(MAX(n), 0) FROM unit_tree_version"
+
+
+class UnitTrees:
+    """The process's copy of one database's unit tree with its version: handed to
+    every transaction that sees that version (Connection.unit_tree), replaced by
+    any transaction that reads a newer one. Never changed once made, so the
+    worker threads share it."""
+
+    def __init__(self) -> None:
+        self._kept: tuple[int, Any] | None = None
+
+    def get(self, version: int, load: Callable[[], tuple[int, T]]) -> tuple[int, T]:
+        kept = self._kept
+        if kept is not None and kept[0] == version:
+            return cast("tuple[int, T]", kept)
+        loaded = load()
+        if kept is None or loaded[0] > kept[0]:
+            self._kept = loaded
+        return loaded
+
+
 # -- sqlite3's face ---------------------------------------------------------------------
 class Row:
     """A result row read by position or by (case-insensitive) name, like sqlite3.Row."""
@@ -374,6 +398,7 @@ class Connection:
         outside: Callable[[str, Sequence[Any]], Row | None] | None = None,
         held: Collection[int] = (),
         eager: bool = False,
+        trees: UnitTrees | None = None,
     ) -> None:
         self._conn = conn
         self._outside = outside
@@ -399,6 +424,12 @@ class Connection:
         # Reads remembered for this transaction by table (dialect.remember), each
         # table's forgotten by any statement that writes it (units, staff, hazards).
         self.remembered: dict[str, dict[object, Any]] = {}
+        # The process's copy of the unit tree (unit_tree()), and the version of the
+        # tree this transaction sees, read with its first statement (read_tree_version()).
+        self._trees = trees
+        self._tree_version: Cursor | None = None
+        self._version: int | None = None
+        self._units_written = False
 
     def _forget(self, sql: str) -> None:
         """Forget the remembered reads of each table `sql` may write."""
@@ -429,6 +460,15 @@ class Connection:
             return Cursor()
         if self.remembered:
             self._forget(sql)
+        result = self._waiting(sql, kind, params)
+        if self._eager or not kind.write:
+            self.flush(result)
+        return result
+
+    def _waiting(self, sql: str, kind: _Kind, params: Sequence[Any] | dict[str, Any]) -> Cursor:
+        """The statement, bound, waiting for the next round trip; its cursor."""
+        if "units" in kind.writes_tables:
+            self._units_written = True
         translated = dialect.translate(sql)
         try:
             text = self._bound(kind, translated, _params(params))
@@ -436,9 +476,29 @@ class Connection:
             raise sqlite3.ProgrammingError(str(exc)) from exc
         result = Cursor(self, translated.returns_id)
         self.waiting.append((text, None, result))
-        if self._eager or not kind.write:
-            self.flush(result)
         return result
+
+    def read_tree_version(self) -> None:
+        """Ask for the unit tree's version with the next round trip (the
+        transaction's first, with its BEGIN: the version its snapshot holds)."""
+        self._tree_version = self._waiting(TREE_VERSION, _kind(TREE_VERSION), ())
+
+    def unit_tree(self, load: Callable[[sqlite3.Connection], tuple[int, T]]) -> T | None:
+        """The unit tree as this transaction sees it: the process's copy if its
+        version is this transaction's, else `load(conn)` (the tree and the
+        version it is, read in one statement), which becomes the copy if newer.
+        None once this transaction has written units (its own changes count)."""
+        if self._trees is None or self._units_written:
+            return None
+        if self._version is None:
+            if self._tree_version is None:
+                return None
+            row = self._tree_version.fetchone()
+            self._version = int(row[0]) if row else 0
+        version, tree = self._trees.get(self._version, lambda: load(cast(sqlite3.Connection, self)))
+        # At READ COMMITTED the tree read may be newer than the first statement's version.
+        self._version = version
+        return tree
 
     def _bound(self, kind: _Kind, translated: dialect.Translated, values: Any) -> str:
         """The statement as sent: EXECUTE of its prepared form with the values
@@ -616,6 +676,7 @@ class PostgresDatabase(Database):
             open=True,
         )
         self._threads = concurrent.futures.ThreadPoolExecutor(size, "frontline-pg")
+        self.trees = UnitTrees()
         self._closed = False
         self.reruns = 0
 
@@ -691,10 +752,13 @@ class PostgresDatabase(Database):
                     if attempt >= 3:
                         raise
                     continue
-                conn = Connection(raw, self._run_outside, held, eager)
+                conn = Connection(raw, self._run_outside, held, eager, self.trees)
                 conn.begun = bool(held)
-                # BEGIN goes with the first statement, in its round trip.
+                # BEGIN goes with the first statement, in its round trip, and so does
+                # the read of the unit tree's version its snapshot holds.
                 conn.waiting.append((f"BEGIN ISOLATION LEVEL {level}", None, None))
+                conn.read_tree_version()
+                opening = len(conn.waiting)
                 # What this attempt did outside its transaction is undone unless it
                 # commits (or a lost connection leaves its COMMIT's outcome unknown).
                 undo = True
@@ -703,7 +767,7 @@ class PostgresDatabase(Database):
                     if eager:
                         conn.flush()
                     result = fn(cast(sqlite3.Connection, conn))
-                    if conn.begun or len(conn.waiting) > 1 or conn.notices:
+                    if conn.begun or len(conn.waiting) > opening or conn.notices:
                         try:
                             conn.commit()
                         except BaseException:

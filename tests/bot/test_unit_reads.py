@@ -14,6 +14,7 @@ from bot.app import App
 from bot.clock import iso
 from bot.model import Role, Staff
 from bot.store import conversations, hazards, people
+from bot.store.db import Database
 
 
 def _unit_ids(conn: sqlite3.Connection) -> list[int]:
@@ -207,3 +208,111 @@ async def test_a_units_path_after_its_chain_is_the_chains_and_needs_no_read(
     monkeypatch.undo()
     assert chain == ["物业服务中心/保安部/一班", "物业服务中心/保安部", "物业服务中心"]
     assert kept == chain and reads == 0
+
+
+def _tree_answers(conn: sqlite3.Connection) -> tuple[list[str], list[str], str, dict[int, str]]:
+    team = people.unit_id(conn, "物业服务中心/保安部/一班")
+    head = people.unit_id(conn, "物业服务中心/保安部")
+    assert team is not None and head is not None
+    return (
+        [str(unit["path"]) for unit in people.unit_chain(conn, team)],
+        sorted(people.unit_path(conn, uid) for uid in people.subtree_units(conn, head)),
+        people.unit_timezone(conn, team, "UTC"),
+        people.unit_paths(conn, [team, 999_999]),
+    )
+
+
+async def test_a_later_transaction_answers_from_the_tree_kept_for_the_process(
+    app: App, org: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the unit tree read once is kept for the process: a later
+    transaction that sees the same version (read with its BEGIN) asks the
+    server nothing more for a chain, a subtree, a path or a zone."""
+    first = await app.db.read(_tree_answers)
+    sent: list[str] = []
+    execute = psycopg.ClientCursor.execute
+
+    def counting(self: psycopg.ClientCursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(query))
+        return execute(self, query, *args, **kwargs)
+
+    team = await app.db.read(lambda conn: people.unit_id(conn, "物业服务中心/保安部/一班"))
+    assert team is not None
+
+    def tree_only(conn: sqlite3.Connection) -> tuple[list[str], list[str], str, dict[int, str]]:
+        head = people.unit_chain(conn, team)[1]["id"]
+        return (
+            [str(unit["path"]) for unit in people.unit_chain(conn, team)],
+            sorted(people.unit_path(conn, uid) for uid in people.subtree_units(conn, head)),
+            people.unit_timezone(conn, team, "UTC"),
+            people.unit_paths(conn, [team, 999_999]),
+        )
+
+    monkeypatch.setattr(psycopg.ClientCursor, "execute", counting)
+    again = await app.db.transaction(tree_only)
+    monkeypatch.undo()
+    assert again == first
+    assert first[0] == ["物业服务中心/保安部/一班", "物业服务中心/保安部", "物业服务中心"]
+    assert first[3] == {team: "物业服务中心/保安部/一班"}
+    if app.db.engine == "postgresql":
+        # The BEGIN's round trip (with the version) and the COMMIT's: no read of units.
+        assert len(sent) == 2 and sent[0].startswith("BEGIN") and sent[1] == "COMMIT"
+
+
+async def test_a_change_to_the_tree_committed_by_another_process_is_seen_at_once(
+    app: App, org: dict[str, int]
+) -> None:
+    """A second process (its own pool and its own copy of the tree) changes a
+    zone, adds a team and renames one; the first process's next transaction
+    sees all of it, and a change rolled back changes nothing."""
+    other = await Database.open(app.db.path) if app.db.engine == "postgresql" else app.db
+    try:
+        before = await app.db.read(_tree_answers)
+
+        def change(conn: sqlite3.Connection) -> None:
+            head = people.unit_id(conn, "物业服务中心/保安部")
+            assert head is not None
+            people.set_unit_timezone(conn, head, "Asia/Urumqi")
+            conn.execute(
+                "INSERT INTO units (parent_id, name, path, created_at)"
+                " VALUES (?, '二班', '物业服务中心/保安部/二班', ?)",
+                (head, iso(START)),
+            )
+            conn.execute(
+                "UPDATE units SET name = '夜班', path = '物业服务中心/保安部/夜班'"
+                " WHERE path = '物业服务中心/保安部/一班'"
+            )
+
+        await other.transaction(change)
+        team = await app.db.read(lambda conn: people.unit_id(conn, "物业服务中心/保安部/夜班"))
+        assert team is not None
+
+        def answers(conn: sqlite3.Connection) -> tuple[list[str], list[str], str]:
+            head = people.unit_chain(conn, team)[1]["id"]
+            return (
+                [str(unit["path"]) for unit in people.unit_chain(conn, team)],
+                sorted(people.unit_path(conn, uid) for uid in people.subtree_units(conn, head)),
+                people.unit_timezone(conn, team, "UTC"),
+            )
+
+        chain, below, zone = await app.db.transaction(answers)
+        assert chain[0] == "物业服务中心/保安部/夜班" and zone == "Asia/Urumqi"
+        assert sorted(below) == sorted(
+            [p for p in before[1] if not p.endswith("/一班")]
+            + ["物业服务中心/保安部/二班", "物业服务中心/保安部/夜班"]
+        )
+
+        class Undone(Exception):
+            pass
+
+        def rolled_back(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE units SET timezone = 'Asia/Tokyo'")
+            people.unit_timezone(conn, team, "UTC")
+            raise Undone
+
+        with pytest.raises(Undone):
+            await other.transaction(rolled_back)
+        assert (await app.db.transaction(answers))[2] == "Asia/Urumqi"
+    finally:
+        if other is not app.db:
+            await other.close()

@@ -1,0 +1,4 @@
+-- Version 21: on PostgreSQL every change to the unit tree counts a version
+-- (0021_unit_tree.postgresql.sql), so that each process keeps the tree and
+-- reads it again only when it has changed. SQLite reads in-process; nothing
+-- changes here.
