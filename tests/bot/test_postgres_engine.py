@@ -16,7 +16,7 @@ import pytest
 
 from bot.app import App
 from bot.config import Settings
-from bot.store import conversations, people, postgres
+from bot.store import conversations, hazards, people, postgres
 from bot.store.db import Database, migrations
 from tests.postgresql import Cluster
 
@@ -180,6 +180,32 @@ async def test_many_reports_numbered_at_once_each_get_the_next_number(
         taken = await asyncio.gather(*(db.transaction(take) for _ in range(8)))
         assert sorted(taken) == list(range(1, 9))
         assert getattr(db, "reruns", 0) == 0
+    finally:
+        await db.close()
+
+
+async def test_a_number_is_committed_without_a_flush_of_its_own_and_the_report_with_one(
+    postgresql_cluster: Cluster,
+) -> None:
+    """A report's number, committed outside its transaction, does not wait for
+    the WAL to reach the disk (a second flush per report): the report's own
+    commit, which comes after it and waits, flushes the number's row with it."""
+    url = postgresql_cluster.fresh()
+    with psycopg.connect(url, autocommit=True) as admin:  # as a deployment runs (the
+        name = admin.execute("SELECT current_database()").fetchone()  # tests' cluster: off)
+        assert name is not None
+        admin.execute(f"ALTER DATABASE {name[0]} SET synchronous_commit = on")
+    db = await Database.open(url)
+    try:
+        seen: list[str] = []
+
+        def take(conn: sqlite3.Connection) -> int:
+            seen.append(conn.outside("SELECT current_setting('synchronous_commit')")[0])  # type: ignore[attr-defined,index]
+            seen.append(conn.execute("SELECT current_setting('synchronous_commit')").fetchone()[0])
+            return hazards.next_number(conn, "YH", 2026)
+
+        assert await db.transaction(take) == 1
+        assert seen == ["off", "on"]
     finally:
         await db.close()
 
