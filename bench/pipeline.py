@@ -212,7 +212,8 @@ async def run_postgresql(
 ) -> dict[str, float]:
     """`processes` children on the fresh database `url`, after the roster is
     imported here: each binds its share, says ready, waits for the go line on
-    its stdin, drives its share and prints its figures as one JSON line."""
+    its stdin, drives its share and writes its figures to a JSON file of its
+    own (every latency: 10,000 events' worth is more than a pipe's line limit)."""
     with tempfile.TemporaryDirectory() as folder:
         roster_file = Path(folder) / "roster.csv"
         write_roster(roster_file, people_count)
@@ -222,8 +223,17 @@ async def run_postgresql(
         await roster.import_roster_file(
             app.db, roster_file, deactivate_missing=False, default_language="zh-CN", now=clock.now()
         )
+        reports_at = [Path(folder) / f"report-{n}.json" for n in range(processes)]
         children = [
-            await _child("--child", url, str(n), str(processes), str(concurrency), stdin=True)
+            await _child(
+                "--child",
+                url,
+                str(n),
+                str(processes),
+                str(concurrency),
+                str(reports_at[n]),
+                stdin=True,
+            )
             for n in range(processes)
         ]
         for child in children:
@@ -237,11 +247,15 @@ async def run_postgresql(
             assert child.stdout is not None
             lines.append(await child.stdout.readline())
             await child.wait()
-        failed = [n for n, c in enumerate(children) if c.returncode != 0 or not lines[n]]
+        failed = [
+            n
+            for n, c in enumerate(children)
+            if c.returncode != 0 or lines[n].strip() != b"done" or not reports_at[n].is_file()
+        ]
         if failed:
             await app.close()
             raise ChildFailed(f"process {', '.join(map(str, failed))} of {processes} failed")
-        reports = [json.loads(line) for line in lines]
+        reports = [json.loads(path.read_text(encoding="utf-8")) for path in reports_at]
         after = await app.db.read(lambda c: c.execute(COUNTS).fetchone())
         counts = [a - b for a, b in zip(after, before, strict=True)]
         await app.close()
@@ -263,7 +277,7 @@ async def run_postgresql(
     }
 
 
-async def child(url: str, index: int, of: int, concurrency: int) -> None:
+async def child(url: str, index: int, of: int, concurrency: int, report_to: Path) -> None:
     """One of run_postgresql's processes. Its clock (time.monotonic) is the
     machine's, so the parent can compare starts and finishes across processes."""
     clock = FakeClock(START)
@@ -286,7 +300,8 @@ async def child(url: str, index: int, of: int, concurrency: int) -> None:
         "finished": finished,
         "reruns": reruns,
     }
-    print(json.dumps(report), flush=True)
+    report_to.write_text(json.dumps(report), encoding="utf-8")
+    print("done", flush=True)
 
 
 def expected(people_count: int) -> dict[str, int]:
@@ -519,15 +534,15 @@ def main() -> int:
     parser.add_argument("--desk-client", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--desk-serve", nargs=2, metavar=("DB", "URL"), help=argparse.SUPPRESS)
     parser.add_argument(
-        "--child", nargs=4, metavar=("URL", "N", "OF", "AT_ONCE"), help=argparse.SUPPRESS
+        "--child", nargs=5, metavar=("URL", "N", "OF", "AT_ONCE", "REPORT"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
     if args.db and args.desk_load:
         parser.error("--db runs without --desk-load")
     if args.child:
-        url, index, of, at_once = args.child
+        url, index, of, at_once, report_to = args.child
         logging.basicConfig(filename=os.devnull, level=logging.INFO)
-        asyncio.run(child(url, int(index), int(of), int(at_once)))
+        asyncio.run(child(url, int(index), int(of), int(at_once), Path(report_to)))
         return 0
     if args.desk_client:
         asyncio.run(desk_client(args.desk_client))
