@@ -1,7 +1,7 @@
 """The desk's sign-in: one-time links sent by `/web` and the browser sessions
 they start. Only hashes of link tokens and session ids are stored, so a copy
 of the database opens nobody's desk. Writes run in the writer's transactions;
-the per-request session lookup is `session` on a read connection."""
+the per-request session lookup is `signed_in` on a read connection."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import sqlite3
 from dataclasses import dataclass
 
 import aiosqlite
+
+from bot.model import Staff
+from bot.store import desk_reads
 
 
 def create_link(
@@ -92,15 +95,20 @@ class Session:
     language: str | None  # chosen on the desk; None: the person's own
 
 
-async def session(conn: aiosqlite.Connection, id_hash: str) -> Session | None:
-    async with conn.execute(
-        "SELECT staff_id, created_at, last_seen_at, language FROM desk_sessions WHERE id_hash = ?",
+async def signed_in(conn: aiosqlite.Connection, id_hash: str) -> tuple[Session, Staff] | None:
+    """The session and the person it is for, in one read: every page asks for both."""
+    row = await desk_reads.fetch_one(
+        conn,
+        "SELECT d.staff_id, d.created_at, d.last_seen_at, d.language,"
+        f" {desk_reads.STAFF_COLUMNS} FROM desk_sessions d JOIN staff s ON s.id = d.staff_id"
+        " WHERE d.id_hash = ?",
         (id_hash,),
-    ) as cursor:
-        row = await cursor.fetchone()
+    )
     if row is None:
         return None
-    return Session(id_hash, int(row[0]), str(row[1]), str(row[2]), row[3])
+    values = tuple(row)
+    found = Session(id_hash, int(values[0]), str(values[1]), str(values[2]), values[3])
+    return found, desk_reads.staff_from_row(values[4:])
 
 
 async def staff_for_identity(conn: aiosqlite.Connection, channel: str, user_id: str) -> int | None:

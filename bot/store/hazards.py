@@ -280,12 +280,14 @@ def apply(
     if unknown:
         raise ValueError(f"not hazard columns an action sets: {sorted(unknown)}")
     sets = "".join(f", {column} = ?" for column in changes)
-    cursor = conn.execute(
-        f"UPDATE hazards SET status = ?{sets} WHERE id = ? AND status = ?",
+    moved = conn.execute(
+        f"UPDATE hazards SET status = ?{sets} WHERE id = ? AND status = ? RETURNING *",
         (status, *changes.values(), hazard_id, expected),
-    )
-    if cursor.rowcount != 1:
+    ).fetchone()
+    if moved is None:
         return False
+    # The caller reads it next (its card, its alerts): not again from the server.
+    dialect.keep(conn, "hazards", hazard_id, _hazard(moved))
     audit.record(
         conn,
         at=now,

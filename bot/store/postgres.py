@@ -264,6 +264,10 @@ class _Number(Loader):
 
 
 def configure(conn: psycopg.Connection[Any]) -> None:
+    # Statements are prepared by Connection._bound, by name: psycopg's own count of
+    # every text sent (each with its values written in, so each one new) is work
+    # for nothing.
+    conn.prepare_threshold = None
     conn.adapters.register_dumper(bool, _BoolAsInteger)
     conn.adapters.register_dumper(int, _Bigint)
     conn.adapters.register_loader("numeric", _Number)
@@ -968,6 +972,7 @@ class AsyncConnection:
 
 
 async def _configure_async(conn: psycopg.AsyncConnection[Any]) -> None:
+    conn.prepare_threshold = None
     conn.adapters.register_dumper(bool, _BoolAsInteger)
     conn.adapters.register_dumper(int, _Bigint)
     conn.adapters.register_loader("numeric", _Number)

@@ -105,11 +105,11 @@ async def _signed_in(the_desk: Desk, session_id: str) -> tuple[Viewer, str] | No
     now = the_desk.clock.now()
     id_hash = digest(session_id)
     async with the_desk.reader.connection() as conn:
-        found = await desk.session(conn, id_hash)
-        if found is None or parse_iso(found.last_seen_at) < now - SESSION_IDLE:
+        signed_in = await desk.signed_in(conn, id_hash)
+        if signed_in is None:
             return None
-        staff = await desk_reads.staff(conn, found.staff_id)
-        if staff is None or not staff.active:
+        found, staff = signed_in
+        if parse_iso(found.last_seen_at) < now - SESSION_IDLE or not staff.active:
             return None
         tree = UnitTree(await desk_reads.units(conn))
     if parse_iso(found.last_seen_at) < now - SEEN_PRECISION:

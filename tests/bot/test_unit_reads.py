@@ -316,3 +316,68 @@ async def test_a_change_to_the_tree_committed_by_another_process_is_seen_at_once
     finally:
         if other is not app.db:
             await other.close()
+
+
+async def test_a_hazard_just_moved_is_read_back_as_moved_without_a_read(
+    app: App, org: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An action's update returns the row it left (PostgreSQL keeps it for the
+    transaction): the card drawn next shows the new state, with no read."""
+    sent: list[str] = []
+    execute = psycopg.ClientCursor.execute
+
+    def counting(self: psycopg.ClientCursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(query))
+        return execute(self, query, *args, **kwargs)
+
+    def report(conn: sqlite3.Connection) -> int:
+        worker = people.staff_by_id(conn, org["张伟"])
+        assert worker is not None
+        return hazards.create(
+            conn,
+            unit_id=worker.unit_id,
+            reported_by=worker.id,
+            source="report",
+            description="通道堵塞",
+            photo=None,
+            severity="general",
+            deadline_at=iso(START),
+            now=iso(START),
+        )
+
+    hazard_id = await app.db.transaction(report)
+
+    def assign(conn: sqlite3.Connection) -> tuple[bool, bool, Any, int]:
+        changes = {"responsible_id": org["张伟"], "measure": "清理通道"}
+        moved = hazards.apply(
+            conn,
+            hazard_id,
+            expected="open",
+            status="assigned",
+            actor_id=org["刘强"],
+            action="assigned",
+            now=iso(START),
+            changes=changes,
+        )
+        before = len(sent)
+        card = hazards.get(conn, hazard_id)
+        reads = len(sent) - before
+        again = hazards.apply(
+            conn,
+            hazard_id,
+            expected="open",
+            status="assigned",
+            actor_id=org["刘强"],
+            action="assigned",
+            now=iso(START),
+            changes=changes,
+        )
+        return moved, again, card, reads
+
+    monkeypatch.setattr(psycopg.ClientCursor, "execute", counting)
+    moved, again, card, reads = await app.db.transaction(assign)
+    monkeypatch.undo()
+    assert moved and not again  # the second found it no longer open
+    assert card is not None
+    assert (card.status, card.responsible_id, card.measure) == ("assigned", org["张伟"], "清理通道")
+    assert reads == 0
