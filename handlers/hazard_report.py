@@ -368,6 +368,7 @@ def alert_people(
     (reported up at once); the unit's alert groups see it too. Returns who was
     told, each with the role they were told as."""
     unit_id = hazard.unit_id
+    groups = people.alert_groups_ahead(ctx.conn, unit_id)  # read with the supervisors
     supervisors = [
         person
         for person in people.chain_supervisors(ctx.conn, unit_id)
@@ -395,7 +396,7 @@ def alert_people(
             key=f"hazard:{hazard.id}:alert:{person.id}",
             detail=detail(person.language),
         )
-    for channel, chat, language in people.alert_groups(ctx.conn, unit_id):
+    for channel, chat, language in groups():
         ctx.post(
             channel,
             chat,

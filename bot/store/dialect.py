@@ -78,6 +78,14 @@ def unit_tree(conn: Any, load: Callable[[Any], tuple[int, T]]) -> T | None:
     return None if shared is None else cast("T | None", shared(load))
 
 
+def ahead(conn: Any, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    """The cursor of a read whose rows are wanted later in the transaction: sent
+    with its next round trip where the engine sends statements ahead
+    (PostgreSQL: Connection.ahead), at once where reads are in-process (SQLite)."""
+    send = getattr(conn, "ahead", None)
+    return send(sql, params) if send is not None else conn.execute(sql, params)
+
+
 def keep(conn: Any, table: str, key: object, value: object) -> None:
     """What remember() would read of `table` under `key`, known already (a row
     just written with RETURNING, a person just read with their conversation)."""

@@ -4,7 +4,7 @@ identity, who supervises a unit, which channel reaches a person."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,13 +191,22 @@ def group_binding(conn: sqlite3.Connection, channel: str, chat_id: str) -> Group
 def alert_groups(conn: sqlite3.Connection, unit_id: int) -> list[tuple[str, str, str]]:
     """Group chats bound to the unit or any unit above it, as (channel, chat
     id, language): a group reads the language of the supervisor who bound it."""
-    rows = conn.execute(
+    return alert_groups_ahead(conn, unit_id)()
+
+
+def alert_groups_ahead(
+    conn: sqlite3.Connection, unit_id: int
+) -> Callable[[], list[tuple[str, str, str]]]:
+    """alert_groups(), asked now and read when called: on PostgreSQL the read goes
+    with the transaction's next round trip (a report's, for its supervisors)."""
+    cursor = dialect.ahead(
+        conn,
         f"{_CHAIN} SELECT g.channel, g.chat_id, s.language FROM alert_groups g"
         " JOIN staff s ON s.id = g.bound_by WHERE g.unit_id IN (SELECT id FROM chain)"
         " ORDER BY g.channel, g.chat_id",
         (unit_id,),
-    ).fetchall()
-    return [(row["channel"], row["chat_id"], row["language"]) for row in rows]
+    )
+    return lambda: [(row["channel"], row["chat_id"], row["language"]) for row in cursor]
 
 
 def set_language(conn: sqlite3.Connection, staff_id: int, language: str, now: str) -> None:

@@ -493,6 +493,15 @@ class Connection:
         self.waiting.append((text, None, result))
         return result
 
+    def ahead(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        """A read sent with the transaction's next round trip instead of at once
+        (dialect.ahead): its rows are there when its cursor is read, and reading
+        them first sends it, with whatever else waits."""
+        result = self._waiting(sql, _kind(sql), params)
+        if self._eager:
+            self.flush(result)
+        return result
+
     def read_tree_version(self) -> None:
         """Ask for the unit tree's version with the next round trip (the
         transaction's first, with its BEGIN: the version its snapshot holds)."""

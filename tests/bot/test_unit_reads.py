@@ -381,3 +381,38 @@ async def test_a_hazard_just_moved_is_read_back_as_moved_without_a_read(
     assert card is not None
     assert (card.status, card.responsible_id, card.measure) == ("assigned", org["张伟"], "清理通道")
     assert reads == 0
+
+
+async def test_a_reports_alert_groups_are_read_with_its_supervisors(
+    app: App, org: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The groups asked ahead come with the next read (on PostgreSQL, in its
+    round trip: a report's supervisors), and are the groups alert_groups gives."""
+    team = await app.db.read(lambda conn: people.unit_id(conn, "物业服务中心/保安部/一班"))
+    head = await app.db.read(lambda conn: people.unit_id(conn, "物业服务中心/保安部"))
+    assert team is not None and head is not None
+    await app.db.transaction(
+        lambda conn: people.bind_group(conn, "telegram", "-100", head, org["刘强"], iso(START))
+    )
+    sent: list[str] = []
+    execute = psycopg.ClientCursor.execute
+
+    def counting(self: psycopg.ClientCursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(query))
+        return execute(self, query, *args, **kwargs)
+
+    def report(conn: sqlite3.Connection) -> tuple[list[Any], list[str], int, list[Any]]:
+        people.unit_chain(conn, team)  # the transaction's first round trip is behind it
+        before = len(sent)
+        groups = people.alert_groups_ahead(conn, team)
+        supervisors = [s.name for s in people.chain_supervisors(conn, team)]
+        found = groups()
+        return found, supervisors, len(sent) - before, people.alert_groups(conn, team)
+
+    monkeypatch.setattr(psycopg.ClientCursor, "execute", counting)
+    ahead, supervisors, trips, asked = await app.db.transaction(report)
+    monkeypatch.undo()
+    assert ahead == asked == [("telegram", "-100", "zh-CN")]
+    assert supervisors == ["刘强"]
+    if app.db.engine == "postgresql":
+        assert trips == 1  # the groups went with the supervisors' read
