@@ -631,6 +631,8 @@ class Connection:
     def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> Cursor:
         if self.remembered:
             self._forget(sql)
+        if "units" in _kind(sql).writes_tables:
+            self._units_written = True
         translated = dialect.translate(sql)
         query = translated.sql.removesuffix(" RETURNING id") if translated.returns_id else None
         self.flush()

@@ -416,3 +416,24 @@ async def test_a_reports_alert_groups_are_read_with_its_supervisors(
     assert supervisors == ["刘强"]
     if app.db.engine == "postgresql":
         assert trips == 1  # the groups went with the supervisors' read
+
+
+async def test_units_written_many_at_once_are_read_back_by_their_own_transaction(
+    app: App, org: dict[str, int]
+) -> None:
+    """A transaction that adds units with executemany (as an import could) sees
+    them in its own reads, not the tree kept for the process."""
+    await app.db.read(_tree_answers)  # the process's copy, before the new teams
+    head = await app.db.read(lambda conn: people.unit_id(conn, "物业服务中心/保安部"))
+    assert head is not None
+
+    def add(conn: sqlite3.Connection) -> list[str]:
+        people.subtree_units(conn, head)  # read from the copy first
+        conn.executemany(
+            "INSERT INTO units (parent_id, name, path, created_at) VALUES (?, ?, ?, ?)",
+            [(head, name, f"物业服务中心/保安部/{name}", iso(START)) for name in ("三班", "四班")],
+        )
+        return sorted(people.unit_path(conn, uid) for uid in people.subtree_units(conn, head))
+
+    below = await app.db.transaction(add)
+    assert "物业服务中心/保安部/三班" in below and "物业服务中心/保安部/四班" in below
