@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -236,10 +237,21 @@ def get(conn: sqlite3.Connection, hazard_id: int) -> Hazard | None:
 
 
 def by_number(conn: sqlite3.Connection, number: str) -> Hazard | None:
-    row = conn.execute(
-        "SELECT * FROM hazards WHERE number = ?", (number.strip().upper(),)
-    ).fetchone()
-    return _hazard(row) if row is not None else None
+    return by_number_ahead(conn, number)()
+
+
+def by_number_ahead(conn: sqlite3.Connection, number: str) -> Callable[[], Hazard | None]:
+    """by_number(), asked now and read when called: on PostgreSQL the read goes
+    with the transaction's next round trip (a desk action's, for who acts)."""
+    cursor = dialect.ahead(
+        conn, "SELECT * FROM hazards WHERE number = ?", (number.strip().upper(),)
+    )
+
+    def read() -> Hazard | None:
+        row = cursor.fetchone()
+        return _hazard(row) if row is not None else None
+
+    return read
 
 
 # Columns an action may set besides the status.

@@ -102,8 +102,9 @@ def _run(
     """In the action's transaction: who acts as the store has them now, the
     hazard as it is now (None: gone from their sight), the action, and the
     outbox rows it asks for."""
+    found = hazards.by_number_ahead(conn, number)  # read with the person's row
     staff = people.staff_by_id(conn, staff_id)
-    hazard = hazards.by_number(conn, number)
+    hazard = found()
     if staff is None or hazard is None or not register.may_see(conn, staff, hazard):
         return None
     zone = people.unit_timezone(conn, hazard.unit_id, the_desk.default_timezone)

@@ -437,3 +437,58 @@ async def test_units_written_many_at_once_are_read_back_by_their_own_transaction
 
     below = await app.db.transaction(add)
     assert "物业服务中心/保安部/三班" in below and "物业服务中心/保安部/四班" in below
+
+
+async def test_a_desk_actions_hazard_comes_with_the_person_acting(
+    app: App, org: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hazard asked ahead by its number (a desk action's) comes with the
+    next read, the person acting (on PostgreSQL in that read's round trip),
+    and is by_number's; an unknown number is None."""
+
+    def report(conn: sqlite3.Connection) -> str:
+        hazard_id = hazards.create(
+            conn,
+            unit_id=1,
+            reported_by=org["张伟"],
+            source="report",
+            description="灭火器过期",
+            photo=None,
+            severity="general",
+            deadline_at=iso(START),
+            now=iso(START),
+        )
+        found = hazards.get(conn, hazard_id)
+        assert found is not None
+        return found.number
+
+    number = await app.db.transaction(report)
+    sent: list[str] = []
+    execute = psycopg.ClientCursor.execute
+
+    def counting(self: psycopg.ClientCursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(query))
+        return execute(self, query, *args, **kwargs)
+
+    def act(conn: sqlite3.Connection) -> tuple[Any, Any, int, Any, Any]:
+        people.unit_chain(conn, 1)  # the transaction's first round trip is behind it
+        before = len(sent)
+        found = hazards.by_number_ahead(conn, number.lower())
+        staff = people.staff_by_id(conn, org["刘强"])
+        hazard = found()
+        trips = len(sent) - before
+        return (
+            hazard,
+            staff,
+            trips,
+            hazards.by_number(conn, number),
+            hazards.by_number(conn, "YH-1"),
+        )
+
+    monkeypatch.setattr(psycopg.ClientCursor, "execute", counting)
+    hazard, staff, trips, by_number, unknown = await app.db.transaction(act)
+    monkeypatch.undo()
+    assert hazard == by_number and hazard is not None and hazard.description == "灭火器过期"
+    assert staff is not None and staff.name == "刘强" and unknown is None
+    if app.db.engine == "postgresql":
+        assert trips == 1
