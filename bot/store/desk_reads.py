@@ -12,6 +12,7 @@ from typing import Any
 import aiosqlite
 
 from bot.model import Role, Staff
+from bot.store import dialect
 from bot.store.hazards import CHASED_STATES, OPEN_STATES
 
 Conn = aiosqlite.Connection
@@ -41,9 +42,29 @@ class Unit:
     timezone: str | None
 
 
-async def units(conn: Conn) -> list[Unit]:
+async def units(conn: Conn) -> Sequence[Unit]:
+    """Every unit: from the process's copy where the engine keeps one and it is
+    the version this read sees (dialect.unit_tree_async), else read."""
+    kept = await dialect.unit_tree_async(conn, _load_units)
+    if kept is not None:
+        return kept
     rows = await fetch_all(conn, "SELECT id, parent_id, name, path, timezone FROM units")
     return [Unit(int(r[0]), r[1], str(r[2]), str(r[3]), r[4]) for r in rows]
+
+
+async def _load_units(conn: Conn) -> tuple[int, tuple[Unit, ...]]:
+    """Every unit and the version of the tree they are (PostgreSQL's
+    unit_tree_version, migration 0021), in one statement."""
+    rows = await fetch_all(
+        conn,
+        "SELECT u.id, u.parent_id, u.name, u.path, u.timezone, v.n"
+        " FROM (SELECT COALESCE(MAX(n), 0) AS n FROM unit_tree_version) v"
+        " LEFT JOIN units u ON 1 = 1",
+    )
+    found = tuple(
+        Unit(int(r[0]), r[1], str(r[2]), str(r[3]), r[4]) for r in rows if r[0] is not None
+    )
+    return int(rows[0][5]), found
 
 
 STAFF_COLUMNS = "s.id, s.name, s.phone, s.employee_no, s.unit_id, s.roles, s.language, s.active"

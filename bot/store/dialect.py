@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, TypeVar, cast
@@ -76,6 +76,14 @@ def unit_tree(conn: Any, load: Callable[[Any], tuple[int, T]]) -> T | None:
     read the units."""
     shared = getattr(conn, "unit_tree", None)
     return None if shared is None else cast("T | None", shared(load))
+
+
+async def unit_tree_async(conn: Any, load: Callable[[Any], Awaitable[tuple[int, T]]]) -> T | None:
+    """unit_tree() for the desk's asynchronous reads (PostgreSQL:
+    AsyncConnection.unit_tree, against the version read with the read
+    transaction's first statement); None: read the units."""
+    shared = getattr(conn, "unit_tree", None)
+    return None if shared is None else cast("T | None", await shared(load))
 
 
 def ahead(conn: Any, sql: str, params: tuple[Any, ...] = ()) -> Any:

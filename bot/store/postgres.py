@@ -36,6 +36,7 @@ import time
 import weakref
 from collections.abc import (
     AsyncIterator,
+    Awaitable,
     Callable,
     Collection,
     Coroutine,
@@ -159,13 +160,23 @@ class UnitTrees:
         self._kept: tuple[int, Any] | None = None
 
     def get(self, version: int, load: Callable[[], tuple[int, T]]) -> tuple[int, T]:
-        kept = self._kept
-        if kept is not None and kept[0] == version:
-            return cast("tuple[int, T]", kept)
+        kept = self.kept(version)
+        if kept is not None:
+            return (version, kept)
         loaded = load()
+        self.offer(loaded)
+        return loaded
+
+    def kept(self, version: int) -> Any:
+        """The tree kept, if it is `version`; else None."""
+        kept = self._kept
+        return kept[1] if kept is not None and kept[0] == version else None
+
+    def offer(self, loaded: tuple[int, Any]) -> None:
+        """A tree just read with its version: kept if newer than the one kept."""
+        kept = self._kept
         if kept is None or loaded[0] > kept[0]:
             self._kept = loaded
-        return loaded
 
 
 # -- sqlite3's face ---------------------------------------------------------------------
@@ -960,26 +971,56 @@ class AsyncConnection:
 
     engine = "postgresql"
 
-    def __init__(self, conn: psycopg.AsyncConnection[Row], begin: str | None = None) -> None:
+    def __init__(
+        self,
+        conn: psycopg.AsyncConnection[Row],
+        begin: str | None = None,
+        trees: UnitTrees | None = None,
+    ) -> None:
         self._conn = conn
         self.begin = begin
+        # The reader's copy of the unit tree, and the version of the tree this
+        # transaction sees, read with its BEGIN (as Connection does).
+        self._trees = trees
+        self._version: int | None = None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _Executing:
         async def run() -> AsyncCursor:
             translated = dialect.translate(sql)
             cursor = cast("psycopg.AsyncClientCursor[Row]", self._conn.cursor())
             begin, self.begin = self.begin, None
+            versioned = begin is not None and self._trees is not None
+            text = translated.sql
+            if begin:
+                text = f"{begin}; {TREE_VERSION}; {text}" if versioned else f"{begin}; {text}"
             try:
-                await cursor.execute(
-                    f"{begin}; {translated.sql}" if begin else translated.sql, _params(params)
-                )
+                await cursor.execute(text, _params(params))
                 if begin:
+                    cursor.nextset()
+                if versioned:
+                    row = await cursor.fetchone()
+                    self._version = int(row[0]) if row else 0
                     cursor.nextset()  # to the statement's own result
             except psycopg.Error as exc:
                 raise _sqlite_error(exc) from exc
             return AsyncCursor(cursor)
 
         return _Executing(run)
+
+    async def unit_tree(self, load: Callable[[Any], Awaitable[tuple[int, T]]]) -> T | None:
+        """Connection.unit_tree for the desk's reads: the reader's copy if it is
+        the version this transaction's first statement read, else `await
+        load(conn)`, which becomes the copy if newer. None before the first
+        statement."""
+        if self._trees is None or self._version is None:
+            return None
+        kept = self._trees.kept(self._version)
+        if kept is not None:
+            return cast(T, kept)
+        loaded = await load(self)
+        self._trees.offer(loaded)
+        self._version = loaded[0]
+        return loaded[1]
 
 
 async def _configure_async(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -998,6 +1039,7 @@ class PostgresReader:
         self.url = url
         self.size = size
         self._pool: AsyncConnectionPool[Any] | None = None
+        self.trees = UnitTrees()
 
     async def open(self) -> PostgresReader:
         if self.size == 0:  # `run` only
@@ -1019,7 +1061,9 @@ class PostgresReader:
     async def connection(self) -> AsyncIterator[Any]:
         assert self._pool is not None, "open() first"
         async with self._pool.connection() as raw:
-            conn = AsyncConnection(raw, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            conn = AsyncConnection(
+                raw, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", self.trees
+            )
             try:
                 yield conn
             finally:

@@ -16,7 +16,7 @@ import pytest
 
 from bot.app import App
 from bot.config import Settings
-from bot.store import conversations, hazards, people, postgres
+from bot.store import conversations, desk_reads, hazards, people, postgres
 from bot.store.db import Database, migrations
 from tests.postgresql import Cluster
 
@@ -569,6 +569,48 @@ async def test_the_desks_reads_are_one_read_only_snapshot_begun_with_their_first
                 await conn.execute("SELECT * FROM no_such_table")
         async with reader.connection() as conn:  # the one pooled connection, clean again
             assert (await (await conn.execute(count, (2000,))).fetchone())[0] == 1
+    finally:
+        monkeypatch.undo()
+        await reader.close()
+        await db.close()
+
+
+async def test_the_desks_units_come_from_the_readers_copy_while_the_tree_stands(
+    postgresql_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The desk reads the tree's version with its BEGIN: while it is the copy's,
+    a page's units are the copy (no statement); a unit committed by another
+    connection is in the next page's."""
+    url = postgresql_cluster.fresh()
+    db = await Database.open(url)
+    reader = await postgres.PostgresReader(url, size=1).open()
+    add = "INSERT INTO units (parent_id, name, path, created_at) VALUES (?, ?, ?, '2026-01-01')"
+    sent: list[str] = []
+    execute = psycopg.AsyncClientCursor.execute
+
+    async def counting(
+        self: psycopg.AsyncClientCursor[Any], query: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        sent.append(str(query))
+        return await execute(self, query, *args, **kwargs)
+
+    async def page() -> tuple[list[str], int]:
+        async with reader.connection() as conn:
+            await (await conn.execute("SELECT 1")).fetchone()  # the page's first read
+            before = len(sent)
+            units = await desk_reads.units(conn)
+            return sorted(unit.path for unit in units), len(sent) - before
+
+    try:
+        await db.transaction(lambda c: c.execute(add, (None, "中心", "中心")))
+        monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", counting)
+        first, read_first = await page()
+        again, read_again = await page()
+        await db.transaction(lambda c: c.execute(add, (1, "保安部", "中心/保安部")))
+        grown, read_grown = await page()
+        monkeypatch.undo()
+        assert first == again == ["中心"] and grown == ["中心", "中心/保安部"]
+        assert (read_first, read_again, read_grown) == (1, 0, 1)
     finally:
         monkeypatch.undo()
         await reader.close()
