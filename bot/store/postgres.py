@@ -153,8 +153,8 @@ TREE_VERSION = "SELECT COALESCE(MAX(n), 0) FROM unit_tree_version"
 class UnitTrees:
     """The process's copy of one database's unit tree with its version: handed to
     every transaction that sees that version (Connection.unit_tree), replaced by
-    any transaction that reads a newer one. Never changed once made, so the
-    worker threads share it."""
+    any transaction that reads another. Never changed once made, so the worker
+    threads share it."""
 
     def __init__(self) -> None:
         self._kept: tuple[int, Any] | None = None
@@ -173,10 +173,10 @@ class UnitTrees:
         return kept[1] if kept is not None and kept[0] == version else None
 
     def offer(self, loaded: tuple[int, Any]) -> None:
-        """A tree just read with its version: kept if newer than the one kept."""
-        kept = self._kept
-        if kept is None or loaded[0] > kept[0]:
-            self._kept = loaded
+        """A tree just read with its version: kept in place of one of another
+        version (a newer one, mostly; an older one only from a transaction begun
+        before the change, and the next newer one replaces it again)."""
+        self._kept = loaded
 
 
 # -- sqlite3's face ---------------------------------------------------------------------

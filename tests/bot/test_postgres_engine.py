@@ -615,3 +615,14 @@ async def test_the_desks_units_come_from_the_readers_copy_while_the_tree_stands(
         monkeypatch.undo()
         await reader.close()
         await db.close()
+
+
+def test_a_copy_of_the_tree_gives_way_to_any_other_version_read() -> None:
+    """A version is only ever compared for equality: after a restore brings back
+    an older count, the first transaction that reads it replaces the copy, so
+    the old copy cannot answer when the count reaches its number again."""
+    trees = postgres.UnitTrees()
+    assert trees.get(7, lambda: (7, "before the restore")) == (7, "before the restore")
+    assert trees.get(7, lambda: (7, "never read")) == (7, "before the restore")
+    assert trees.get(5, lambda: (5, "restored")) == (5, "restored")
+    assert trees.kept(7) is None and trees.kept(5) == "restored"
