@@ -56,10 +56,7 @@ async def _load_units(conn: Conn) -> tuple[int, tuple[Unit, ...]]:
     """Every unit and the version of the tree they are (PostgreSQL's
     unit_tree_version, migration 0021), in one statement."""
     rows = await fetch_all(
-        conn,
-        "SELECT u.id, u.parent_id, u.name, u.path, u.timezone, v.n"
-        " FROM (SELECT COALESCE(MAX(n), 0) AS n FROM unit_tree_version) v"
-        " LEFT JOIN units u ON 1 = 1",
+        conn, dialect.units_at_tree_version("u.id, u.parent_id, u.name, u.path, u.timezone")
     )
     found = tuple(
         Unit(int(r[0]), r[1], str(r[2]), str(r[3]), r[4]) for r in rows if r[0] is not None

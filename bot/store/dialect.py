@@ -67,6 +67,18 @@ def remember(conn: Any, table: str, key: object, read: Callable[[], T]) -> T:
     return cast(T, kept[key])
 
 
+# PostgreSQL's count of changes to the unit tree (migration 0021), which each
+# transaction reads with its BEGIN (bot/store/postgres.py).
+TREE_VERSION = "SELECT COALESCE(MAX(n), 0) AS n FROM unit_tree_version"
+
+
+def units_at_tree_version(columns: str) -> str:
+    """Every unit's `columns` (of `u`) and, last, the tree's version they are
+    (`version`), in one statement: one snapshot at any isolation level. With no
+    units, one row of NULLs beside the version."""
+    return f"SELECT {columns}, v.n AS version FROM ({TREE_VERSION}) v LEFT JOIN units u ON 1 = 1"
+
+
 def unit_tree(conn: Any, load: Callable[[Any], tuple[int, T]]) -> T | None:
     """The unit tree as `conn`'s transaction sees it, where the engine keeps a copy
     for the process (PostgreSQL: Connection.unit_tree, checked against the tree's

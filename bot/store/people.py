@@ -250,9 +250,8 @@ def _load_tree(conn: sqlite3.Connection) -> tuple[int, UnitTree]:
     """The whole tree and the version it is (PostgreSQL's unit_tree_version,
     migration 0021), in one statement: one snapshot at any isolation level."""
     rows = conn.execute(
-        "SELECT u.id, u.name, u.path, u.timezone, u.parent_id, v.n AS version"
-        " FROM (SELECT COALESCE(MAX(n), 0) AS n FROM unit_tree_version) v"
-        " LEFT JOIN units u ON 1 = 1 ORDER BY u.id"
+        dialect.units_at_tree_version("u.id, u.name, u.path, u.timezone, u.parent_id")
+        + " ORDER BY u.id"
     ).fetchall()
     units = {int(row["id"]): row for row in rows if row["id"] is not None}
     children: dict[int, list[int]] = {}

@@ -145,11 +145,6 @@ class UnplacedError(TransactionConflict):
     error reaches the code that made it (a handler's savepoint, its caller)."""
 
 
-# The unit tree's version (migration 0021), which each transaction reads with its
-# first statement.
-TREE_VERSION = "SELECT COALESCE(MAX(n), 0) FROM unit_tree_version"
-
-
 class UnitTrees:
     """The process's copy of one database's unit tree with its version: handed to
     every transaction that sees that version (Connection.unit_tree), replaced by
@@ -457,10 +452,13 @@ class Connection:
         self._version: int | None = None
         self._units_written = False
 
-    def _forget(self, sql: str) -> None:
-        """Forget the remembered reads of each table `sql` may write."""
-        for table in _kind(sql).writes_tables:
+    def _forget(self, kind: _Kind) -> None:
+        """Forget the remembered reads of each table the statement may write; one
+        that writes units leaves this transaction to read units itself."""
+        for table in kind.writes_tables:
             self.remembered.pop(table, None)
+            if table == "units":
+                self._units_written = True
 
     def _psycopg_cursor(self) -> psycopg.ClientCursor[Row]:
         """One psycopg cursor for every statement (Cursor takes its rows at once)."""
@@ -484,8 +482,8 @@ class Connection:
             if self._eager:
                 self.flush()
             return Cursor()
-        if self.remembered:
-            self._forget(sql)
+        if kind.writes_tables:
+            self._forget(kind)
         result = self._waiting(sql, kind, params)
         if self._eager or not kind.write:
             self.flush(result)
@@ -493,8 +491,6 @@ class Connection:
 
     def _waiting(self, sql: str, kind: _Kind, params: Sequence[Any] | dict[str, Any]) -> Cursor:
         """The statement, bound, waiting for the next round trip; its cursor."""
-        if "units" in kind.writes_tables:
-            self._units_written = True
         translated = dialect.translate(sql)
         try:
             text = self._bound(kind, translated, _params(params))
@@ -516,12 +512,12 @@ class Connection:
     def read_tree_version(self) -> None:
         """Ask for the unit tree's version with the next round trip (the
         transaction's first, with its BEGIN: the version its snapshot holds)."""
-        self._tree_version = self._waiting(TREE_VERSION, _kind(TREE_VERSION), ())
+        self._tree_version = self._waiting(dialect.TREE_VERSION, _kind(dialect.TREE_VERSION), ())
 
     def unit_tree(self, load: Callable[[sqlite3.Connection], tuple[int, T]]) -> T | None:
         """The unit tree as this transaction sees it: the process's copy if its
         version is this transaction's, else `load(conn)` (the tree and the
-        version it is, read in one statement), which becomes the copy if newer.
+        version it is, read in one statement), which becomes the copy.
         None once this transaction has written units (its own changes count)."""
         if self._trees is None or self._units_written:
             return None
@@ -640,10 +636,7 @@ class Connection:
         self.flush()
 
     def executemany(self, sql: str, seq: Sequence[Sequence[Any]]) -> Cursor:
-        if self.remembered:
-            self._forget(sql)
-        if "units" in _kind(sql).writes_tables:
-            self._units_written = True
+        self._forget(_kind(sql))
         translated = dialect.translate(sql)
         query = translated.sql.removesuffix(" RETURNING id") if translated.returns_id else None
         self.flush()
@@ -992,7 +985,9 @@ class AsyncConnection:
             versioned = begin is not None and self._trees is not None
             text = translated.sql
             if begin:
-                text = f"{begin}; {TREE_VERSION}; {text}" if versioned else f"{begin}; {text}"
+                text = (
+                    f"{begin}; {dialect.TREE_VERSION}; {text}" if versioned else f"{begin}; {text}"
+                )
             try:
                 await cursor.execute(text, _params(params))
                 if begin:
@@ -1010,7 +1005,7 @@ class AsyncConnection:
     async def unit_tree(self, load: Callable[[Any], Awaitable[tuple[int, T]]]) -> T | None:
         """Connection.unit_tree for the desk's reads: the reader's copy if it is
         the version this transaction's first statement read, else `await
-        load(conn)`, which becomes the copy if newer. None before the first
+        load(conn)`, which becomes the copy. None before the first
         statement."""
         if self._trees is None or self._version is None:
             return None
