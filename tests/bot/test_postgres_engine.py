@@ -528,6 +528,22 @@ async def test_prepared_statements_outlive_a_failed_round_trip_and_a_migration_e
         await db.close()
 
 
+def _count_desk_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each text the desk's (asynchronous) connections send from now on, one per
+    round trip, until monkeypatch.undo()."""
+    sent: list[str] = []
+    execute = psycopg.AsyncClientCursor.execute
+
+    async def counting(
+        self: psycopg.AsyncClientCursor[Any], query: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        sent.append(str(query))
+        return await execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", counting)
+    return sent
+
+
 async def test_the_desks_reads_are_one_read_only_snapshot_begun_with_their_first_statement(
     postgresql_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -538,19 +554,10 @@ async def test_the_desks_reads_are_one_read_only_snapshot_begun_with_their_first
     url = postgresql_cluster.fresh()
     db = await Database.open(url)
     reader = await postgres.PostgresReader(url, size=1).open()
-    sent: list[str] = []
-    execute = psycopg.AsyncClientCursor.execute
-
-    async def counting(
-        self: psycopg.AsyncClientCursor[Any], query: Any, *args: Any, **kwargs: Any
-    ) -> Any:
-        sent.append(str(query))
-        return await execute(self, query, *args, **kwargs)
-
     count = "SELECT COUNT(*) FROM register_counters WHERE year > ?"
     insert = "INSERT INTO register_counters (register, year, last) VALUES ('SG', ?, 1)"
     try:
-        monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", counting)
+        sent = _count_desk_sent(monkeypatch)
         async with reader.connection() as conn:
             first = await (await conn.execute(count, (2000,))).fetchone()
             await db.transaction(lambda c: c.execute(insert, (2030,)))
@@ -585,14 +592,6 @@ async def test_the_desks_units_come_from_the_readers_copy_while_the_tree_stands(
     db = await Database.open(url)
     reader = await postgres.PostgresReader(url, size=1).open()
     add = "INSERT INTO units (parent_id, name, path, created_at) VALUES (?, ?, ?, '2026-01-01')"
-    sent: list[str] = []
-    execute = psycopg.AsyncClientCursor.execute
-
-    async def counting(
-        self: psycopg.AsyncClientCursor[Any], query: Any, *args: Any, **kwargs: Any
-    ) -> Any:
-        sent.append(str(query))
-        return await execute(self, query, *args, **kwargs)
 
     async def page() -> tuple[list[str], int]:
         async with reader.connection() as conn:
@@ -603,7 +602,7 @@ async def test_the_desks_units_come_from_the_readers_copy_while_the_tree_stands(
 
     try:
         await db.transaction(lambda c: c.execute(add, (None, "中心", "中心")))
-        monkeypatch.setattr(psycopg.AsyncClientCursor, "execute", counting)
+        sent = _count_desk_sent(monkeypatch)
         first, read_first = await page()
         again, read_again = await page()
         await db.transaction(lambda c: c.execute(add, (1, "保安部", "中心/保安部")))

@@ -41,6 +41,35 @@ def _add_supervisors(conn: sqlite3.Connection, names: dict[str, int]) -> None:
         )
 
 
+def _count_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each text the PostgreSQL connections send from now on (one per round
+    trip), until monkeypatch.undo(); SQLite sends none."""
+    sent: list[str] = []
+    execute = psycopg.ClientCursor.execute
+
+    def counting(self: psycopg.ClientCursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(query))
+        return execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.ClientCursor, "execute", counting)
+    return sent
+
+
+def _report(conn: sqlite3.Connection, unit_id: int, reporter: int, description: str) -> int:
+    """A general hazard reported in `unit_id`, due at START."""
+    return hazards.create(
+        conn,
+        unit_id=unit_id,
+        reported_by=reporter,
+        source="report",
+        description=description,
+        photo=None,
+        severity="general",
+        deadline_at=iso(START),
+        now=iso(START),
+    )
+
+
 def _chain_supervisors_one_by_one(conn: sqlite3.Connection, unit_id: int) -> list[Staff]:
     return [
         member
@@ -151,17 +180,7 @@ async def test_a_person_or_hazard_read_again_after_a_write_in_the_same_transacti
         people.set_language(conn, staff_id, "en", iso(START))
         changed = people.staff_by_id(conn, staff_id)
         assert changed is not None
-        hazard_id = hazards.create(
-            conn,
-            unit_id=first.unit_id,
-            reported_by=staff_id,
-            source="report",
-            description="通道堵塞",
-            photo=None,
-            severity="general",
-            deadline_at=iso(START),
-            now=iso(START),
-        )
+        hazard_id = _report(conn, first.unit_id, staff_id, "通道堵塞")
         recorded = hazards.get(conn, hazard_id)
         conn.execute("UPDATE hazards SET description = '通道已清' WHERE id = ?", (hazard_id,))
         updated = hazards.get(conn, hazard_id)
@@ -188,12 +207,6 @@ async def test_a_units_path_after_its_chain_is_the_chains_and_needs_no_read(
 ) -> None:
     """On PostgreSQL the chain read keeps each unit's path for the transaction
     (a hazard's report reads the chain, then the path for its alerts)."""
-    sent: list[str] = []
-    execute = psycopg.ClientCursor.execute
-
-    def counting(self: psycopg.ClientCursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-        sent.append(str(query))
-        return execute(self, query, *args, **kwargs)
 
     def paths(conn: sqlite3.Connection) -> tuple[list[str], list[str], int]:
         team = people.unit_id(conn, "物业服务中心/保安部/一班")
@@ -203,7 +216,7 @@ async def test_a_units_path_after_its_chain_is_the_chains_and_needs_no_read(
         kept = [people.unit_path(conn, int(unit["id"])) for unit in chain]
         return [str(unit["path"]) for unit in chain], kept, len(sent) - before
 
-    monkeypatch.setattr(psycopg.ClientCursor, "execute", counting)
+    sent = _count_sent(monkeypatch)
     chain, kept, reads = await app.db.transaction(paths)
     monkeypatch.undo()
     assert chain == ["物业服务中心/保安部/一班", "物业服务中心/保安部", "物业服务中心"]
@@ -229,13 +242,6 @@ async def test_a_later_transaction_answers_from_the_tree_kept_for_the_process(
     transaction that sees the same version (read with its BEGIN) asks the
     server nothing more for a chain, a subtree, a path or a zone."""
     first = await app.db.read(_tree_answers)
-    sent: list[str] = []
-    execute = psycopg.ClientCursor.execute
-
-    def counting(self: psycopg.ClientCursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-        sent.append(str(query))
-        return execute(self, query, *args, **kwargs)
-
     team = await app.db.read(lambda conn: people.unit_id(conn, "物业服务中心/保安部/一班"))
     assert team is not None
 
@@ -248,7 +254,7 @@ async def test_a_later_transaction_answers_from_the_tree_kept_for_the_process(
             people.unit_paths(conn, [team, 999_999]),
         )
 
-    monkeypatch.setattr(psycopg.ClientCursor, "execute", counting)
+    sent = _count_sent(monkeypatch)
     again = await app.db.transaction(tree_only)
     monkeypatch.undo()
     assert again == first
@@ -323,33 +329,16 @@ async def test_a_hazard_just_moved_is_read_back_as_moved_without_a_read(
 ) -> None:
     """An action's update returns the row it left (PostgreSQL keeps it for the
     transaction): the card drawn next shows the new state, with no read."""
-    sent: list[str] = []
-    execute = psycopg.ClientCursor.execute
-
-    def counting(self: psycopg.ClientCursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-        sent.append(str(query))
-        return execute(self, query, *args, **kwargs)
 
     def report(conn: sqlite3.Connection) -> int:
         worker = people.staff_by_id(conn, org["张伟"])
         assert worker is not None
-        return hazards.create(
-            conn,
-            unit_id=worker.unit_id,
-            reported_by=worker.id,
-            source="report",
-            description="通道堵塞",
-            photo=None,
-            severity="general",
-            deadline_at=iso(START),
-            now=iso(START),
-        )
+        return _report(conn, worker.unit_id, worker.id, "通道堵塞")
 
     hazard_id = await app.db.transaction(report)
 
-    def assign(conn: sqlite3.Connection) -> tuple[bool, bool, Any, int]:
-        changes = {"responsible_id": org["张伟"], "measure": "清理通道"}
-        moved = hazards.apply(
+    def assign(conn: sqlite3.Connection) -> bool:
+        return hazards.apply(
             conn,
             hazard_id,
             expected="open",
@@ -357,25 +346,18 @@ async def test_a_hazard_just_moved_is_read_back_as_moved_without_a_read(
             actor_id=org["刘强"],
             action="assigned",
             now=iso(START),
-            changes=changes,
+            changes={"responsible_id": org["张伟"], "measure": "清理通道"},
         )
+
+    def assign_twice(conn: sqlite3.Connection) -> tuple[bool, bool, Any, int]:
+        moved = assign(conn)
         before = len(sent)
         card = hazards.get(conn, hazard_id)
         reads = len(sent) - before
-        again = hazards.apply(
-            conn,
-            hazard_id,
-            expected="open",
-            status="assigned",
-            actor_id=org["刘强"],
-            action="assigned",
-            now=iso(START),
-            changes=changes,
-        )
-        return moved, again, card, reads
+        return moved, assign(conn), card, reads
 
-    monkeypatch.setattr(psycopg.ClientCursor, "execute", counting)
-    moved, again, card, reads = await app.db.transaction(assign)
+    sent = _count_sent(monkeypatch)
+    moved, again, card, reads = await app.db.transaction(assign_twice)
     monkeypatch.undo()
     assert moved and not again  # the second found it no longer open
     assert card is not None
@@ -394,12 +376,6 @@ async def test_a_reports_alert_groups_are_read_with_its_supervisors(
     await app.db.transaction(
         lambda conn: people.bind_group(conn, "telegram", "-100", head, org["刘强"], iso(START))
     )
-    sent: list[str] = []
-    execute = psycopg.ClientCursor.execute
-
-    def counting(self: psycopg.ClientCursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-        sent.append(str(query))
-        return execute(self, query, *args, **kwargs)
 
     def report(conn: sqlite3.Connection) -> tuple[list[Any], list[str], int, list[Any]]:
         people.unit_chain(conn, team)  # the transaction's first round trip is behind it
@@ -409,7 +385,7 @@ async def test_a_reports_alert_groups_are_read_with_its_supervisors(
         found = groups()
         return found, supervisors, len(sent) - before, people.alert_groups(conn, team)
 
-    monkeypatch.setattr(psycopg.ClientCursor, "execute", counting)
+    sent = _count_sent(monkeypatch)
     ahead, supervisors, trips, asked = await app.db.transaction(report)
     monkeypatch.undo()
     assert ahead == asked == [("telegram", "-100", "zh-CN")]
@@ -447,28 +423,12 @@ async def test_a_desk_actions_hazard_comes_with_the_person_acting(
     and is by_number's; an unknown number is None."""
 
     def report(conn: sqlite3.Connection) -> str:
-        hazard_id = hazards.create(
-            conn,
-            unit_id=1,
-            reported_by=org["张伟"],
-            source="report",
-            description="灭火器过期",
-            photo=None,
-            severity="general",
-            deadline_at=iso(START),
-            now=iso(START),
-        )
+        hazard_id = _report(conn, 1, org["张伟"], "灭火器过期")
         found = hazards.get(conn, hazard_id)
         assert found is not None
         return found.number
 
     number = await app.db.transaction(report)
-    sent: list[str] = []
-    execute = psycopg.ClientCursor.execute
-
-    def counting(self: psycopg.ClientCursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-        sent.append(str(query))
-        return execute(self, query, *args, **kwargs)
 
     def act(conn: sqlite3.Connection) -> tuple[Any, Any, int, Any, Any]:
         people.unit_chain(conn, 1)  # the transaction's first round trip is behind it
@@ -485,7 +445,7 @@ async def test_a_desk_actions_hazard_comes_with_the_person_acting(
             hazards.by_number(conn, "YH-1"),
         )
 
-    monkeypatch.setattr(psycopg.ClientCursor, "execute", counting)
+    sent = _count_sent(monkeypatch)
     hazard, staff, trips, by_number, unknown = await app.db.transaction(act)
     monkeypatch.undo()
     assert hazard == by_number and hazard is not None and hazard.description == "灭火器过期"
