@@ -125,7 +125,10 @@ def split_statements(sql: str) -> list[str]:
 
 
 @dataclass(slots=True)
-class _Job:
+class Job:
+    """A unit of work sent to a database thread (SQLite's writer, or one of
+    PostgreSQL's workers), and what became of it."""
+
     fn: Callable[[sqlite3.Connection], Any]
     write: bool
     future: asyncio.Future[Any]
@@ -181,7 +184,7 @@ class SqliteDatabase(Database):
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self._conn = conn
         self.path = path
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._serve, name="frontline-db", daemon=True)
         self._thread.start()
@@ -207,7 +210,7 @@ class SqliteDatabase(Database):
         if self._closed:
             raise RuntimeError("database is closed")
         loop = asyncio.get_running_loop()
-        job = _Job(fn=fn, write=write, future=loop.create_future(), loop=loop)
+        job = Job(fn=fn, write=write, future=loop.create_future(), loop=loop)
         self._jobs.put(job)
         return await job.future
 
@@ -237,7 +240,7 @@ class SqliteDatabase(Database):
 
     # -- the database thread ---------------------------------------------------------
     def _serve(self) -> None:
-        pending: list[_Job] = []
+        pending: list[Job] = []
         while True:
             job = self._jobs.get()
             if job is None:
@@ -259,9 +262,9 @@ class SqliteDatabase(Database):
                 break
         self._conn.close()
 
-    def _run(self, jobs: list[_Job]) -> None:
+    def _run(self, jobs: list[Job]) -> None:
         """Run queued jobs in order: consecutive writes as one group commit."""
-        group: list[_Job] = []
+        group: list[Job] = []
         for job in jobs:
             if job.write:
                 group.append(job)
@@ -272,7 +275,7 @@ class SqliteDatabase(Database):
                 job.outcome = (True, job.fn(self._conn))
             except BaseException as exc:  # handed to the awaiting caller
                 job.outcome = (False, exc)
-            _resolve([job])
+            resolve([job])
         self._commit_group(group)
 
     def _begin(self) -> None:
@@ -298,7 +301,7 @@ class SqliteDatabase(Database):
                 log.warning("database free again after %.1f s", time.monotonic() - waited_since)
             return
 
-    def _commit_group(self, group: list[_Job]) -> None:
+    def _commit_group(self, group: list[Job]) -> None:
         if not group:
             return
         conn = self._conn
@@ -319,12 +322,12 @@ class SqliteDatabase(Database):
             log.exception("group commit failed jobs=%s", len(group))
             for job in group:
                 job.outcome = (False, exc)
-        _resolve(group)
+        resolve(group)
 
 
-def _resolve(jobs: list[_Job]) -> None:
+def resolve(jobs: list[Job]) -> None:
     """Hand results back: one wake-up of each waiting event loop per group."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+    by_loop: dict[asyncio.AbstractEventLoop, list[Job]] = {}
     for job in jobs:
         by_loop.setdefault(job.loop, []).append(job)
     for loop, waiting in by_loop.items():
@@ -333,7 +336,7 @@ def _resolve(jobs: list[_Job]) -> None:
             loop.call_soon_threadsafe(_settle, waiting)
 
 
-def _settle(jobs: list[_Job]) -> None:
+def _settle(jobs: list[Job]) -> None:
     for job in jobs:
         if job.future.done():  # the caller was cancelled
             continue

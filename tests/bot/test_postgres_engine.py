@@ -109,6 +109,73 @@ async def test_a_unit_of_work_that_raises_leaves_nothing(db_target: Path | str) 
     assert left == 0
 
 
+class _Stop(BaseException):
+    """Not an Exception: what a worker must hand back all the same."""
+
+
+async def test_the_database_threads_outlast_cancelled_callers_and_finish_before_close(
+    db_target: Path | str,
+) -> None:
+    """A caller cancelled while its unit runs leaves the unit to finish (it
+    commits, nobody is told); a BaseException reaches its caller; close()
+    waits for the units already sent; the threads serve on between them."""
+    db = await Database.open(db_target)
+    running = threading.Event()
+    release = threading.Event()
+    failures: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: failures.append(context))
+
+    def insert(register: str, wait: bool = False) -> Any:
+        def fn(conn: sqlite3.Connection) -> str:
+            if wait:
+                running.set()
+                release.wait(10)
+            conn.execute(
+                "INSERT INTO register_counters (register, year, last) VALUES (?, 2026, 1)",
+                (register,),
+            )
+            return register
+
+        return fn
+
+    def stop(conn: sqlite3.Connection) -> None:
+        raise _Stop()
+
+    def registers(conn: sqlite3.Connection) -> list[str]:
+        return [row[0] for row in conn.execute("SELECT register FROM register_counters")]
+
+    try:
+        cancelled = asyncio.ensure_future(db.transaction(insert("A", wait=True)))
+        await asyncio.to_thread(running.wait, 10)
+        cancelled.cancel()
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        with pytest.raises(_Stop):
+            await db.transaction(stop)
+        assert await db.transaction(insert("B")) == "B"
+        running.clear()
+        release.clear()
+        last = asyncio.ensure_future(db.transaction(insert("C", wait=True)))
+        await asyncio.to_thread(running.wait, 10)
+        closing = asyncio.ensure_future(db.close())
+        await asyncio.sleep(0.1)
+        assert not last.done()
+        release.set()
+        assert await last == "C"
+        await closing
+    finally:
+        release.set()
+        await db.close()
+    reopened = await Database.open(db_target)
+    try:
+        assert sorted(await reopened.read(registers)) == ["A", "B", "C"]
+    finally:
+        await reopened.close()
+    await asyncio.sleep(0.05)  # any settling a worker scheduled has run
+    assert failures == []
+
+
 def test_a_postgresql_url_selects_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FRONTLINE_DB", "postgresql://frontline@db.internal/frontline")
     settings = Settings()
