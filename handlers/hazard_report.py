@@ -312,6 +312,9 @@ def file_hazard(
     the alert (the checklist item)."""
     deadline = end_of_local_day(ctx.now, ctx.timezone)
     unit_id = draft.unit_id or ctx.staff.unit_id
+    # Who is told depends on the unit, not on the entry: asked now, the reads go
+    # with the entry's round trip on PostgreSQL.
+    asked = Alerted.ask(ctx.conn, unit_id)
     hazard_id = hazards.create(
         ctx.conn,
         unit_id=unit_id,
@@ -335,7 +338,7 @@ def file_hazard(
     row = hazards.get(ctx.conn, hazard_id)
     assert row is not None
     number = row.number
-    told = alert_people(ctx, row, detail_text or (lambda language: ""))
+    told = alert_people(ctx, row, detail_text or (lambda language: ""), asked)
     if draft.failed_rectification and draft.repeat_of:
         flag_failed(ctx, row, draft.repeat_of)
     if reply:
@@ -358,22 +361,38 @@ def told_text(ctx: Ctx, told: list[tuple[Staff, Role]]) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Alerted:
+    """The reads alert_people needs for a unit, asked ahead (people's *_ahead)."""
+
+    unit_id: int
+    supervisors: Callable[[], list[Staff]]
+    groups: Callable[[], list[tuple[str, str, str]]]
+
+    @classmethod
+    def ask(cls, conn: sqlite3.Connection, unit_id: int) -> Alerted:
+        """Both reads, to go in one round trip on PostgreSQL."""
+        return cls(
+            unit_id,
+            people.chain_supervisors_ahead(conn, unit_id),
+            people.alert_groups_ahead(conn, unit_id),
+        )
+
+
 def alert_people(
-    ctx: Ctx, hazard: Hazard, detail: Callable[[str], str]
+    ctx: Ctx, hazard: Hazard, detail: Callable[[str], str], asked: Alerted | None = None
 ) -> list[tuple[Staff, Role]]:
     """The supervisors of the nearest unit up the tree that has any (other
     than the reporter) get the report with an "assign" button; with no
     supervisor anywhere above, the safety officers do. A major hazard also
     goes to the safety officers and the supervisors of every unit up the tree
     (reported up at once); the unit's alert groups see it too. Returns who was
-    told, each with the role they were told as."""
-    unit_id = hazard.unit_id
-    groups = people.alert_groups_ahead(ctx.conn, unit_id)  # read with the supervisors
-    supervisors = [
-        person
-        for person in people.chain_supervisors(ctx.conn, unit_id)
-        if person.id != ctx.staff.id
-    ]
+    told, each with the role they were told as. `asked`: the hazard's unit's
+    reads, asked already."""
+    if asked is None or asked.unit_id != hazard.unit_id:
+        asked = Alerted.ask(ctx.conn, hazard.unit_id)
+    groups = asked.groups
+    supervisors = [person for person in asked.supervisors() if person.id != ctx.staff.id]
     if hazard.severity != "major" and supervisors:
         nearest = supervisors[0].unit_id
         supervisors = [person for person in supervisors if person.unit_id == nearest]

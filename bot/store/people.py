@@ -361,13 +361,20 @@ def supervisors_for_unit(conn: sqlite3.Connection, unit_id: int) -> list[Staff]:
 
 def chain_supervisors(conn: sqlite3.Connection, unit_id: int) -> list[Staff]:
     """The active supervisors of the unit and of every unit above it, nearest first."""
+    return chain_supervisors_ahead(conn, unit_id)()
+
+
+def chain_supervisors_ahead(conn: sqlite3.Connection, unit_id: int) -> Callable[[], list[Staff]]:
+    """chain_supervisors(), asked now and read when called: on PostgreSQL the read
+    goes with the transaction's next round trip (a report's entry in the register)."""
     holds, param = dialect.has_role(dialect.engine_of(conn), Role.SUPERVISOR.value)
-    rows = conn.execute(
+    cursor = dialect.ahead(
+        conn,
         f"{_CHAIN} SELECT {STAFF_COLUMNS} FROM chain c JOIN staff s ON s.unit_id = c.id"
         f" WHERE s.active = 1 AND {holds} ORDER BY c.depth, s.id",
         (unit_id, param),
-    ).fetchall()
-    return [staff_from_row(row) for row in rows]
+    )
+    return lambda: [staff_from_row(row) for row in cursor]
 
 
 def supervises(conn: sqlite3.Connection, staff: Staff, unit_id: int) -> bool:

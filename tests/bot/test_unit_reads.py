@@ -452,3 +452,34 @@ async def test_a_desk_actions_hazard_comes_with_the_person_acting(
     assert staff is not None and staff.name == "刘强" and unknown is None
     if app.db.engine == "postgresql":
         assert trips == 1
+
+
+def _executes(text: str, sql: str) -> bool:
+    """Whether the round trip `text` executes a statement the process prepared
+    from SQL containing `sql` (by any of its names: one per parameter types)."""
+    from bot.store import postgres
+
+    names = [name for (numbered, _), name in postgres._statement_names.items() if sql in numbered]
+    return any(f"EXECUTE {name}(" in text for name in names)
+
+
+async def test_a_reports_supervisors_are_read_with_its_entry_in_the_register(
+    app: App, org: dict[str, int], person: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A problem found in a check is entered as a hazard and its unit's
+    supervisor told; on PostgreSQL who is told is read in the round trip that
+    enters the hazard (the unit is known before the number is), not after it."""
+    worker = await person("张伟")
+    supervisor = await person("刘强")
+    await worker.send("/check")
+    await worker.press("有问题")
+    await worker.send("护栏松动")
+    sent = _count_sent(monkeypatch)
+    replies = await worker.press("跳过")
+    monkeypatch.undo()
+    assert any("已通知" in reply and "刘强" in reply for reply in replies), replies
+    assert any("护栏松动" in alert for alert in await supervisor.replies())
+    if app.db.engine == "postgresql":
+        trip = [text for text in sent if _executes(text, "INSERT INTO hazards ")]
+        assert len(trip) == 1, sent
+        assert _executes(trip[0], "FROM chain c JOIN staff s ON s.unit_id = c.id"), trip
