@@ -353,6 +353,9 @@ class Ctx(Visitor):
         # Set by end() when a paused flow stands again (the engine asks its question).
         self.resumed = False
         self._pressed: _Pressed | None = None
+        # The read of the message whose button was pressed, asked with the arrival
+        # (Engine._pressed_ahead).
+        self.pressed_message: Callable[[], Outbound | None] | None = None
 
     @functools.cached_property
     def timezone(self) -> str:
@@ -639,12 +642,14 @@ class Engine:
         # process, and a redelivery to a second process finds this one's claim.
         conversations.lock_person(conn, inbound.channel, inbound.user_id)
         claimed = conversations.claim_event(conn, inbound.channel, inbound.event_id, now)
-        # Read before the claim's answer is asked: on PostgreSQL the claim goes with it.
+        address = str(inbound.data.get("chat") or inbound.user_id)
+        pressed = self._pressed_ahead(conn, inbound, address)
+        # Read before the claim's answer is asked: on PostgreSQL the claim (and the
+        # pressed message's read) goes with it.
         arrived = conversations.arrive(conn, inbound.channel, inbound.user_id)
         if not claimed():
             return Outcome.DUPLICATE, None, "", False
         key = f"reply:{inbound.channel}:{inbound.event_id}"
-        address = str(inbound.data.get("chat") or inbound.user_id)
         if inbound.text and inbound.data.get("file_id") and inbound.kind in _MEDIA:
             media.remember(conn, inbound.channel, str(inbound.data["file_id"]), inbound.text, now)
         ctx = self._arrived(conn, arrived, inbound.channel, inbound.user_id, key, address)
@@ -662,6 +667,7 @@ class Engine:
                 visitor.documents_queued,
             )
         flow_name = ctx.conversation.flow
+        ctx.pressed_message = pressed
         outcome = self._guarded(conn, ctx, inbound, self._route)
         return outcome, ctx.staff.id, flow_name, ctx.documents_queued
 
@@ -815,6 +821,18 @@ class Engine:
         return inbound
 
     @staticmethod
+    def _pressed_ahead(
+        conn: sqlite3.Connection, inbound: Inbound, address: str
+    ) -> Callable[[], Outbound | None] | None:
+        """The read of the message whose button was pressed (where the channel
+        says which), asked before the person's arrival is read: on PostgreSQL it
+        goes in that round trip, not one of its own in the step."""
+        message_id = inbound.data.get("message_id")
+        if inbound.kind is not InboundKind.ACTION or message_id is None:
+            return None
+        return outbox.delivered_message_ahead(conn, inbound.channel, address, str(message_id))
+
+    @staticmethod
     def _show_answer(ctx: Ctx, inbound: Inbound) -> None:
         """Note the question whose button was pressed, where the channel told us
         which message it was: when the step commits, it is edited to show the
@@ -823,7 +841,11 @@ class Engine:
         message_id = inbound.data.get("message_id")
         if message_id is None:
             return
-        question = outbox.delivered_message(ctx.conn, ctx.channel, ctx.address, str(message_id))
+        asked, ctx.pressed_message = ctx.pressed_message, None
+        if asked is not None:
+            question = asked()
+        else:  # not asked with the arrival (the event became a press on its way in)
+            question = outbox.delivered_message(ctx.conn, ctx.channel, ctx.address, str(message_id))
         if question is None:
             return
         label = next(

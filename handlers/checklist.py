@@ -62,7 +62,7 @@ def begin(ctx: Ctx, checklist: Checklist, redo_of: int | None) -> None:
         redo_of=redo_of,
         now=ctx.now_iso,
     )
-    ctx.goto(FLOW, "item", checklist=checklist.id, run=run_id, index=0)
+    ctx.goto(FLOW, "item", checklist=checklist.id, run=run_id, index=0, given=[])
     ctx.say("check.intro", title=checklist.title.get(ctx.lang), count=len(checklist.items))
     ask_item(ctx)
 
@@ -94,11 +94,7 @@ def ask_description(ctx: Ctx) -> None:
 def answers_so_far(ctx: Ctx, checklist: Checklist, answering: tuple[int, str] | None = None) -> str:
     """One short line per item answered in this run (and the one being answered)."""
     numbers = {item.key: n for n, item in enumerate(checklist.items)}
-    given = [
-        (numbers[row["item"]], row["answer"])
-        for row in runs.answers(ctx.conn, ctx.data["run"])
-        if row["item"] in numbers
-    ]
+    given = [(numbers[key], answer) for key, answer in _given(ctx) if key in numbers]
     return "\n".join(
         ctx.text(
             f"check.recap_{answer}",
@@ -107,6 +103,17 @@ def answers_so_far(ctx: Ctx, checklist: Checklist, answering: tuple[int, str] | 
         )
         for index, answer in [*given, *([answering] if answering else [])]
     )
+
+
+def _given(ctx: Ctx) -> list[tuple[str, str]]:
+    """The run's answers in the order given, as (item key, answer): kept in the
+    conversation as record() records them, so that a step need not read them back
+    (a round trip of its own on PostgreSQL); read from the register for a run
+    begun before the conversation kept them."""
+    kept = ctx.data.get("given")
+    if isinstance(kept, list):
+        return [(str(key), str(answer)) for key, answer in kept]
+    return [(row["item"], row["answer"]) for row in runs.answers(ctx.conn, ctx.data["run"])]
 
 
 def ask_photo(ctx: Ctx) -> None:
@@ -203,15 +210,18 @@ def report_hazard(ctx: Ctx, photo: str | None) -> None:
 def record(ctx: Ctx, answer: str, note: str | None, hazard_id: int | None) -> None:
     checklist = current(ctx)
     index = ctx.data["index"]
+    key = checklist.items[index].key
     runs.record_answer(
         ctx.conn,
         run_id=ctx.data["run"],
-        item=checklist.items[index].key,
+        item=key,
         answer=answer,
         note=note,
         hazard_id=hazard_id,
         now=ctx.now_iso,
     )
+    if isinstance(ctx.data.get("given"), list):
+        ctx.data["given"] = [*ctx.data["given"], [key, answer]]
     if index + 1 < len(checklist.items):
         ctx.step_to("item", index=index + 1, description=None)
         ask_item(ctx)

@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from bot import roster
@@ -36,6 +37,29 @@ CHANNEL = "test"
 # 09:00 in Shanghai on a Friday.
 START = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 _events = itertools.count(1)
+
+
+def count_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each text the PostgreSQL connections send from now on (one per round
+    trip), until monkeypatch.undo(); SQLite sends none."""
+    sent: list[str] = []
+    execute = psycopg.ClientCursor.execute
+
+    def counting(self: psycopg.ClientCursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(str(query))
+        return execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.ClientCursor, "execute", counting)
+    return sent
+
+
+def executes(text: str, sql: str) -> bool:
+    """Whether the round trip `text` executes a statement the process prepared
+    from SQL containing `sql` (by any of its names: one per parameter types)."""
+    from bot.store import postgres
+
+    names = [name for (numbered, _), name in postgres._statement_names.items() if sql in numbered]
+    return any(f"EXECUTE {name}(" in text for name in names)
 
 
 class Person:

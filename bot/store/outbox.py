@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 
 from bot.model import Button, DocumentRequest, Outbound
-from bot.store import people
+from bot.store import dialect, people
 from bot.store.dialect import engine_of
 
 
@@ -478,12 +478,26 @@ def delivered_message(
     conn: sqlite3.Connection, channel: str, address: str, channel_message_id: str
 ) -> Outbound | None:
     """The message we delivered to a chat under the channel's message id."""
-    row = conn.execute(
+    return delivered_message_ahead(conn, channel, address, channel_message_id)()
+
+
+def delivered_message_ahead(
+    conn: sqlite3.Connection, channel: str, address: str, channel_message_id: str
+) -> Callable[[], Outbound | None]:
+    """delivered_message(), asked now and read when called: on PostgreSQL the read
+    goes with the transaction's next round trip (a button press's arrival)."""
+    cursor = dialect.ahead(
+        conn,
         f"SELECT {_COLUMNS} FROM outbox WHERE channel = ? AND address = ?"
         " AND channel_message_id = ? ORDER BY id DESC LIMIT 1",
         (channel, address, channel_message_id),
-    ).fetchone()
-    return _outbound(row) if row else None
+    )
+
+    def read() -> Outbound | None:
+        row = cursor.fetchone()
+        return _outbound(row) if row else None
+
+    return read
 
 
 def latest_question(conn: sqlite3.Connection, channel: str, address: str) -> Outbound | None:

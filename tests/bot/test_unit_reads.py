@@ -6,9 +6,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-import psycopg
 import pytest
-from conftest import START
+from conftest import START, count_sent, executes
 
 from bot.app import App
 from bot.clock import iso
@@ -39,20 +38,6 @@ def _add_supervisors(conn: sqlite3.Connection, names: dict[str, int]) -> None:
             " updated_at) VALUES (?, ?, ?, ?, 'zh-CN', ?, ?, ?)",
             (name, f"+8613900000{n:03d}", unit, roles, active, iso(START), iso(START)),
         )
-
-
-def _count_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Each text the PostgreSQL connections send from now on (one per round
-    trip), until monkeypatch.undo(); SQLite sends none."""
-    sent: list[str] = []
-    execute = psycopg.ClientCursor.execute
-
-    def counting(self: psycopg.ClientCursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-        sent.append(str(query))
-        return execute(self, query, *args, **kwargs)
-
-    monkeypatch.setattr(psycopg.ClientCursor, "execute", counting)
-    return sent
 
 
 def _report(conn: sqlite3.Connection, unit_id: int, reporter: int, description: str) -> int:
@@ -216,7 +201,7 @@ async def test_a_units_path_after_its_chain_is_the_chains_and_needs_no_read(
         kept = [people.unit_path(conn, int(unit["id"])) for unit in chain]
         return [str(unit["path"]) for unit in chain], kept, len(sent) - before
 
-    sent = _count_sent(monkeypatch)
+    sent = count_sent(monkeypatch)
     chain, kept, reads = await app.db.transaction(paths)
     monkeypatch.undo()
     assert chain == ["物业服务中心/保安部/一班", "物业服务中心/保安部", "物业服务中心"]
@@ -254,7 +239,7 @@ async def test_a_later_transaction_answers_from_the_tree_kept_for_the_process(
             people.unit_paths(conn, [team, 999_999]),
         )
 
-    sent = _count_sent(monkeypatch)
+    sent = count_sent(monkeypatch)
     again = await app.db.transaction(tree_only)
     monkeypatch.undo()
     assert again == first
@@ -356,7 +341,7 @@ async def test_a_hazard_just_moved_is_read_back_as_moved_without_a_read(
         reads = len(sent) - before
         return moved, assign(conn), card, reads
 
-    sent = _count_sent(monkeypatch)
+    sent = count_sent(monkeypatch)
     moved, again, card, reads = await app.db.transaction(assign_twice)
     monkeypatch.undo()
     assert moved and not again  # the second found it no longer open
@@ -385,7 +370,7 @@ async def test_a_reports_alert_groups_are_read_with_its_supervisors(
         found = groups()
         return found, supervisors, len(sent) - before, people.alert_groups(conn, team)
 
-    sent = _count_sent(monkeypatch)
+    sent = count_sent(monkeypatch)
     ahead, supervisors, trips, asked = await app.db.transaction(report)
     monkeypatch.undo()
     assert ahead == asked == [("telegram", "-100", "zh-CN")]
@@ -445,22 +430,13 @@ async def test_a_desk_actions_hazard_comes_with_the_person_acting(
             hazards.by_number(conn, "YH-1"),
         )
 
-    sent = _count_sent(monkeypatch)
+    sent = count_sent(monkeypatch)
     hazard, staff, trips, by_number, unknown = await app.db.transaction(act)
     monkeypatch.undo()
     assert hazard == by_number and hazard is not None and hazard.description == "灭火器过期"
     assert staff is not None and staff.name == "刘强" and unknown is None
     if app.db.engine == "postgresql":
         assert trips == 1
-
-
-def _executes(text: str, sql: str) -> bool:
-    """Whether the round trip `text` executes a statement the process prepared
-    from SQL containing `sql` (by any of its names: one per parameter types)."""
-    from bot.store import postgres
-
-    names = [name for (numbered, _), name in postgres._statement_names.items() if sql in numbered]
-    return any(f"EXECUTE {name}(" in text for name in names)
 
 
 async def test_a_reports_supervisors_are_read_with_its_entry_in_the_register(
@@ -474,12 +450,12 @@ async def test_a_reports_supervisors_are_read_with_its_entry_in_the_register(
     await worker.send("/check")
     await worker.press("有问题")
     await worker.send("护栏松动")
-    sent = _count_sent(monkeypatch)
+    sent = count_sent(monkeypatch)
     replies = await worker.press("跳过")
     monkeypatch.undo()
     assert any("已通知" in reply and "刘强" in reply for reply in replies), replies
     assert any("护栏松动" in alert for alert in await supervisor.replies())
     if app.db.engine == "postgresql":
-        trip = [text for text in sent if _executes(text, "INSERT INTO hazards ")]
+        trip = [text for text in sent if executes(text, "INSERT INTO hazards ")]
         assert len(trip) == 1, sent
-        assert _executes(trip[0], "FROM chain c JOIN staff s ON s.unit_id = c.id"), trip
+        assert executes(trip[0], "FROM chain c JOIN staff s ON s.unit_id = c.id"), trip

@@ -11,13 +11,16 @@ import sqlite3
 import unicodedata
 from typing import Any
 
-from conftest import CHANNEL, Person
+import pytest
+from conftest import CHANNEL, Person, count_sent, executes
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.app import App
 from bot.model import InboundKind
 from handlers.text import shorten
+
+PRESS = "pg_try_advisory_xact_lock("  # an event's first round trip: its person's lock
 
 
 async def deliver_all(app: App, person: Person) -> None:
@@ -185,3 +188,53 @@ def test_a_shortened_line_fits_its_width_and_keeps_its_start(text: str, width: i
     columns = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in short)
     assert short == text or (columns <= width and short.endswith("…"))
     assert text.startswith(short.removesuffix("…").rstrip()) or short == text
+
+
+async def test_the_answers_so_far_are_the_runs_without_reading_them_back(
+    person, app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The conversation keeps the run's answers as they are recorded, so a
+    step does not read the register back for them (on PostgreSQL a round trip
+    of its own in every step)."""
+    worker = await person("张伟")
+    await worker.send("/check")
+    await tap(app, worker, "正常")
+    [row] = await tap(app, worker, "有问题")
+    assert row["text"].startswith("✅ 1. ")
+    await worker.send("护栏松动")
+    await tap(app, worker, "跳过")
+    sent = count_sent(monkeypatch)
+    [row] = await tap(app, worker, "不适用")
+    monkeypatch.undo()
+    recap = [line.split(". ")[0] for line in row["text"].splitlines()[:3]]
+    assert recap == ["✅ 1", "⚠️ 2", "➖ 3"] and "第 4/6 项" in row["text"]
+    if app.db.engine == "postgresql":
+        # Among tap's own reads and deliveries, the press's transaction: from its
+        # BEGIN to its COMMIT, its arrival and its commit with the reply.
+        begun = next(n for n, text in enumerate(sent) if PRESS in text)
+        trips = sent[begun : next(n for n in range(begun, len(sent)) if "COMMIT" in sent[n]) + 1]
+        assert not any(executes(text, "FROM checklist_answers WHERE run_id") for text in trips)
+        assert len(trips) == 2, "\n".join(t[:300] for t in trips)
+
+
+async def test_a_run_begun_before_the_conversation_kept_its_answers_reads_them(
+    person, app: App
+) -> None:
+    worker = await person("张伟")
+    await worker.send("/check")
+    await tap(app, worker, "正常")
+
+    def forget(conn: sqlite3.Connection) -> None:  # as the previous release saved it
+        row = conn.execute(
+            "SELECT data FROM conversations WHERE staff_id = ?", (worker.staff_id,)
+        ).fetchone()
+        data = json.loads(row["data"])
+        del data["given"]
+        conn.execute(
+            "UPDATE conversations SET data = ? WHERE staff_id = ?",
+            (json.dumps(data), worker.staff_id),
+        )
+
+    await app.db.transaction(forget)
+    [row] = await tap(app, worker, "不适用")
+    assert [line.split(". ")[0] for line in row["text"].splitlines()[:2]] == ["✅ 1", "➖ 2"]
