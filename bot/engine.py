@@ -353,8 +353,8 @@ class Ctx(Visitor):
         # Set by end() when a paused flow stands again (the engine asks its question).
         self.resumed = False
         self._pressed: _Pressed | None = None
-        # The read of the message whose button was pressed, asked with the arrival
-        # (Engine._pressed_ahead).
+        # The read of the question the event answers, asked with the arrival
+        # (Engine._pressed_ahead), for the press or the text it was asked for.
         self.pressed_message: Callable[[], Outbound | None] | None = None
 
     @functools.cached_property
@@ -645,7 +645,7 @@ class Engine:
         address = str(inbound.data.get("chat") or inbound.user_id)
         pressed = self._pressed_ahead(conn, inbound, address)
         # Read before the claim's answer is asked: on PostgreSQL the claim (and the
-        # pressed message's read) goes with it.
+        # pressed or typed-to question's read) goes with it.
         arrived = conversations.arrive(conn, inbound.channel, inbound.user_id)
         if not claimed():
             return Outcome.DUPLICATE, None, "", False
@@ -809,7 +809,12 @@ class Engine:
         keyboard (Telegram does), and a tap there sends the label as text."""
         if inbound.kind is not InboundKind.TEXT or not ctx.conversation.flow:
             return inbound
-        question = outbox.latest_reply_question(ctx.conn, ctx.channel, ctx.address)
+        asked, ctx.pressed_message = ctx.pressed_message, None
+        question = (
+            asked()
+            if asked is not None
+            else outbox.latest_reply_question(ctx.conn, ctx.channel, ctx.address)
+        )
         buttons = [b for row in question.buttons for b in row] if question else []
         if not any(b.action.startswith("@") for b in buttons):
             return inbound
@@ -824,13 +829,17 @@ class Engine:
     def _pressed_ahead(
         conn: sqlite3.Connection, inbound: Inbound, address: str
     ) -> Callable[[], Outbound | None] | None:
-        """The read of the message whose button was pressed (where the channel
-        says which), asked before the person's arrival is read: on PostgreSQL it
-        goes in that round trip, not one of its own in the step."""
+        """The read of the question an event answers, asked before the person's
+        arrival is read: on PostgreSQL it goes in that round trip, not one of its
+        own in the step. A press: the message whose button was pressed (where the
+        channel says which, `_show_answer`); a text: the newest question, whose
+        reply keyboard it may come from (`_keyboard_press`)."""
         message_id = inbound.data.get("message_id")
-        if inbound.kind is not InboundKind.ACTION or message_id is None:
-            return None
-        return outbox.delivered_message_ahead(conn, inbound.channel, address, str(message_id))
+        if inbound.kind is InboundKind.ACTION and message_id is not None:
+            return outbox.delivered_message_ahead(conn, inbound.channel, address, str(message_id))
+        if inbound.kind is InboundKind.TEXT:
+            return outbox.latest_reply_question_ahead(conn, inbound.channel, address)
+        return None
 
     @staticmethod
     def _show_answer(ctx: Ctx, inbound: Inbound) -> None:

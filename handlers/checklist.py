@@ -15,7 +15,6 @@ from bot.engine import Ctx, Flow
 from bot.i18n import t
 from bot.model import Button, Inbound, InboundKind, UserError
 from bot.store import checklists as runs
-from bot.store import hazards
 from handlers.hazard_report import Draft, file_hazard
 from handlers.text import clean_text, shorten
 from schedules import duties as duty_book
@@ -234,16 +233,13 @@ def record(ctx: Ctx, answer: str, note: str | None, hazard_id: int | None) -> No
 
 
 def show_result(ctx: Ctx, checklist: Checklist, run_id: int) -> None:
-    answers = runs.answers(ctx.conn, run_id)
+    answers = runs.answers_with_numbers(ctx.conn, run_id)
     counts = {a: sum(1 for row in answers if row["answer"] == a) for a in ANSWERS}
     texts = {item.key: item.text.get(ctx.lang) for item in checklist.items}
-    numbers = hazards.numbers(
-        ctx.conn, [int(row["hazard_id"]) for row in answers if row["hazard_id"]]
-    )
     problems = "".join(
         ctx.text(
             "check.summary_problem",
-            hazard=numbers.get(int(row["hazard_id"] or 0), ""),
+            hazard=row["number"] or "",
             item=texts.get(row["item"], ""),
             note=_shortened(str(row["note"] or "")),
         )

@@ -63,6 +63,16 @@ def answers(conn: sqlite3.Connection, run_id: int) -> Sequence[sqlite3.Row]:
     ).fetchall()
 
 
+def answers_with_numbers(conn: sqlite3.Connection, run_id: int) -> Sequence[sqlite3.Row]:
+    """answers(), each with its hazard's register number (`number`, None for an
+    answer that filed none), in one read."""
+    return conn.execute(
+        "SELECT a.item, a.answer, a.note, a.hazard_id, h.number FROM checklist_answers a"
+        " LEFT JOIN hazards h ON h.id = a.hazard_id WHERE a.run_id = ? ORDER BY a.id",
+        (run_id,),
+    ).fetchall()
+
+
 def complete_run(conn: sqlite3.Connection, run_id: int, staff_id: int, now: str) -> None:
     conn.execute("UPDATE checklist_runs SET completed_at = ? WHERE id = ?", (now, run_id))
     audit.record(

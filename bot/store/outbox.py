@@ -515,6 +515,14 @@ def latest_question(conn: sqlite3.Connection, channel: str, address: str) -> Out
 def latest_reply_question(conn: sqlite3.Connection, channel: str, address: str) -> Outbound | None:
     """The newest reply with buttons for a chat, delivered or still queued:
     the question a person answers from its reply keyboard."""
+    return latest_reply_question_ahead(conn, channel, address)()
+
+
+def latest_reply_question_ahead(
+    conn: sqlite3.Connection, channel: str, address: str
+) -> Callable[[], Outbound | None]:
+    """latest_reply_question(), asked now and read when called: on PostgreSQL the
+    read goes with the transaction's next round trip (a text's arrival)."""
     one = (
         f"SELECT * FROM (SELECT {_COLUMNS} FROM outbox WHERE channel = ? AND address = ?"
         " AND status = ? AND priority = ? AND buttons IS NOT NULL AND replaces_id IS NULL"
@@ -522,12 +530,17 @@ def latest_reply_question(conn: sqlite3.Connection, channel: str, address: str) 
     )
     # One indexed look-up per status, in one statement.
     statuses = ("pending", "sending", "sent")
-    rows = conn.execute(
+    cursor = dialect.ahead(
+        conn,
         " UNION ALL ".join([one] * len(statuses)),
-        [value for status in statuses for value in (channel, address, status, REPLY)],
-    ).fetchall()
-    found = max(rows, key=lambda row: row["id"], default=None)
-    return _outbound(found) if found else None
+        tuple(value for status in statuses for value in (channel, address, status, REPLY)),
+    )
+
+    def read() -> Outbound | None:
+        found = max(cursor.fetchall(), key=lambda row: row["id"], default=None)
+        return _outbound(found) if found else None
+
+    return read
 
 
 def undelivered(conn: sqlite3.Connection, limit: int = 200) -> Sequence[sqlite3.Row]:

@@ -190,6 +190,13 @@ def test_a_shortened_line_fits_its_width_and_keeps_its_start(text: str, width: i
     assert text.startswith(short.removesuffix("…").rstrip()) or short == text
 
 
+def _event_trips(sent: list[str]) -> list[str]:
+    """Among what a test step sent, the event's transaction: from its first
+    round trip (its person's lock) to its COMMIT."""
+    begun = next(n for n, text in enumerate(sent) if PRESS in text)
+    return sent[begun : next(n for n in range(begun, len(sent)) if "COMMIT" in sent[n]) + 1]
+
+
 async def test_the_answers_so_far_are_the_runs_without_reading_them_back(
     person, app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -209,10 +216,7 @@ async def test_the_answers_so_far_are_the_runs_without_reading_them_back(
     recap = [line.split(". ")[0] for line in row["text"].splitlines()[:3]]
     assert recap == ["✅ 1", "⚠️ 2", "➖ 3"] and "第 4/6 项" in row["text"]
     if app.db.engine == "postgresql":
-        # Among tap's own reads and deliveries, the press's transaction: from its
-        # BEGIN to its COMMIT, its arrival and its commit with the reply.
-        begun = next(n for n, text in enumerate(sent) if PRESS in text)
-        trips = sent[begun : next(n for n in range(begun, len(sent)) if "COMMIT" in sent[n]) + 1]
+        trips = _event_trips(sent)  # among tap's own reads and deliveries
         assert not any(executes(text, "FROM checklist_answers WHERE run_id") for text in trips)
         assert len(trips) == 2, "\n".join(t[:300] for t in trips)
 
@@ -238,3 +242,40 @@ async def test_a_run_begun_before_the_conversation_kept_its_answers_reads_them(
     await app.db.transaction(forget)
     [row] = await tap(app, worker, "不适用")
     assert [line.split(". ")[0] for line in row["text"].splitlines()[:2]] == ["✅ 1", "➖ 2"]
+
+
+async def test_a_description_typed_in_a_check_needs_no_read_of_its_own(
+    person, app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A text in a flow may be a reply keyboard's label: the newest question's
+    buttons are read with the event's arrival (on PostgreSQL in its round trip)."""
+    worker = await person("张伟")
+    await worker.send("/check")
+    await tap(app, worker, "有问题")
+    sent = count_sent(monkeypatch)
+    replies = await worker.send("护栏松动")
+    monkeypatch.undo()
+    assert "照片" in replies[-1]
+    if app.db.engine == "postgresql":
+        trips = _event_trips(sent)
+        assert len(trips) == 2, "\n".join(text[:300] for text in trips)
+
+
+async def test_the_summary_reads_the_runs_answers_with_their_hazards_numbers(
+    person, app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = await person("张伟")
+    await worker.send("/check")
+    await tap(app, worker, "有问题")
+    await worker.send("护栏松动")
+    await tap(app, worker, "跳过")
+    for _ in range(4):
+        await tap(app, worker, "正常")
+    sent = count_sent(monkeypatch)
+    _, summary = await tap(app, worker, "不适用")
+    monkeypatch.undo()
+    assert "已完成：✅ 4 项，⚠️ 1 项，➖ 1 项" in summary["text"]
+    assert "YH-2026-0001" in summary["text"] and "护栏松动" in summary["text"]
+    if app.db.engine == "postgresql":
+        trips = _event_trips(sent)  # arrival, the run's answers, the commit
+        assert len(trips) == 3, "\n".join(text[:300] for text in trips)
