@@ -67,6 +67,29 @@ def remember(conn: Any, table: str, key: object, read: Callable[[], T]) -> T:
     return cast(T, kept[key])
 
 
+def keeping(conn: Any, table: str) -> Callable[[object, object], None]:
+    """keep() for a read of `table` asked now (ahead) whose rows come later: what
+    it brings is kept under its key only if the transaction has not written
+    `table` in between (a write forgets the table's reads, and these were read
+    before it)."""
+    memo = getattr(conn, "remembered", None)
+    if memo is None:
+        return lambda key, value: None
+    kept = memo.setdefault(table, {})
+
+    def keep_one(key: object, value: object) -> None:
+        if memo.get(table) is kept:
+            kept.setdefault(key, value)
+
+    return keep_one
+
+
+def remembers(conn: Any) -> bool:
+    """Whether the engine keeps reads for the transaction (remember(), keep()):
+    a read asked only to be kept is worth asking there, not on SQLite."""
+    return getattr(conn, "remembered", None) is not None
+
+
 # PostgreSQL's count of changes to the unit tree (migration 0021), which each
 # transaction reads with its BEGIN (bot/store/postgres.py).
 TREE_VERSION = "SELECT COALESCE(MAX(n), 0) AS n FROM unit_tree_version"

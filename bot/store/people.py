@@ -374,7 +374,30 @@ def chain_supervisors_ahead(conn: sqlite3.Connection, unit_id: int) -> Callable[
         f" WHERE s.active = 1 AND {holds} ORDER BY c.depth, s.id",
         (unit_id, param),
     )
-    return lambda: [staff_from_row(row) for row in cursor]
+    # Where the engine keeps reads, the channels that reach them come in the same
+    # round trip: each is alerted, and reachable_channel() then needs no read.
+    routes = None
+    if dialect.remembers(conn):
+        keep = dialect.keeping(conn, "channel_identities")
+        routes = dialect.ahead(
+            conn,
+            f"{_CHAIN} SELECT i.staff_id, {_IDENTITY_COLUMNS} FROM chain c"
+            " JOIN staff s ON s.unit_id = c.id JOIN channel_identities i ON i.staff_id = s.id"
+            f" WHERE s.active = 1 AND {holds} AND {_REACHABLE} ORDER BY i.channel",
+            (unit_id, param),
+        )
+
+    def read() -> list[Staff]:
+        supervisors = [staff_from_row(row) for row in cursor]
+        if routes is not None:
+            candidates: dict[int, list[Route]] = {person.id: [] for person in supervisors}
+            for row in routes:
+                candidates.setdefault(int(row["staff_id"]), []).append(_route(row))
+            for staff_id, found in candidates.items():
+                keep(staff_id, found)
+        return supervisors
+
+    return read
 
 
 def supervises(conn: sqlite3.Connection, staff: Staff, unit_id: int) -> bool:
@@ -394,20 +417,43 @@ def reachable_channel(
     """The channel and address that reach a person unprompted (not the console):
     among the `served` channels (all when None), the one they used last first,
     any but `avoid` before `avoid`; None if they have none yet."""
-    sql = (
-        "SELECT channel, user_id FROM channel_identities"
-        " WHERE staff_id = ? AND reachable = 1 AND channel != 'console'"
-    )
-    params: list[object] = [staff_id]
-    if served is not None:
-        if not served:
-            return None
-        sql += f" AND channel IN ({','.join('?' * len(served))})"
-        params.extend(served)
-    sql += " ORDER BY channel IS ?, last_seen_at IS NULL, last_seen_at DESC LIMIT 1"
-    params.append(avoid)
-    row = conn.execute(sql, params).fetchone()
-    return (row["channel"], row["user_id"]) if row else None
+
+    def read() -> list[Route]:
+        return [
+            _route(row)
+            for row in conn.execute(
+                f"SELECT {_IDENTITY_COLUMNS} FROM channel_identities i"
+                f" WHERE i.staff_id = ? AND {_REACHABLE} ORDER BY i.channel",
+                (staff_id,),
+            )
+        ]
+
+    found = [
+        route
+        for route in dialect.remember(conn, "channel_identities", staff_id, read)
+        if served is None or route.channel in served
+    ]
+    # The one used last first (never seen last), then any but `avoid` before it.
+    found.sort(key=lambda route: route.last_seen_at or "", reverse=True)
+    found.sort(key=lambda route: (route.channel == avoid, route.last_seen_at is None))
+    return (found[0].channel, found[0].user_id) if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A channel that reaches a person (reachable_channel's candidates)."""
+
+    channel: str
+    user_id: str
+    last_seen_at: str | None
+
+
+_IDENTITY_COLUMNS = "i.channel, i.user_id, i.last_seen_at"
+_REACHABLE = "i.reachable = 1 AND i.channel != 'console'"
+
+
+def _route(row: Any) -> Route:
+    return Route(str(row["channel"]), str(row["user_id"]), row["last_seen_at"])
 
 
 def language_of(conn: sqlite3.Connection, staff_id: int | None) -> str:

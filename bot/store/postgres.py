@@ -98,7 +98,8 @@ _prepared_on: weakref.WeakKeyDictionary[psycopg.Connection[Any], set[str]] = (
 
 # A statement that may change what Connection.remembered holds.
 _WRITES_REMEMBERED = re.compile(
-    r"\b(INSERT\s+(OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+(units|staff|hazards)\b",
+    r"\b(INSERT\s+(OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)"
+    r"\s+(units|staff|hazards|channel_identities)\b",
     re.I,
 )
 

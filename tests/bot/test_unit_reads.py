@@ -4,6 +4,7 @@ chain in one query give what asking unit by unit gives (both engines)."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -443,8 +444,9 @@ async def test_a_reports_supervisors_are_read_with_its_entry_in_the_register(
     app: App, org: dict[str, int], person: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A problem found in a check is entered as a hazard and its unit's
-    supervisor told; on PostgreSQL who is told is read in the round trip that
-    enters the hazard (the unit is known before the number is), not after it."""
+    supervisor told; on PostgreSQL who is told, and the channel that reaches
+    them, are read in the round trip that enters the hazard (the unit is known
+    before the number is), not after it."""
     worker = await person("张伟")
     supervisor = await person("刘强")
     await worker.send("/check")
@@ -459,3 +461,37 @@ async def test_a_reports_supervisors_are_read_with_its_entry_in_the_register(
         trip = [text for text in sent if executes(text, "INSERT INTO hazards ")]
         assert len(trip) == 1, sent
         assert executes(trip[0], "FROM chain c JOIN staff s ON s.unit_id = c.id"), trip
+        # The channels that reach the supervisors came with them: no read after.
+        assert executes(trip[0], "JOIN channel_identities i ON i.staff_id = s.id"), trip
+        after = sent[sent.index(trip[0]) + 1 :]
+        assert not any(executes(text, "FROM channel_identities i WHERE") for text in after)
+
+
+async def test_supervisors_routes_asked_ahead_give_way_to_a_channel_bound_meanwhile(
+    app: App, org: dict[str, int]
+) -> None:
+    """The channels read with the supervisors are those before anything this
+    transaction writes after asking: a channel bound in between is the one
+    that reaches the supervisor (the read asked ahead is not kept over it)."""
+    team = await app.db.read(lambda conn: people.unit_id(conn, "物业服务中心/保安部/一班"))
+    assert team is not None
+    head = org["刘强"]
+    await app.db.transaction(
+        lambda conn: people.bind_identity(conn, "telegram", "old", head, iso(START))
+    )
+
+    def report(conn: sqlite3.Connection) -> tuple[list[str], Any, Any]:
+        asked = people.chain_supervisors_ahead(conn, team)
+        later = iso(START + timedelta(minutes=5))
+        people.bind_identity(conn, "wecom", "liuqiang", head, later)
+        supervisors = [person.name for person in asked()]
+        return (
+            supervisors,
+            people.reachable_channel(conn, head),
+            people.reachable_channel(conn, head, avoid="wecom"),
+        )
+
+    supervisors, route, avoiding = await app.db.transaction(report)
+    assert supervisors == ["刘强"]
+    assert route == ("wecom", "liuqiang")
+    assert avoiding == ("telegram", "old")
