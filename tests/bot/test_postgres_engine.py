@@ -46,6 +46,26 @@ def test_two_processes_starting_together_migrate_once(postgresql_cluster: Cluste
     assert [r[0] for r in rows] == [v for v, _, _ in migrations("postgresql")]
 
 
+def test_the_registers_search_indexes_take_each_hazard_at_once(
+    postgresql_cluster: Cluster,
+) -> None:
+    """No pending list in the trigram indexes (migration 0023): a search does not
+    read through one, and no report pays for merging it."""
+    url = postgresql_cluster.fresh()
+    try:
+        with psycopg.connect(url) as conn:
+            rows = conn.execute(
+                "SELECT relname, reloptions FROM pg_class"
+                " WHERE relname IN ('hazards_description_trgm', 'hazards_place_trgm')"
+            ).fetchall()
+    finally:
+        postgresql_cluster.drop(url)
+    assert {name: options for name, options in rows} == {
+        "hazards_description_trgm": ["fastupdate=off"],
+        "hazards_place_trgm": ["fastupdate=off"],
+    }
+
+
 async def test_colliding_transactions_are_rerun_below_the_handlers_error_handling(
     postgresql_cluster: Cluster,
 ) -> None:

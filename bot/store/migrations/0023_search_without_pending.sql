@@ -1,0 +1,3 @@
+-- Version 23: on PostgreSQL the register's trigram indexes take each hazard
+-- at once (0023_search_without_pending.postgresql.sql). The SQLite file's
+-- FTS5 index has no pending list; nothing changes here.
