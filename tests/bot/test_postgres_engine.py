@@ -297,6 +297,38 @@ async def test_a_number_is_committed_without_a_flush_of_its_own_and_the_report_w
         await db.close()
 
 
+async def test_a_numbers_statement_is_prepared_once_on_its_connection(
+    postgresql_cluster: Cluster,
+) -> None:
+    """The register number's statement is planned once per outside connection,
+    not for every report; one whose plan a migration elsewhere made stale is
+    run again on a new connection, not failed."""
+    url = postgresql_cluster.fresh()
+    db = await Database.open(url)
+    assert isinstance(db, postgres.PostgresDatabase)
+    try:
+        numbers = [
+            await db.transaction(lambda conn: hazards.next_number(conn, "YH", 2026))
+            for _ in range(3)
+        ]
+        with db._outside.connection() as raw:
+            prepared = raw.execute(
+                "SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s",
+                ("%register_counters%",),
+            ).fetchall()
+        everything = "SELECT * FROM register_counters WHERE register = ? ORDER BY last"
+        before = await asyncio.to_thread(db._run_outside, everything, ("YH",))
+        with psycopg.connect(url, autocommit=True) as admin:  # another process's migration
+            admin.execute("ALTER TABLE register_counters ADD COLUMN note TEXT")
+        after = await asyncio.to_thread(db._run_outside, everything, ("YH",))
+    finally:
+        await db.close()
+    assert numbers == [1, 2, 3]
+    assert len(prepared) == 1 and "INSERT INTO register_counters" in prepared[0][0]
+    assert before is not None and after is not None
+    assert len(after) == len(before) + 1 and after["note"] is None
+
+
 async def test_a_number_taken_by_a_unit_of_work_that_fails_is_taken_again(
     db_target: Path | str,
 ) -> None:
