@@ -176,6 +176,11 @@ class UnitTrees:
         self._kept = loaded
 
 
+# The try of an advisory lock (Connection.lock), translated once.
+_LOCK_TRY = dialect.translate("SELECT pg_try_advisory_xact_lock(?)")
+_LOCK_KIND = _kind(_LOCK_TRY.sql)
+
+
 # -- sqlite3's face ---------------------------------------------------------------------
 class Row:
     """A result row read by position or by (case-insensitive) name, like sqlite3.Row."""
@@ -668,7 +673,8 @@ class Connection:
         self.locks.add(key)
         if key in self._held:
             return
-        self.waiting.append((f"SELECT pg_try_advisory_xact_lock({int(key)})", key, None))
+        # Prepared like any statement (a literal key would be planned in every event).
+        self.waiting.append((self._bound(_LOCK_KIND, _LOCK_TRY, (int(key),)), key, None))
         if self._eager:
             self.flush()
 

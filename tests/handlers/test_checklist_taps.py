@@ -20,7 +20,7 @@ from bot.app import App
 from bot.model import InboundKind
 from handlers.text import shorten
 
-PRESS = "pg_try_advisory_xact_lock("  # an event's first round trip: its person's lock
+PRESS = "pg_try_advisory_xact_lock("  # in an event's first round trip: its person's lock
 
 
 async def deliver_all(app: App, person: Person) -> None:
@@ -193,7 +193,7 @@ def test_a_shortened_line_fits_its_width_and_keeps_its_start(text: str, width: i
 def _event_trips(sent: list[str]) -> list[str]:
     """Among what a test step sent, the event's transaction: from its first
     round trip (its person's lock) to its COMMIT."""
-    begun = next(n for n, text in enumerate(sent) if PRESS in text)
+    begun = next(n for n, text in enumerate(sent) if PRESS in text or executes(text, PRESS))
     return sent[begun : next(n for n in range(begun, len(sent)) if "COMMIT" in sent[n]) + 1]
 
 
@@ -217,6 +217,7 @@ async def test_the_answers_so_far_are_the_runs_without_reading_them_back(
     assert recap == ["✅ 1", "⚠️ 2", "➖ 3"] and "第 4/6 项" in row["text"]
     if app.db.engine == "postgresql":
         trips = _event_trips(sent)  # among tap's own reads and deliveries
+        assert "SELECT pg_try_advisory_xact_lock(" not in trips[0]  # prepared, not planned
         assert not any(executes(text, "FROM checklist_answers WHERE run_id") for text in trips)
         assert len(trips) == 2, "\n".join(t[:300] for t in trips)
 
