@@ -374,7 +374,7 @@ class Alerted:
         """Both reads, to go in one round trip on PostgreSQL."""
         return cls(
             unit_id,
-            people.chain_supervisors_ahead(conn, unit_id),
+            people.chain_supervisors_ahead(conn, unit_id, with_routes=True),
             people.alert_groups_ahead(conn, unit_id),
         )
 

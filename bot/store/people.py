@@ -364,38 +364,42 @@ def chain_supervisors(conn: sqlite3.Connection, unit_id: int) -> list[Staff]:
     return chain_supervisors_ahead(conn, unit_id)()
 
 
-def chain_supervisors_ahead(conn: sqlite3.Connection, unit_id: int) -> Callable[[], list[Staff]]:
+def chain_supervisors_ahead(
+    conn: sqlite3.Connection, unit_id: int, *, with_routes: bool = False
+) -> Callable[[], list[Staff]]:
     """chain_supervisors(), asked now and read when called: on PostgreSQL the read
-    goes with the transaction's next round trip (a report's entry in the register)."""
+    goes with the transaction's next round trip (a report's entry in the register).
+    `with_routes`: they are to be alerted; where the engine keeps reads, the
+    channels that reach them come in the same round trip, and reachable_channel()
+    then needs no read."""
     holds, param = dialect.has_role(dialect.engine_of(conn), Role.SUPERVISOR.value)
+    chain = "FROM chain c JOIN staff s ON s.unit_id = c.id"
+    active = f"s.active = 1 AND {holds}"
     cursor = dialect.ahead(
         conn,
-        f"{_CHAIN} SELECT {STAFF_COLUMNS} FROM chain c JOIN staff s ON s.unit_id = c.id"
-        f" WHERE s.active = 1 AND {holds} ORDER BY c.depth, s.id",
+        f"{_CHAIN} SELECT {STAFF_COLUMNS} {chain} WHERE {active} ORDER BY c.depth, s.id",
         (unit_id, param),
     )
-    # Where the engine keeps reads, the channels that reach them come in the same
-    # round trip: each is alerted, and reachable_channel() then needs no read.
     routes = None
-    if dialect.remembers(conn):
+    if with_routes and dialect.remembers(conn):
         keep = dialect.keeping(conn, "channel_identities")
         routes = dialect.ahead(
             conn,
-            f"{_CHAIN} SELECT i.staff_id, {_IDENTITY_COLUMNS} FROM chain c"
-            " JOIN staff s ON s.unit_id = c.id JOIN channel_identities i ON i.staff_id = s.id"
-            f" WHERE s.active = 1 AND {holds} AND {_REACHABLE} ORDER BY i.channel",
+            f"{_CHAIN} SELECT i.staff_id, {_IDENTITY_COLUMNS} {chain}"
+            f" JOIN channel_identities i ON i.staff_id = s.id WHERE {active} AND {_REACHABLE}"
+            " ORDER BY i.channel",
             (unit_id, param),
         )
 
     def read() -> list[Staff]:
-        supervisors = [staff_from_row(row) for row in cursor]
+        found = [staff_from_row(row) for row in cursor]
         if routes is not None:
-            candidates: dict[int, list[Route]] = {person.id: [] for person in supervisors}
+            candidates: dict[int, list[Route]] = {person.id: [] for person in found}
             for row in routes:
                 candidates.setdefault(int(row["staff_id"]), []).append(_route(row))
-            for staff_id, found in candidates.items():
-                keep(staff_id, found)
-        return supervisors
+            for staff_id, reaching in candidates.items():
+                keep(staff_id, reaching)
+        return found
 
     return read
 

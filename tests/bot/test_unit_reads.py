@@ -481,7 +481,7 @@ async def test_supervisors_routes_asked_ahead_give_way_to_a_channel_bound_meanwh
     )
 
     def report(conn: sqlite3.Connection) -> tuple[list[str], Any, Any]:
-        asked = people.chain_supervisors_ahead(conn, team)
+        asked = people.chain_supervisors_ahead(conn, team, with_routes=True)
         later = iso(START + timedelta(minutes=5))
         people.bind_identity(conn, "wecom", "liuqiang", head, later)
         supervisors = [person.name for person in asked()]
