@@ -750,7 +750,7 @@ class PostgresDatabase(Database):
         return cls(url, pool, size)
 
     async def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._submit(fn, "REPEATABLE READ")
+        return await self._submit(fn, write=True)
 
     def _undo(self, statements: list[tuple[str, Sequence[Any]]]) -> None:
         for sql, params in reversed(statements):
@@ -780,13 +780,13 @@ class PostgresDatabase(Database):
         raise AssertionError("unreachable")
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._submit(fn, "READ COMMITTED")
+        return await self._submit(fn, write=False)
 
-    async def _submit(self, fn: Callable[[sqlite3.Connection], T], level: str) -> T:
+    async def _submit(self, fn: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
         if self._closed:
             raise RuntimeError("database is closed")
         loop = asyncio.get_running_loop()
-        job = Job(fn=fn, write=level == "REPEATABLE READ", future=loop.create_future(), loop=loop)
+        job = Job(fn=fn, write=write, future=loop.create_future(), loop=loop)
         self._jobs.put(job)
         return cast(T, await job.future)
 
