@@ -5,12 +5,13 @@ holds thousands of pending reminders at a site."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from conftest import START
 
-from bot.clock import iso
+from bot import hazards as register
 from bot.store import reminders
 from bot.store.db import Database
 
@@ -22,16 +23,9 @@ CANCEL = (
 
 
 def _plan(conn: sqlite3.Connection) -> None:
+    """Each hazard's three reminders, as a report plans them."""
     for hazard in range(1, OTHERS // 3 + 1):
-        for kind in ("hazard_due_soon", "hazard_overdue", "hazard_escalate"):
-            reminders.plan(
-                conn,
-                kind=kind,
-                due_at=iso(START),
-                target={"hazard": hazard},
-                key=f"hazard:{hazard}:{kind}:{iso(START)}",
-                now=iso(START),
-            )
+        register.plan(conn, hazard, "general", START + timedelta(days=1), START)
 
 
 def _rows_read(conn: sqlite3.Connection, prefix: str) -> list[Any]:
