@@ -329,6 +329,27 @@ async def test_a_numbers_statement_is_prepared_once_on_its_connection(
     assert len(after) == len(before) + 1 and after["note"] is None
 
 
+async def test_a_number_is_taken_on_a_new_connection_when_the_server_dropped_the_old(
+    postgresql_cluster: Cluster,
+) -> None:
+    """The outside connection a number was taken on is gone (the server
+    restarted, an administrator ended it): the next report's number is taken on
+    a new one, and the report is filed, not failed."""
+    url = postgresql_cluster.fresh()
+    db = await Database.open(url)
+    assert isinstance(db, postgres.PostgresDatabase)
+    try:
+        first = await db.transaction(lambda conn: hazards.next_number(conn, "YH", 2026))
+        with db._outside.connection() as raw:
+            pid = raw.info.backend_pid
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        second = await db.transaction(lambda conn: hazards.next_number(conn, "YH", 2026))
+    finally:
+        await db.close()
+    assert (first, second) == (1, 2)
+
+
 async def test_a_number_taken_by_a_unit_of_work_that_fails_is_taken_again(
     db_target: Path | str,
 ) -> None:
